@@ -1,0 +1,18 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with FLV bytes.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FlvError {
+    #[error("not an FLV stream: signature is {0:?}, expected \"FLV\"")]
+    BadSignature([u8; 3]),
+    #[error("unsupported FLV version {0}")]
+    BadVersion(u8),
+    #[error("FLV header length {0} is shorter than 9 bytes")]
+    BadHeaderLength(u32),
+    #[error("unknown FLV tag type {0}")]
+    UnknownTagType(u8),
+    #[error("tag body of {0} bytes does not fit the 24-bit length field")]
+    BodyTooLarge(usize),
+    #[error("previous tag size {found} does not match the tag just read ({expected})")]
+    BadPreviousTagSize { expected: u32, found: u32 },
+}
