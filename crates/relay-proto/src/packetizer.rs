@@ -1,0 +1,109 @@
+//! Cutting messages into packets.
+
+use crate::packet::{MessageKind, Packet, PacketHeader, HEADER_LEN};
+use crate::{Announcement, ProtoError, SEQUENCE_MASK};
+use bytes::Bytes;
+use flv::Tag;
+
+/// Largest datagram the cloud sends unless configured otherwise: fits a 1500-byte Ethernet MTU
+/// with room for IP, UDP and tunnel headers.
+pub const DEFAULT_MAX_DATAGRAM: usize = 1400;
+
+/// What a sender puts on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Tag(Tag),
+    Announce(Announcement),
+    End,
+}
+
+/// Cuts messages of one publish into packets with consecutive sequence numbers.
+///
+/// Fragments are slices of the message body: a tag body is never copied here.
+#[derive(Debug, Clone)]
+pub struct Packetizer {
+    ssrc: u32,
+    next_seq: u64,
+    max_payload: usize,
+    last_timestamp: u32,
+}
+
+impl Packetizer {
+    /// `first_seq` should be random (RFC 3550 §5.1); it is taken modulo 2^48.
+    pub fn new(ssrc: u32, first_seq: u64, max_datagram: usize) -> Result<Self, ProtoError> {
+        if max_datagram <= HEADER_LEN {
+            return Err(ProtoError::DatagramTooSmall(max_datagram));
+        }
+        Ok(Packetizer {
+            ssrc,
+            next_seq: first_seq & SEQUENCE_MASK,
+            max_payload: max_datagram - HEADER_LEN,
+            last_timestamp: 0,
+        })
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The sequence number the next packet will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Appends the packets of `message` to `out`. Control messages take the last tag's timestamp.
+    pub fn packetize(
+        &mut self,
+        message: &Message,
+        out: &mut Vec<Packet>,
+    ) -> Result<(), ProtoError> {
+        let (kind, tag_type, keyframe, config, body) = match message {
+            Message::Tag(tag) => {
+                self.last_timestamp = tag.timestamp;
+                let config = tag.is_sequence_header() || tag.is_metadata();
+                (
+                    MessageKind::Tag,
+                    tag.tag_type as u8,
+                    tag.is_keyframe(),
+                    config,
+                    tag.body.clone(),
+                )
+            }
+            Message::Announce(announcement) => (
+                MessageKind::Announce,
+                0,
+                false,
+                false,
+                announcement.encode(),
+            ),
+            Message::End => (MessageKind::End, 0, false, false, Bytes::new()),
+        };
+        let fragments = body.len().div_ceil(self.max_payload).max(1);
+        if fragments > 1 << 16 {
+            return Err(ProtoError::MessageTooLarge(body.len()));
+        }
+        out.reserve(fragments);
+        for index in 0..fragments {
+            let from = index * self.max_payload;
+            let to = (from + self.max_payload).min(body.len());
+            out.push(Packet {
+                header: PacketHeader {
+                    ssrc: self.ssrc,
+                    seq: self.next_seq,
+                    timestamp: self.last_timestamp,
+                    kind,
+                    tag_type,
+                    start: index == 0,
+                    end: index + 1 == fragments,
+                    keyframe,
+                    config,
+                    fragment_index: index as u16,
+                    message_len: body.len() as u32,
+                },
+                payload: body.slice(from..to),
+            });
+            self.next_seq = (self.next_seq + 1) & SEQUENCE_MASK;
+        }
+        Ok(())
+    }
+}

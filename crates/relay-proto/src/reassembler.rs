@@ -1,0 +1,450 @@
+//! Putting packets of one SSRC back together into messages, in order.
+//!
+//! The reassembler keeps a window of slots indexed by sequence number. A slot is either a received
+//! packet or a hole, and a hole remembers when it was first noticed (when a later packet arrived).
+//! Messages leave strictly in sequence order, each only when all of its fragments are present. A
+//! hole that stays open past the configured deadline is given up: the message it belongs to is
+//! dropped whole and a [`ReassemblerEvent::Gap`] tells the caller, who must then wait for a
+//! keyframe before sending more video. A broken message is never emitted.
+
+use crate::packet::{MessageKind, Packet, PacketHeader};
+use crate::{Announcement, SEQUENCE_MASK};
+use bytes::{Bytes, BytesMut};
+use flv::TagType;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Tuning of a [`Reassembler`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReassemblerConfig {
+    /// How long a hole is waited for (reordering now, repair later) before its message is dropped.
+    pub deadline: Duration,
+    /// Most sequence numbers held at once. A packet further ahead forces the oldest out.
+    pub window: usize,
+}
+
+impl Default for ReassemblerConfig {
+    fn default() -> Self {
+        ReassemblerConfig {
+            deadline: Duration::from_millis(300),
+            window: 16_384,
+        }
+    }
+}
+
+/// The bytes of a message as received: slices of the datagrams, never copied here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fragments {
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+impl Fragments {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    /// The message in one buffer: free for a one-packet message, one copy otherwise.
+    pub fn to_bytes(&self) -> Bytes {
+        match self.parts.as_slice() {
+            [] => Bytes::new(),
+            [only] => only.clone(),
+            parts => {
+                let mut out = BytesMut::with_capacity(self.len);
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                out.freeze()
+            }
+        }
+    }
+}
+
+/// A whole message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassembled {
+    pub ssrc: u32,
+    /// Sequence number of the message's first packet.
+    pub first_seq: u64,
+    pub timestamp: u32,
+    pub body: ReassembledBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReassembledBody {
+    Tag {
+        tag_type: TagType,
+        keyframe: bool,
+        /// Sequence header or `onMetaData`.
+        config: bool,
+        fragments: Fragments,
+    },
+    Announce(Announcement),
+    End,
+}
+
+/// What a reassembler has for its caller, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReassemblerEvent {
+    Message(Reassembled),
+    /// `lost` packets were given up on, and every message they touched was dropped.
+    Gap {
+        lost: u64,
+    },
+}
+
+/// Counters since the reassembler was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReassemblerStats {
+    pub packets: u64,
+    pub duplicates: u64,
+    /// Arrived after their sequence number had been passed.
+    pub late: u64,
+    /// Received, but part of a message that could not be completed.
+    pub discarded: u64,
+    /// Holes given up on.
+    pub lost: u64,
+    /// Messages whose fragments disagreed or whose body did not decode.
+    pub malformed: u64,
+    pub messages: u64,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Hole { noticed: Instant },
+    Received(Packet),
+}
+
+/// A sequence jump beyond the window is believed only when the next packet continues it.
+const JUMP_CONFIRM_SPAN: u64 = 64;
+
+/// Reassembles one SSRC's packets. Sans-IO: feed it `(now, packet)` and `now` at its deadlines.
+#[derive(Debug)]
+pub struct Reassembler {
+    config: ReassemblerConfig,
+    ssrc: u32,
+    /// Sequence number of `slots[0]`.
+    next: Option<u64>,
+    slots: VecDeque<Slot>,
+    /// Leading slots known to be consecutive fragments of the message that starts at `slots[0]`.
+    verified: usize,
+    highest: Option<u64>,
+    jump: Option<(u64, Packet)>,
+    events: VecDeque<ReassemblerEvent>,
+    stats: ReassemblerStats,
+}
+
+impl Reassembler {
+    pub fn new(ssrc: u32, config: ReassemblerConfig) -> Self {
+        Reassembler {
+            config,
+            ssrc,
+            next: None,
+            slots: VecDeque::new(),
+            verified: 0,
+            highest: None,
+            jump: None,
+            events: VecDeque::new(),
+            stats: ReassemblerStats::default(),
+        }
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    pub fn stats(&self) -> ReassemblerStats {
+        self.stats
+    }
+
+    /// Takes one packet of this SSRC (others are ignored) received at `now`.
+    pub fn push(&mut self, now: Instant, packet: Packet) {
+        if packet.header.ssrc != self.ssrc {
+            return;
+        }
+        self.stats.packets += 1;
+        let seq = self.unwrap_seq(packet.header.seq);
+        let Some(next) = self.next else {
+            self.next = Some(seq);
+            self.highest = Some(seq);
+            self.slots.push_back(Slot::Received(packet));
+            self.drain(now);
+            return;
+        };
+        if seq < next {
+            self.stats.late += 1;
+            return;
+        }
+        let highest = self.highest.unwrap_or(seq);
+        if seq > highest + self.config.window as u64 && !self.confirm_jump(seq, &packet) {
+            return;
+        }
+        self.insert(now, seq, packet);
+        self.drain(now);
+    }
+
+    /// Call at (or after) the instant [`poll_timeout`](Self::poll_timeout) returned.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drain(now);
+    }
+
+    /// When a hole will be given up on, if one is blocking output.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.slots.get(self.verified) {
+            Some(Slot::Hole { noticed }) => Some(*noticed + self.config.deadline),
+            _ => None,
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<ReassemblerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Extends a 48-bit wire sequence number to 64 bits, taking the value nearest the highest seen
+    /// (the idea of RFC 3550 appendix A.1, applied to our 48-bit numbers).
+    fn unwrap_seq(&self, wire: u64) -> u64 {
+        let wire = wire & SEQUENCE_MASK;
+        let Some(highest) = self.highest else {
+            return wire;
+        };
+        let span = SEQUENCE_MASK + 1;
+        let candidate = (highest & !SEQUENCE_MASK) | wire;
+        [
+            candidate.checked_sub(span),
+            Some(candidate),
+            Some(candidate + span),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|c| c.abs_diff(highest))
+        .unwrap_or(candidate)
+    }
+
+    /// A packet far beyond the window is either garbage or a real jump (a sender restart on the
+    /// same SSRC, or a very long outage). Believe it only when the next packet continues it.
+    fn confirm_jump(&mut self, seq: u64, packet: &Packet) -> bool {
+        match self.jump.take() {
+            Some((first, first_packet)) if seq > first && seq - first <= JUMP_CONFIRM_SPAN => {
+                let dropped = self.slots.len() as u64;
+                self.flush_all();
+                self.report_gap(dropped.max(1));
+                self.next = Some(first);
+                self.highest = Some(first);
+                self.slots.push_back(Slot::Received(first_packet));
+                true
+            }
+            _ => {
+                self.jump = Some((seq, packet.clone()));
+                false
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for slot in self.slots.drain(..) {
+            if let Slot::Received(_) = slot {
+                self.stats.discarded += 1;
+            }
+        }
+        self.verified = 0;
+    }
+
+    fn insert(&mut self, now: Instant, seq: u64, packet: Packet) {
+        let window = self.config.window as u64;
+        while let Some(next) = self.next {
+            if seq < next + window {
+                break;
+            }
+            // No room: the oldest slot is given up whatever its deadline.
+            self.pop_front_given_up();
+        }
+        let Some(next) = self.next else {
+            return;
+        };
+        let index = (seq - next) as usize;
+        while self.slots.len() <= index {
+            self.slots.push_back(Slot::Hole { noticed: now });
+        }
+        match &self.slots[index] {
+            Slot::Received(_) => self.stats.duplicates += 1,
+            Slot::Hole { .. } => self.slots[index] = Slot::Received(packet),
+        }
+        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
+    }
+
+    fn pop_front(&mut self) -> Option<Slot> {
+        let slot = self.slots.pop_front()?;
+        self.next = self.next.map(|n| n + 1);
+        self.verified = self.verified.saturating_sub(1);
+        Some(slot)
+    }
+
+    fn pop_front_given_up(&mut self) {
+        match self.pop_front() {
+            Some(Slot::Hole { .. }) => self.report_gap(1),
+            Some(Slot::Received(_)) => self.stats.discarded += 1,
+            None => {}
+        }
+        self.verified = 0;
+    }
+
+    fn report_gap(&mut self, lost: u64) {
+        self.stats.lost += lost;
+        if let Some(ReassemblerEvent::Gap { lost: pending }) = self.events.back_mut() {
+            *pending += lost;
+        } else {
+            self.events.push_back(ReassemblerEvent::Gap { lost });
+        }
+    }
+
+    fn expired(&self, noticed: Instant, now: Instant) -> bool {
+        now >= noticed + self.config.deadline
+    }
+
+    /// Emits every message that is complete at the front, gives up expired holes, drops packets
+    /// that cannot start a message.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let start = match self.slots.front() {
+                None => return,
+                Some(Slot::Hole { noticed }) => {
+                    if !self.expired(*noticed, now) {
+                        return;
+                    }
+                    self.pop_front_given_up();
+                    continue;
+                }
+                Some(Slot::Received(packet)) if !packet.header.start => {
+                    self.pop_front();
+                    self.stats.discarded += 1;
+                    continue;
+                }
+                Some(Slot::Received(packet)) => packet.header,
+            };
+            match self.scan_message(&start, now) {
+                Scan::Complete(last) => self.emit(last),
+                Scan::Waiting => return,
+                Scan::GiveUp(through) => {
+                    for _ in 0..=through {
+                        self.pop_front_given_up();
+                    }
+                }
+                Scan::Malformed(before) => {
+                    self.stats.malformed += 1;
+                    for _ in 0..before {
+                        self.pop_front();
+                        self.stats.discarded += 1;
+                    }
+                    self.verified = 0;
+                }
+            }
+        }
+    }
+
+    /// Checks the fragments after a start packet, resuming where the last scan stopped.
+    fn scan_message(&mut self, start: &PacketHeader, now: Instant) -> Scan {
+        let mut index = self.verified.max(1);
+        if start.end {
+            return Scan::Complete(0);
+        }
+        loop {
+            match self.slots.get(index) {
+                None => {
+                    self.verified = index;
+                    return Scan::Waiting;
+                }
+                Some(Slot::Hole { noticed }) => {
+                    self.verified = index;
+                    return if self.expired(*noticed, now) {
+                        Scan::GiveUp(index)
+                    } else {
+                        Scan::Waiting
+                    };
+                }
+                Some(Slot::Received(packet)) => {
+                    let h = &packet.header;
+                    let consistent = !h.start
+                        && h.kind == start.kind
+                        && h.tag_type == start.tag_type
+                        && h.message_len == start.message_len
+                        && h.fragment_index as usize == index;
+                    if !consistent {
+                        return Scan::Malformed(index);
+                    }
+                    if h.end {
+                        return Scan::Complete(index);
+                    }
+                    index += 1;
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, last: usize) {
+        let first_seq = self.next.unwrap_or_default();
+        let mut parts = Vec::with_capacity(last + 1);
+        let mut header = None;
+        for _ in 0..=last {
+            if let Some(Slot::Received(packet)) = self.pop_front() {
+                header.get_or_insert(packet.header);
+                parts.push(packet.payload);
+            }
+        }
+        self.verified = 0;
+        let Some(header) = header else {
+            return;
+        };
+        let len = parts.iter().map(Bytes::len).sum();
+        if len != header.message_len as usize {
+            self.stats.malformed += 1;
+            self.stats.discarded += parts.len() as u64;
+            return;
+        }
+        let fragments = Fragments { parts, len };
+        let body = match header.kind {
+            MessageKind::Tag => match TagType::from_u8(header.tag_type) {
+                Ok(tag_type) => Some(ReassembledBody::Tag {
+                    tag_type,
+                    keyframe: header.keyframe,
+                    config: header.config,
+                    fragments,
+                }),
+                Err(_) => None,
+            },
+            MessageKind::Announce => Announcement::decode(fragments.to_bytes())
+                .ok()
+                .map(ReassembledBody::Announce),
+            MessageKind::End => Some(ReassembledBody::End),
+        };
+        let Some(body) = body else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.stats.messages += 1;
+        self.events
+            .push_back(ReassemblerEvent::Message(Reassembled {
+                ssrc: self.ssrc,
+                first_seq,
+                timestamp: header.timestamp,
+                body,
+            }));
+    }
+}
+
+enum Scan {
+    /// The message ends at this slot index.
+    Complete(usize),
+    Waiting,
+    /// The hole at this index expired: drop slots up to and including it.
+    GiveUp(usize),
+    /// The slot at this index does not continue the message: drop the slots before it.
+    Malformed(usize),
+}
