@@ -1,0 +1,58 @@
+//! What the cloud and edge binaries share: the config file, addresses, logging and shutdown.
+
+mod addr;
+mod config_file;
+mod logging;
+
+pub use addr::{parse_addr, parse_multicast_if};
+pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
+pub use logging::init_logging;
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Everything that stops a node from starting.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{key}: {reason}")]
+    BadValue { key: String, reason: String },
+}
+
+impl NodeError {
+    pub fn bad_value(key: &str, reason: impl Into<String>) -> Self {
+        NodeError::BadValue {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Resolves when the process gets SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the node");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
