@@ -1,0 +1,161 @@
+//! The `cloud:` section of the config file.
+
+use relay_node::{parse_addr, parse_multicast_if, NodeError};
+use serde::Deserialize;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// As written in YAML; every key documented in the shipped `config.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudConfig {
+    pub rtmp_addr: String,
+    pub api_addr: String,
+    pub client_addr_list: Vec<String>,
+    pub multicast_if: String,
+    pub multicast_ttl: u32,
+    pub rtp_max_datagram: usize,
+    pub log_level: String,
+    pub enable_log_file: bool,
+}
+
+impl Default for CloudConfig {
+    fn default() -> Self {
+        CloudConfig {
+            rtmp_addr: ":1935".into(),
+            api_addr: ":8090".into(),
+            client_addr_list: vec!["127.0.0.1:5222".into()],
+            multicast_if: String::new(),
+            multicast_ttl: 1,
+            rtp_max_datagram: relay_proto::DEFAULT_MAX_DATAGRAM,
+            log_level: "info".into(),
+            enable_log_file: false,
+        }
+    }
+}
+
+/// Checked and parsed settings.
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    pub rtmp_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub destinations: Vec<SocketAddrV4>,
+    pub multicast_if: Option<Ipv4Addr>,
+    pub multicast_ttl: u32,
+    pub rtp_max_datagram: usize,
+}
+
+impl CloudConfig {
+    pub fn validate(&self) -> Result<CloudSettings, NodeError> {
+        let mut destinations = Vec::with_capacity(self.client_addr_list.len());
+        for value in &self.client_addr_list {
+            match parse_addr("cloud.client_addr_list", value)? {
+                SocketAddr::V4(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => {
+                    destinations.push(addr)
+                }
+                _ => {
+                    return Err(NodeError::bad_value(
+                        "cloud.client_addr_list",
+                        format!("{value:?} must be an IPv4 host:port with a host and a port"),
+                    ))
+                }
+            }
+        }
+        if destinations.is_empty() {
+            return Err(NodeError::bad_value(
+                "cloud.client_addr_list",
+                "needs at least one edge or multicast group",
+            ));
+        }
+        if !(1..=255).contains(&self.multicast_ttl) {
+            return Err(NodeError::bad_value(
+                "cloud.multicast_ttl",
+                "must be 1 to 255",
+            ));
+        }
+        if !(64..=65_507).contains(&self.rtp_max_datagram) {
+            return Err(NodeError::bad_value(
+                "cloud.rtp_max_datagram",
+                "must be 64 to 65507",
+            ));
+        }
+        Ok(CloudSettings {
+            rtmp_addr: parse_addr("cloud.rtmp_addr", &self.rtmp_addr)?,
+            api_addr: parse_addr("cloud.api_addr", &self.api_addr)?,
+            destinations,
+            multicast_if: parse_multicast_if("cloud.multicast_if", &self.multicast_if)?,
+            multicast_ttl: self.multicast_ttl,
+            rtp_max_datagram: self.rtp_max_datagram,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_holds_the_defaults() {
+        let shipped: CloudConfig = serde_yaml::from_value(
+            serde_yaml::from_str::<serde_yaml::Value>(relay_node::DEFAULT_CONFIG).unwrap()["cloud"]
+                .clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            format!("{shipped:?}"),
+            format!("{:?}", CloudConfig::default())
+        );
+        shipped.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                CloudConfig {
+                    client_addr_list: vec![],
+                    ..Default::default()
+                },
+                "cloud.client_addr_list",
+            ),
+            (
+                CloudConfig {
+                    client_addr_list: vec![":5222".into()],
+                    ..Default::default()
+                },
+                "cloud.client_addr_list",
+            ),
+            (
+                CloudConfig {
+                    multicast_ttl: 0,
+                    ..Default::default()
+                },
+                "cloud.multicast_ttl",
+            ),
+            (
+                CloudConfig {
+                    rtp_max_datagram: 10,
+                    ..Default::default()
+                },
+                "cloud.rtp_max_datagram",
+            ),
+            (
+                CloudConfig {
+                    rtmp_addr: "x".into(),
+                    ..Default::default()
+                },
+                "cloud.rtmp_addr",
+            ),
+            (
+                CloudConfig {
+                    multicast_if: "lo".into(),
+                    ..Default::default()
+                },
+                "cloud.multicast_if",
+            ),
+        ];
+        for (config, key) in cases {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.starts_with(key), "{error}");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+use thiserror::Error;
+
+/// Why a cloud task stopped.
+#[derive(Debug, Error)]
+pub enum CloudError {
+    #[error(transparent)]
+    Config(#[from] relay_node::NodeError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("RTMP handshake failed: {0}")]
+    Handshake(String),
+    #[error("RTMP session error: {0}")]
+    Session(String),
+    #[error("the RTMP library panicked on this session's input: {0}")]
+    SessionPanicked(String),
+    #[error("peer sent nothing for {0} s")]
+    Idle(u64),
+    #[error(transparent)]
+    Proto(#[from] relay_proto::ProtoError),
+}
+
+impl CloudError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        CloudError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! liverelay cloud node: RTMP in, FLV-in-RTP out to edges, stream API.
+
+mod api;
+mod config;
+mod error;
+mod registry;
+mod rtmp;
+mod sender;
+
+use crate::config::CloudConfig;
+use crate::error::CloudError;
+use crate::registry::Registry;
+use crate::rtmp::{serve_rtmp, IngestContext};
+use crate::sender::RtpSender;
+use clap::Parser;
+use relay_node::{init_logging, load_section, shutdown_signal, CommandLine};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+fn main() -> ExitCode {
+    let command_line = CommandLine::parse();
+    let config: CloudConfig = match load_section(&command_line.config, "cloud") {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let settings = match config.validate() {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    let log_file = config.enable_log_file.then(|| Path::new("cloud.log"));
+    if let Err(error) = init_logging("cloud.log_level", &config.log_level, log_file) {
+        return fail(&error);
+    }
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("cloud: {error}");
+    ExitCode::FAILURE
+}
+
+async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
+    let rtmp = TcpListener::bind(settings.rtmp_addr).await.map_err(|e| {
+        CloudError::io(
+            format!("cloud.rtmp_addr: binding {}", settings.rtmp_addr),
+            e,
+        )
+    })?;
+    let api = TcpListener::bind(settings.api_addr)
+        .await
+        .map_err(|e| CloudError::io(format!("cloud.api_addr: binding {}", settings.api_addr), e))?;
+    let sender = Arc::new(RtpSender::bind(&settings)?);
+    let registry = Arc::new(Registry::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let context = Arc::new(IngestContext {
+        registry: registry.clone(),
+        sender,
+        rtmp_addr: settings.rtmp_addr,
+        max_datagram: settings.rtp_max_datagram,
+    });
+    let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
+    let mut api_shutdown = shutdown_rx.clone();
+    let api_task = tokio::spawn(async move {
+        let served = axum::serve(api, api::router(registry))
+            .with_graceful_shutdown(async move {
+                let _ = api_shutdown.changed().await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "API server failed");
+        }
+    });
+    tracing::info!(
+        rtmp = %settings.rtmp_addr,
+        api = %settings.api_addr,
+        destinations = ?settings.destinations,
+        "cloud started"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = rtmp_task.await;
+    let _ = api_task.await;
+    // Connection tasks saw the signal too; give them a moment to send end-of-stream.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    Ok(())
+}

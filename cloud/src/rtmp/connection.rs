@@ -1,0 +1,260 @@
+//! One RTMP connection: read, feed the session, act on its events, publish tags.
+
+use super::rml::RmlSession;
+use super::{IngestEvent, IngestSession};
+use crate::error::CloudError;
+use crate::registry::{Claim, Registry};
+use crate::sender::RtpSender;
+use bytes::Bytes;
+use flv::{Tag, TagType};
+use relay_proto::{is_valid_stream_name, Publication};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A peer that sends nothing for this long is gone (encoders send audio every ~20 ms).
+const IDLE_LIMIT: Duration = Duration::from_secs(30);
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What every connection task needs.
+pub struct IngestContext {
+    pub registry: Arc<Registry>,
+    pub sender: Arc<RtpSender>,
+    pub rtmp_addr: SocketAddr,
+    pub max_datagram: usize,
+}
+
+/// Accepts RTMP connections until shutdown; each runs in its own task.
+pub async fn serve_rtmp(
+    listener: TcpListener,
+    context: Arc<IngestContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accepting an RTMP connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let context = context.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut connection = Connection::new(context, peer);
+            let result = connection.run(stream, shutdown).await;
+            connection.end_publish().await;
+            match result {
+                Ok(()) => tracing::info!(%peer, "RTMP connection closed"),
+                Err(error) => tracing::warn!(%peer, %error, "RTMP connection ended"),
+            }
+        });
+    }
+}
+
+struct Publishing {
+    publication: Publication,
+    claim: Claim,
+}
+
+struct Connection {
+    context: Arc<IngestContext>,
+    peer: SocketAddr,
+    session: Box<dyn IngestSession>,
+    publishing: Option<Publishing>,
+    packets: Vec<relay_proto::Packet>,
+}
+
+impl Connection {
+    fn new(context: Arc<IngestContext>, peer: SocketAddr) -> Self {
+        Connection {
+            context,
+            peer,
+            session: Box::new(RmlSession::new()),
+            publishing: None,
+            packets: Vec::new(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut stream: TcpStream,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), CloudError> {
+        let _ = stream.set_nodelay(true);
+        let mut buffer = vec![0u8; READ_BUFFER];
+        loop {
+            let read = tokio::select! {
+                read = tokio::time::timeout(IDLE_LIMIT, stream.read(&mut buffer)) => read,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let count = match read {
+                Err(_) => return Err(CloudError::Idle(IDLE_LIMIT.as_secs())),
+                Ok(Err(error)) => return Err(CloudError::io("reading RTMP", error)),
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(count)) => count,
+            };
+            let events = self.session.handle_input(&buffer[..count])?;
+            self.handle_events(events, &mut stream).await?;
+        }
+    }
+
+    async fn handle_events(
+        &mut self,
+        events: Vec<IngestEvent>,
+        stream: &mut TcpStream,
+    ) -> Result<(), CloudError> {
+        let mut queue = std::collections::VecDeque::from(events);
+        while let Some(event) = queue.pop_front() {
+            let follow_up = match event {
+                IngestEvent::Send(bytes) => {
+                    stream
+                        .write_all(&bytes)
+                        .await
+                        .map_err(|error| CloudError::io("writing RTMP", error))?;
+                    Vec::new()
+                }
+                IngestEvent::ConnectRequested { request, app } => {
+                    tracing::debug!(peer = %self.peer, %app, "RTMP connect");
+                    self.session.accept(request)?
+                }
+                IngestEvent::PublishRequested { request, app, key } => {
+                    self.start_publish(request, &app, &key).await?
+                }
+                IngestEvent::PlayRequested { request } => self.session.reject(
+                    request,
+                    "NetStream.Play.Failed",
+                    "this is a liverelay cloud node: play over HTTP-FLV from an edge",
+                )?,
+                IngestEvent::PublishFinished => {
+                    self.end_publish().await;
+                    Vec::new()
+                }
+                IngestEvent::Metadata(body) => {
+                    self.publish_tag(Tag::new(TagType::Script, 0, body)).await?;
+                    Vec::new()
+                }
+                IngestEvent::Audio { timestamp, data } => {
+                    self.publish_media(TagType::Audio, timestamp, data).await?;
+                    Vec::new()
+                }
+                IngestEvent::Video { timestamp, data } => {
+                    self.publish_media(TagType::Video, timestamp, data).await?;
+                    Vec::new()
+                }
+            };
+            for (index, event) in follow_up.into_iter().enumerate() {
+                queue.insert(index, event);
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_publish(
+        &mut self,
+        request: u32,
+        app: &str,
+        key: &str,
+    ) -> Result<Vec<IngestEvent>, CloudError> {
+        // Publishers may append a query string (tokens); the stream is named by the path alone.
+        let key = key.split('?').next().unwrap_or_default();
+        let name = format!("{app}/{key}");
+        if self.publishing.is_some() {
+            return self.session.reject(
+                request,
+                "NetStream.Publish.BadName",
+                "this connection is already publishing",
+            );
+        }
+        if !is_valid_stream_name(&name) {
+            tracing::warn!(peer = %self.peer, stream = %name, "refused a publish with an invalid stream name");
+            return self.session.reject(
+                request,
+                "NetStream.Publish.BadName",
+                "stream names are app/name of letters, digits, '_', '-' and '.'",
+            );
+        }
+        let ssrc = rand::random::<u32>();
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let url = format!("rtmp://{}/{name}", self.context.rtmp_addr);
+        let Some(claim) = self.context.registry.claim(&name, url, ssrc, epoch) else {
+            tracing::warn!(peer = %self.peer, stream = %name, "refused a second publisher");
+            return self.session.reject(
+                request,
+                "NetStream.Publish.BadName",
+                &format!("stream {name} is already being published"),
+            );
+        };
+        let first_seq = rand::random::<u64>();
+        let mut publication = Publication::new(
+            name.clone(),
+            epoch,
+            ssrc,
+            first_seq,
+            self.context.max_datagram,
+        )?;
+        publication.announce(Instant::now(), &mut self.packets)?;
+        self.flush().await;
+        tracing::info!(peer = %self.peer, stream = %name, ssrc, "publish started");
+        self.publishing = Some(Publishing { publication, claim });
+        self.session.accept(request)
+    }
+
+    async fn publish_media(
+        &mut self,
+        tag_type: TagType,
+        timestamp: u32,
+        data: Bytes,
+    ) -> Result<(), CloudError> {
+        if let Some(publishing) = &self.publishing {
+            let counter = match tag_type {
+                TagType::Video => &publishing.claim.stream().video_bytes,
+                _ => &publishing.claim.stream().audio_bytes,
+            };
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        self.publish_tag(Tag::new(tag_type, timestamp, data)).await
+    }
+
+    async fn publish_tag(&mut self, tag: Tag) -> Result<(), CloudError> {
+        let Some(publishing) = self.publishing.as_mut() else {
+            tracing::debug!(peer = %self.peer, "media before publish; dropped");
+            return Ok(());
+        };
+        publishing
+            .publication
+            .push_tag(Instant::now(), tag, &mut self.packets)?;
+        self.flush().await;
+        Ok(())
+    }
+
+    async fn flush(&mut self) {
+        if !self.packets.is_empty() {
+            self.context.sender.send(&self.packets).await;
+            self.packets.clear();
+        }
+    }
+
+    /// Sends end-of-stream and releases the name. Safe to call more than once.
+    async fn end_publish(&mut self) {
+        let Some(mut publishing) = self.publishing.take() else {
+            return;
+        };
+        if let Err(error) = publishing.publication.finish(&mut self.packets) {
+            tracing::warn!(%error, "cannot packetize end of stream");
+        }
+        self.flush().await;
+        tracing::info!(peer = %self.peer, stream = publishing.publication.stream(), "publish ended");
+    }
+}
