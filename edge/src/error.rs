@@ -1,0 +1,22 @@
+use thiserror::Error;
+
+/// Why the edge could not start or a task stopped.
+#[derive(Debug, Error)]
+pub enum EdgeError {
+    #[error(transparent)]
+    Config(#[from] relay_node::NodeError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl EdgeError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        EdgeError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player.
+
+use crate::player::{Player, PlayerBody};
+use crate::streams::{Command, Streams};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub streams: Arc<Streams>,
+    pub player_queue_bytes: usize,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/{app}/{file}", any(play))
+        .with_state(state)
+}
+
+fn with_cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+fn not_found(what: &str) -> Response {
+    with_cors((StatusCode::NOT_FOUND, format!("{what}\n")).into_response())
+}
+
+async fn play(
+    method: Method,
+    State(state): State<HttpState>,
+    Path((app, file)): Path<(String, String)>,
+) -> Response {
+    if method == Method::OPTIONS {
+        return with_cors(StatusCode::NO_CONTENT.into_response());
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return with_cors(StatusCode::METHOD_NOT_ALLOWED.into_response());
+    }
+    let Some(key) = file.strip_suffix(".flv") else {
+        return not_found("only APP/NAME.flv is served here");
+    };
+    let name = format!("{app}/{key}");
+    let Some(stream) = state.streams.get(&name) else {
+        return not_found(&format!("stream {name} is not live on this edge"));
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        let player = Player::new(state.player_queue_bytes);
+        if stream
+            .commands
+            .send(Command::Join(player.clone()))
+            .await
+            .is_err()
+        {
+            return not_found(&format!("stream {name} just ended"));
+        }
+        tracing::debug!(stream = %name, "player joined");
+        Body::new(PlayerBody::new(player))
+    };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("video/x-flv"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    with_cors(response)
+}

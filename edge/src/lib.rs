@@ -1,0 +1,14 @@
+//! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV.
+//!
+//! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`], [`stream_state::StreamState`],
+//! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod player;
+pub mod stream_state;
+pub mod stream_task;
+pub mod streams;
+pub mod tag;
+pub mod udp;

@@ -1,0 +1,83 @@
+//! liverelay edge node binary.
+
+use clap::Parser;
+use edge::config::{EdgeConfig, EdgeSettings};
+use edge::error::EdgeError;
+use edge::http::{router, HttpState};
+use edge::streams::Streams;
+use relay_node::{init_logging, load_section, shutdown_signal, CommandLine};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+fn main() -> ExitCode {
+    let command_line = CommandLine::parse();
+    let config: EdgeConfig = match load_section(&command_line.config, "edge") {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let settings = match config.validate() {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    let log_file = config.enable_log_file.then(|| Path::new("edge.log"));
+    if let Err(error) = init_logging("edge.log_level", &config.log_level, log_file) {
+        return fail(&error);
+    }
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("edge: {error}");
+    ExitCode::FAILURE
+}
+
+async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
+    let settings = Arc::new(settings);
+    let socket = edge::udp::bind(&settings)?;
+    let listener = TcpListener::bind(settings.flv_addr)
+        .await
+        .map_err(|e| EdgeError::io(format!("edge.flv_addr: binding {}", settings.flv_addr), e))?;
+    let streams = Arc::new(Streams::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let reader = tokio::spawn(edge::udp::receive(
+        socket,
+        streams.clone(),
+        settings.clone(),
+        shutdown_rx.clone(),
+    ));
+    let state = HttpState {
+        streams,
+        player_queue_bytes: settings.player_queue_bytes,
+    };
+    let mut http_shutdown = shutdown_rx;
+    let http = tokio::spawn(async move {
+        let served = axum::serve(listener, router(state))
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = reader.await;
+    // Open player responses keep graceful shutdown waiting; stream tasks end them once the reader
+    // is gone, so wait a bounded time.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! One HTTP-FLV player: a bounded queue with a drop policy, and the response body that drains it.
+//!
+//! The stream task offers every tag to every player; an offer never waits. A player that falls
+//! behind (its queue holds `limit` bytes) loses non-key video up to the next keyframe, counted; if
+//! that keyframe does not fit either, the player is disconnected. Audio and configuration tags are
+//! kept while there is room. So a slow player never slows the stream or other players, and its
+//! memory is bounded by `limit` (tags are shared handles, so often much less).
+
+use crate::tag::FlvTag;
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// What happened to an offered tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    Queued,
+    /// Dropped by the policy (counted in [`PlayerQueue::dropped`]).
+    Dropped,
+    /// The player is gone or hopelessly behind: remove it.
+    Disconnect,
+}
+
+/// The queue and its policy, without any synchronisation (sans-IO, unit-tested).
+#[derive(Debug)]
+pub struct PlayerQueue {
+    items: VecDeque<Bytes>,
+    bytes: usize,
+    limit: usize,
+    skipping_to_keyframe: bool,
+    dropped: u64,
+    finished: bool,
+    closed: bool,
+}
+
+impl PlayerQueue {
+    pub fn new(limit: usize) -> Self {
+        PlayerQueue {
+            items: VecDeque::new(),
+            bytes: 0,
+            limit,
+            skipping_to_keyframe: false,
+            dropped: 0,
+            finished: false,
+            closed: false,
+        }
+    }
+
+    /// Queues bytes the player must get whatever the limit (the FLV header and the start of the
+    /// stream: configuration tags and the cached GOP).
+    pub fn push_unbounded(&mut self, bytes: Bytes) {
+        self.bytes += bytes.len();
+        self.items.push_back(bytes);
+    }
+
+    pub fn offer(&mut self, tag: &FlvTag) -> Offer {
+        if self.closed || self.finished {
+            return Offer::Disconnect;
+        }
+        let fits = self.bytes + tag.len() <= self.limit;
+        if tag.keyframe {
+            if fits {
+                self.skipping_to_keyframe = false;
+                self.push_unbounded(tag.framed.clone());
+                return Offer::Queued;
+            }
+            if self.skipping_to_keyframe {
+                return Offer::Disconnect;
+            }
+            self.skipping_to_keyframe = true;
+            self.dropped += 1;
+            return Offer::Dropped;
+        }
+        if tag.is_inter_video() && self.skipping_to_keyframe {
+            self.dropped += 1;
+            return Offer::Dropped;
+        }
+        if fits {
+            self.push_unbounded(tag.framed.clone());
+            return Offer::Queued;
+        }
+        if tag.is_inter_video() {
+            self.skipping_to_keyframe = true;
+        }
+        self.dropped += 1;
+        Offer::Dropped
+    }
+
+    pub fn pop(&mut self) -> Option<Bytes> {
+        let bytes = self.items.pop_front()?;
+        self.bytes -= bytes.len();
+        Some(bytes)
+    }
+
+    /// The stream ended: the player gets what is queued, then the response ends.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// A player shared between the stream task (producer) and its response body (consumer).
+#[derive(Debug)]
+pub struct Player {
+    state: Mutex<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: PlayerQueue,
+    waker: Option<Waker>,
+}
+
+impl Player {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Player {
+            state: Mutex::new(Shared {
+                queue: PlayerQueue::new(limit),
+                waker: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on the queue, then wakes the body if it was waiting.
+    fn update<T>(&self, change: impl FnOnce(&mut PlayerQueue) -> T) -> T {
+        let mut shared = self.lock();
+        let result = change(&mut shared.queue);
+        let waker = shared.waker.take();
+        drop(shared);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        result
+    }
+
+    pub fn push_unbounded(&self, bytes: Bytes) {
+        self.update(|queue| queue.push_unbounded(bytes));
+    }
+
+    pub fn offer(&self, tag: &FlvTag) -> Offer {
+        self.update(|queue| queue.offer(tag))
+    }
+
+    pub fn finish(&self) {
+        self.update(PlayerQueue::finish);
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.lock().queue.dropped()
+    }
+}
+
+/// The HTTP response body of one player. Dropping it (the client went away) marks the player
+/// closed, and the stream task forgets it at the next tag.
+#[derive(Debug)]
+pub struct PlayerBody {
+    player: Arc<Player>,
+}
+
+impl PlayerBody {
+    pub fn new(player: Arc<Player>) -> Self {
+        PlayerBody { player }
+    }
+}
+
+impl Body for PlayerBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let mut shared = self.player.lock();
+        if let Some(bytes) = shared.queue.pop() {
+            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+        }
+        if shared.queue.is_finished() {
+            return Poll::Ready(None);
+        }
+        shared.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for PlayerBody {
+    fn drop(&mut self) {
+        self.player.lock().queue.closed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flv::TagType;
+
+    fn tag(tag_type: TagType, keyframe: bool, len: usize) -> FlvTag {
+        FlvTag {
+            tag_type,
+            timestamp: 0,
+            keyframe,
+            config: false,
+            framed: Bytes::from(vec![0u8; len]),
+        }
+    }
+
+    #[test]
+    fn falling_behind_skips_to_the_next_keyframe() {
+        let mut queue = PlayerQueue::new(1000);
+        assert_eq!(queue.offer(&tag(TagType::Video, true, 600)), Offer::Queued);
+        assert_eq!(queue.offer(&tag(TagType::Video, false, 300)), Offer::Queued);
+        // Full: this inter frame is dropped and so is every inter frame until a keyframe.
+        assert_eq!(
+            queue.offer(&tag(TagType::Video, false, 300)),
+            Offer::Dropped
+        );
+        assert!(queue.pop().is_some());
+        assert_eq!(queue.offer(&tag(TagType::Video, false, 10)), Offer::Dropped);
+        // Audio still goes through while there is room.
+        assert_eq!(queue.offer(&tag(TagType::Audio, false, 10)), Offer::Queued);
+        assert_eq!(queue.offer(&tag(TagType::Video, true, 500)), Offer::Queued);
+        assert_eq!(queue.offer(&tag(TagType::Video, false, 10)), Offer::Queued);
+        assert_eq!(queue.dropped(), 2);
+    }
+
+    #[test]
+    fn staying_behind_disconnects() {
+        let mut queue = PlayerQueue::new(1000);
+        assert_eq!(queue.offer(&tag(TagType::Video, true, 900)), Offer::Queued);
+        assert_eq!(
+            queue.offer(&tag(TagType::Video, false, 200)),
+            Offer::Dropped
+        );
+        assert_eq!(
+            queue.offer(&tag(TagType::Audio, false, 200)),
+            Offer::Dropped
+        );
+        assert_eq!(
+            queue.offer(&tag(TagType::Video, true, 900)),
+            Offer::Disconnect
+        );
+        assert!(queue.queued_bytes() <= 1000);
+    }
+
+    #[test]
+    fn a_dropped_keyframe_waits_for_the_next() {
+        let mut queue = PlayerQueue::new(1000);
+        queue.push_unbounded(Bytes::from(vec![0u8; 990]));
+        assert_eq!(queue.offer(&tag(TagType::Video, true, 100)), Offer::Dropped);
+        queue.pop();
+        assert_eq!(queue.offer(&tag(TagType::Video, false, 10)), Offer::Dropped);
+        assert_eq!(queue.offer(&tag(TagType::Video, true, 100)), Offer::Queued);
+    }
+
+    #[test]
+    fn finished_and_closed_players_are_removed() {
+        let player = Player::new(1000);
+        let body = PlayerBody::new(player.clone());
+        assert_eq!(player.offer(&tag(TagType::Audio, false, 1)), Offer::Queued);
+        drop(body);
+        assert_eq!(
+            player.offer(&tag(TagType::Audio, false, 1)),
+            Offer::Disconnect
+        );
+        let mut queue = PlayerQueue::new(10);
+        queue.finish();
+        assert_eq!(
+            queue.offer(&tag(TagType::Audio, false, 1)),
+            Offer::Disconnect
+        );
+    }
+}

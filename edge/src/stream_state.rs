@@ -1,0 +1,248 @@
+//! What an edge knows of one stream: configuration tags, the GOP cache and its players.
+//!
+//! Sans-IO: the stream task feeds it tags, gaps and players; it decides what each player gets.
+
+use crate::player::{Offer, Player};
+use crate::tag::FlvTag;
+use bytes::Bytes;
+use flv::TagType;
+use std::sync::Arc;
+
+/// The cached GOP is given up (new players then wait for the next keyframe) past this size, so a
+/// stream with a huge keyframe interval cannot grow the cache without bound.
+pub const GOP_CACHE_MAX_BYTES: usize = 32 << 20;
+
+/// Counters of one stream on this edge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    pub tags: u64,
+    /// Video tags skipped after a gap, until a keyframe.
+    pub skipped_after_gap: u64,
+    /// Tags players' queues dropped.
+    pub player_drops: u64,
+    /// Players disconnected for staying behind (or gone).
+    pub players_removed: u64,
+}
+
+#[derive(Debug)]
+pub struct StreamState {
+    metadata: Option<FlvTag>,
+    video_config: Option<FlvTag>,
+    audio_config: Option<FlvTag>,
+    /// Tags since the last keyframe (or since the start, before the first keyframe).
+    gop: Vec<FlvTag>,
+    gop_bytes: usize,
+    gop_overflowed: bool,
+    /// After a gap, inter frames would decode broken: wait for a keyframe.
+    awaiting_keyframe: bool,
+    players: Vec<Arc<Player>>,
+    counters: StreamCounters,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        StreamState {
+            metadata: None,
+            video_config: None,
+            audio_config: None,
+            gop: Vec::new(),
+            gop_bytes: 0,
+            gop_overflowed: false,
+            awaiting_keyframe: true,
+            players: Vec::new(),
+            counters: StreamCounters::default(),
+        }
+    }
+}
+
+impl StreamState {
+    pub fn counters(&self) -> StreamCounters {
+        self.counters
+    }
+
+    pub fn player_count(&self) -> usize {
+        self.players.len()
+    }
+
+    /// Fills configuration this edge has not seen in band (it joined mid-stream).
+    pub fn on_announced_config(&mut self, tag: FlvTag) {
+        let slot = self.config_slot(&tag);
+        if slot.is_none() {
+            *slot = Some(tag);
+        }
+    }
+
+    /// Packets were lost for good: drop video until the next keyframe.
+    pub fn on_gap(&mut self) {
+        self.awaiting_keyframe = true;
+    }
+
+    pub fn on_tag(&mut self, tag: FlvTag) {
+        self.counters.tags += 1;
+        if tag.config {
+            *self.config_slot(&tag) = Some(tag.clone());
+        } else if tag.tag_type == TagType::Video {
+            if tag.keyframe {
+                self.awaiting_keyframe = false;
+                self.gop.clear();
+                self.gop_bytes = 0;
+                self.gop_overflowed = false;
+            } else if self.awaiting_keyframe {
+                self.counters.skipped_after_gap += 1;
+                return;
+            }
+        }
+        if !tag.config {
+            self.cache(&tag);
+        }
+        self.fan_out(&tag);
+    }
+
+    fn config_slot(&mut self, tag: &FlvTag) -> &mut Option<FlvTag> {
+        match tag.tag_type {
+            TagType::Script => &mut self.metadata,
+            TagType::Video => &mut self.video_config,
+            TagType::Audio => &mut self.audio_config,
+        }
+    }
+
+    fn cache(&mut self, tag: &FlvTag) {
+        if self.gop_overflowed {
+            return;
+        }
+        if self.gop_bytes + tag.len() > GOP_CACHE_MAX_BYTES {
+            self.gop.clear();
+            self.gop_bytes = 0;
+            self.gop_overflowed = true;
+            return;
+        }
+        self.gop_bytes += tag.len();
+        self.gop.push(tag.clone());
+    }
+
+    fn fan_out(&mut self, tag: &FlvTag) {
+        let counters = &mut self.counters;
+        self.players.retain(|player| match player.offer(tag) {
+            Offer::Queued => true,
+            Offer::Dropped => {
+                counters.player_drops += 1;
+                true
+            }
+            Offer::Disconnect => {
+                counters.players_removed += 1;
+                player.finish();
+                false
+            }
+        });
+    }
+
+    /// Starts a player: FLV header, metadata, sequence headers, then the cached GOP.
+    pub fn join(&mut self, player: Arc<Player>) {
+        let has_video = self.video_config.is_some() || !self.has_config();
+        let has_audio = self.audio_config.is_some() || !self.has_config();
+        player.push_unbounded(Bytes::copy_from_slice(&flv::file_header(
+            has_audio, has_video,
+        )));
+        for tag in [&self.metadata, &self.video_config, &self.audio_config]
+            .into_iter()
+            .flatten()
+        {
+            player.push_unbounded(tag.framed.clone());
+        }
+        for tag in &self.gop {
+            player.push_unbounded(tag.framed.clone());
+        }
+        self.players.push(player);
+    }
+
+    fn has_config(&self) -> bool {
+        self.video_config.is_some() || self.audio_config.is_some()
+    }
+
+    /// The stream ended: every player gets what is queued and its response ends.
+    pub fn finish(&mut self) {
+        for player in self.players.drain(..) {
+            player.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::player::PlayerBody;
+    use http_body::Body;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn tag(tag_type: TagType, keyframe: bool, config: bool, marker: u8) -> FlvTag {
+        FlvTag {
+            tag_type,
+            timestamp: marker as u32,
+            keyframe,
+            config,
+            framed: Bytes::from(vec![marker; 20]),
+        }
+    }
+
+    /// Everything a player's body yields, as the first byte of each chunk.
+    fn drain(body: &mut PlayerBody) -> Vec<u8> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut seen = Vec::new();
+        while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut *body).poll_frame(&mut cx) {
+            if let Ok(data) = frame.into_data() {
+                seen.push(data[0]);
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn late_player_starts_with_config_and_the_current_gop() {
+        let mut state = StreamState::default();
+        state.on_tag(tag(TagType::Script, false, true, 1));
+        state.on_tag(tag(TagType::Video, false, true, 2));
+        state.on_tag(tag(TagType::Audio, false, true, 3));
+        state.on_tag(tag(TagType::Video, true, false, 10));
+        state.on_tag(tag(TagType::Video, false, false, 11));
+        state.on_tag(tag(TagType::Video, true, false, 20));
+        state.on_tag(tag(TagType::Audio, false, false, 21));
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        state.on_tag(tag(TagType::Video, false, false, 22));
+        state.finish();
+        // 'F' of the FLV header, the three config tags, the GOP from keyframe 20, then live.
+        assert_eq!(drain(&mut body), vec![b'F', 1, 2, 3, 20, 21, 22]);
+    }
+
+    #[test]
+    fn after_a_gap_video_resumes_at_a_keyframe() {
+        let mut state = StreamState::default();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        state.on_tag(tag(TagType::Video, true, false, 10));
+        state.on_gap();
+        state.on_tag(tag(TagType::Video, false, false, 11));
+        state.on_tag(tag(TagType::Audio, false, false, 12));
+        state.on_tag(tag(TagType::Video, true, false, 13));
+        state.on_tag(tag(TagType::Video, false, false, 14));
+        state.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 10, 12, 13, 14]);
+        assert_eq!(state.counters().skipped_after_gap, 1);
+    }
+
+    #[test]
+    fn announced_config_fills_only_what_is_missing() {
+        let mut state = StreamState::default();
+        state.on_tag(tag(TagType::Video, false, true, 2));
+        state.on_announced_config(tag(TagType::Video, false, true, 99));
+        state.on_announced_config(tag(TagType::Audio, false, true, 3));
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        state.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 2, 3]);
+    }
+}

@@ -1,0 +1,69 @@
+//! Which stream name is served by which stream task.
+
+use crate::player::Player;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::mpsc;
+
+/// Requests to a stream task.
+#[derive(Debug)]
+pub enum Command {
+    Join(Arc<Player>),
+    /// A newer publish of the same name took over.
+    Superseded,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamHandle {
+    pub ssrc: u32,
+    pub epoch: u64,
+    pub commands: mpsc::Sender<Command>,
+}
+
+#[derive(Debug, Default)]
+pub struct Streams {
+    by_name: Mutex<HashMap<String, StreamHandle>>,
+}
+
+/// The outcome of [`Streams::register`].
+#[derive(Debug)]
+pub enum Registration {
+    Registered,
+    AlreadyRegistered,
+    /// A publish with a newer epoch holds the name.
+    Stale,
+}
+
+impl Streams {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, StreamHandle>> {
+        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn get(&self, name: &str) -> Option<StreamHandle> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Names `handle`'s stream `name`, superseding an older publish of the same name.
+    pub fn register(&self, name: &str, handle: StreamHandle) -> Registration {
+        let mut by_name = self.lock();
+        if let Some(current) = by_name.get(name) {
+            if current.ssrc == handle.ssrc {
+                return Registration::AlreadyRegistered;
+            }
+            if current.epoch > handle.epoch {
+                return Registration::Stale;
+            }
+            let _ = current.commands.try_send(Command::Superseded);
+        }
+        by_name.insert(name.to_owned(), handle);
+        Registration::Registered
+    }
+
+    /// Forgets `name` if `ssrc` still holds it.
+    pub fn deregister(&self, name: &str, ssrc: u32) {
+        let mut by_name = self.lock();
+        if by_name.get(name).is_some_and(|h| h.ssrc == ssrc) {
+            by_name.remove(name);
+        }
+    }
+}

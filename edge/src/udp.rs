@@ -1,0 +1,183 @@
+//! The UDP reader: parses datagrams and hands each to its stream's task. It never waits on
+//! anything but the socket: a full stream queue drops the packet (counted), and a new SSRC gets
+//! a new task.
+
+use crate::config::EdgeSettings;
+use crate::error::EdgeError;
+use crate::stream_task::run_stream;
+use crate::streams::Streams;
+use bytes::BytesMut;
+use relay_proto::Packet;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch};
+
+/// Packets queued from the reader to one stream task; a full queue drops (the reassembler then
+/// sees a hole, as for network loss).
+const STREAM_QUEUE: usize = 8192;
+/// Distinct SSRCs served at once; beyond, new SSRCs are ignored (protects against floods of
+/// forged headers).
+const MAX_STREAMS: usize = 1024;
+/// SSRCs that ended recently; their stragglers must not start a new task.
+const ENDED_MEMORY: usize = 256;
+const RECEIVE_BLOCK: usize = 256 * 1024;
+const MAX_DATAGRAM: usize = 65_536;
+const WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Binds `udp_addr`, joining the multicast group when it is one.
+pub fn bind(settings: &EdgeSettings) -> Result<UdpSocket, EdgeError> {
+    let addr = settings.udp_addr;
+    let io = |what: &str| {
+        let what = format!("edge.udp_addr {addr}: {what}");
+        move |source| EdgeError::io(what, source)
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(io("creating the socket"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(io("setting non-blocking"))?;
+    match socket.set_recv_buffer_size(settings.udp_recv_buffer) {
+        Ok(()) => {
+            let granted = socket.recv_buffer_size().unwrap_or(0);
+            // Linux reports double the usable size it granted.
+            if granted < settings.udp_recv_buffer {
+                tracing::warn!(
+                    asked = settings.udp_recv_buffer,
+                    granted,
+                    "the kernel granted a smaller UDP receive buffer (raise net.core.rmem_max)"
+                );
+            } else {
+                tracing::info!(granted, "UDP receive buffer");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot set the UDP receive buffer size"),
+    }
+    match addr {
+        SocketAddr::V4(v4) if v4.ip().is_multicast() => {
+            // Several edges on one host may join the same group and port.
+            socket.set_reuse_address(true).map_err(io("SO_REUSEADDR"))?;
+            socket.set_reuse_port(true).map_err(io("SO_REUSEPORT"))?;
+            socket.bind(&addr.into()).map_err(io("binding"))?;
+            let interface = settings.multicast_if.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            socket
+                .join_multicast_v4(v4.ip(), &interface)
+                .map_err(io(&format!("joining the group on interface {interface}")))?;
+        }
+        _ => socket.bind(&addr.into()).map_err(io("binding"))?,
+    }
+    UdpSocket::from_std(socket.into()).map_err(io("registering the socket"))
+}
+
+#[derive(Default)]
+struct ReaderCounters {
+    datagrams: u64,
+    malformed: u64,
+    queue_full: u64,
+    refused_streams: u64,
+    last_warning: Option<Instant>,
+}
+
+impl ReaderCounters {
+    fn warn(&mut self, what: &str, detail: &dyn std::fmt::Display) {
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
+        {
+            self.last_warning = Some(now);
+            tracing::warn!(
+                datagrams = self.datagrams,
+                malformed = self.malformed,
+                queue_full = self.queue_full,
+                refused_streams = self.refused_streams,
+                "{what}: {detail}"
+            );
+        }
+    }
+}
+
+/// Reads until shutdown; dropping the routes on return closes every stream task's queue.
+pub async fn receive(
+    socket: UdpSocket,
+    streams: Arc<Streams>,
+    settings: Arc<EdgeSettings>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut routes: HashMap<u32, mpsc::Sender<Packet>> = HashMap::new();
+    let mut ended: VecDeque<u32> = VecDeque::new();
+    let mut counters = ReaderCounters::default();
+    let mut buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
+    loop {
+        if buffer.capacity() - buffer.len() < MAX_DATAGRAM {
+            buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
+        }
+        let received = tokio::select! {
+            received = socket.recv_buf_from(&mut buffer) => received,
+            _ = shutdown.changed() => return,
+        };
+        let (len, from) = match received {
+            Ok(received) => received,
+            Err(error) => {
+                counters.warn("UDP receive failed", &error);
+                continue;
+            }
+        };
+        counters.datagrams += 1;
+        let datagram = buffer.split_to(len).freeze();
+        let packet = match Packet::parse(datagram) {
+            Ok(packet) => packet,
+            Err(error) => {
+                counters.malformed += 1;
+                counters.warn(
+                    &format!("ignoring a malformed datagram from {from}"),
+                    &error,
+                );
+                continue;
+            }
+        };
+        let ssrc = packet.header.ssrc;
+        if !routes.contains_key(&ssrc) {
+            if ended.contains(&ssrc) {
+                continue;
+            }
+            if routes.len() >= MAX_STREAMS {
+                routes.retain(|_, route| !route.is_closed());
+            }
+            if routes.len() >= MAX_STREAMS {
+                counters.refused_streams += 1;
+                counters.warn("too many streams; ignoring a new SSRC", &ssrc);
+                continue;
+            }
+            let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
+            tokio::spawn(run_stream(
+                ssrc,
+                receiver,
+                streams.clone(),
+                settings.clone(),
+            ));
+            routes.insert(ssrc, sender);
+        }
+        let Some(route) = routes.get(&ssrc) else {
+            continue;
+        };
+        match route.try_send(packet) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                counters.queue_full += 1;
+                counters.warn("a stream task is behind; dropping a packet", &ssrc);
+            }
+            Err(TrySendError::Closed(_)) => {
+                routes.remove(&ssrc);
+                ended.push_back(ssrc);
+                if ended.len() > ENDED_MEMORY {
+                    ended.pop_front();
+                }
+            }
+        }
+    }
+}
