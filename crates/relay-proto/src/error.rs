@@ -23,6 +23,8 @@ pub enum ProtoError {
     BadAnnouncement(&'static str),
     #[error("largest datagram {0} leaves no room for payload after the 24-byte header")]
     DatagramTooSmall(usize),
+    #[error("repair message is malformed: {0}")]
+    BadRepairMessage(&'static str),
     #[error("message of {0} bytes needs more than 65536 fragments")]
     MessageTooLarge(usize),
 }

@@ -73,23 +73,36 @@
 //! An empty message: the publisher has stopped. Edges end their players' responses.
 
 mod announcement;
+mod cache;
 mod error;
+mod histogram;
 mod packet;
 mod packetizer;
 mod publication;
 mod reassembler;
+mod receiver;
+mod repair;
+mod rtt;
 
 pub use announcement::{is_valid_stream_name, Announcement};
+pub use cache::{Lookup, RetransmitCache};
 pub use error::ProtoError;
+pub use histogram::{LatencyHistogram, LATENCY_BUCKETS_MS};
 pub use packet::{
     MessageKind, Packet, PacketHeader, HEADER_LEN, PAYLOAD_HEADER_LEN, RTP_HEADER_LEN,
 };
 pub use packetizer::{Message, Packetizer, DEFAULT_MAX_DATAGRAM};
 pub use publication::{Publication, ANNOUNCE_INTERVAL};
 pub use reassembler::{
-    Fragments, Reassembled, ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent,
-    ReassemblerStats,
+    Fragments, PushOutcome, Reassembled, ReassembledBody, Reassembler, ReassemblerConfig,
+    ReassemblerEvent, ReassemblerStats,
 };
+pub use receiver::{Receiver, ReceiverConfig, RecoveryStats, Source};
+pub use repair::{
+    frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, MAX_COPIES,
+    MAX_NACK_RANGES, REPAIR_ALPN, REPAIR_VERSION,
+};
+pub use rtt::RttEstimator;
 
 /// The RTP payload type of relay packets (dynamic range, RFC 3551 §3).
 pub const PAYLOAD_TYPE: u8 = 96;

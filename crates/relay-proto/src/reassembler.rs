@@ -119,8 +119,23 @@ pub struct ReassemblerStats {
 
 #[derive(Debug)]
 enum Slot {
-    Hole { noticed: Instant },
+    /// `abandoned`: the sender said it cannot repair this one; give it up at once.
+    Hole {
+        noticed: Instant,
+        abandoned: bool,
+    },
     Received(Packet),
+}
+
+/// What one [`Reassembler::push`] did, for loss tracking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushOutcome {
+    /// Sequence numbers that became holes (first, last), noticed now.
+    pub new_holes: Option<(u64, u64)>,
+    /// The packet filled a hole (a late or repaired packet).
+    pub filled_hole: bool,
+    /// The 64-bit sequence number the packet was placed at, if it was kept.
+    pub seq: Option<u64>,
 }
 
 /// A sequence jump beyond the window is believed only when the next packet continues it.
@@ -166,9 +181,9 @@ impl Reassembler {
     }
 
     /// Takes one packet of this SSRC (others are ignored) received at `now`.
-    pub fn push(&mut self, now: Instant, packet: Packet) {
+    pub fn push(&mut self, now: Instant, packet: Packet) -> PushOutcome {
         if packet.header.ssrc != self.ssrc {
-            return;
+            return PushOutcome::default();
         }
         self.stats.packets += 1;
         let seq = self.unwrap_seq(packet.header.seq);
@@ -177,18 +192,65 @@ impl Reassembler {
             self.highest = Some(seq);
             self.slots.push_back(Slot::Received(packet));
             self.drain(now);
-            return;
+            return PushOutcome {
+                seq: Some(seq),
+                ..Default::default()
+            };
         };
         if seq < next {
             self.stats.late += 1;
-            return;
+            return PushOutcome::default();
         }
         let highest = self.highest.unwrap_or(seq);
         if seq > highest + self.config.window as u64 && !self.confirm_jump(seq, &packet) {
-            return;
+            return PushOutcome::default();
         }
-        self.insert(now, seq, packet);
+        let outcome = self.insert(now, seq, packet);
         self.drain(now);
+        outcome
+    }
+
+    /// The next sequence number to be delivered (everything before it is done with).
+    pub fn next_seq(&self) -> Option<u64> {
+        self.next
+    }
+
+    /// The highest sequence number seen.
+    pub fn highest_seq(&self) -> Option<u64> {
+        self.highest
+    }
+
+    /// Marks `first..=last` as holes noticed now, when they are known to be due but have not
+    /// come (the tail of a message, detected by time). Returns the holes made.
+    pub fn expect_through(&mut self, now: Instant, last: u64) -> Option<(u64, u64)> {
+        let (next, highest) = (self.next?, self.highest?);
+        if last <= highest {
+            return None;
+        }
+        let last = last.min(next + self.config.window as u64 - 1);
+        let first = highest + 1;
+        while (self.slots.len() as u64) < last - next + 1 {
+            self.slots.push_back(Slot::Hole {
+                noticed: now,
+                abandoned: false,
+            });
+        }
+        self.highest = Some(last);
+        (first <= last).then_some((first, last))
+    }
+
+    /// The sender cannot repair `seq`: give its hole up without waiting for the deadline.
+    pub fn abandon(&mut self, now: Instant, seq: u64) {
+        let Some(next) = self.next else {
+            return;
+        };
+        if let Some(Slot::Hole { abandoned, .. }) = seq
+            .checked_sub(next)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        {
+            *abandoned = true;
+            self.drain(now);
+        }
     }
 
     /// Call at (or after) the instant [`poll_timeout`](Self::poll_timeout) returned.
@@ -199,7 +261,7 @@ impl Reassembler {
     /// When a hole will be given up on, if one is blocking output.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.slots.get(self.verified) {
-            Some(Slot::Hole { noticed }) => Some(*noticed + self.config.deadline),
+            Some(Slot::Hole { noticed, .. }) => Some(*noticed + self.config.deadline),
             _ => None,
         }
     }
@@ -257,7 +319,7 @@ impl Reassembler {
         self.verified = 0;
     }
 
-    fn insert(&mut self, now: Instant, seq: u64, packet: Packet) {
+    fn insert(&mut self, now: Instant, seq: u64, packet: Packet) -> PushOutcome {
         let window = self.config.window as u64;
         while let Some(next) = self.next {
             if seq < next + window {
@@ -267,17 +329,36 @@ impl Reassembler {
             self.pop_front_given_up();
         }
         let Some(next) = self.next else {
-            return;
+            return PushOutcome::default();
         };
         let index = (seq - next) as usize;
+        let mut outcome = PushOutcome {
+            seq: Some(seq),
+            ..Default::default()
+        };
+        if self.slots.len() < index {
+            let first = next + self.slots.len() as u64;
+            outcome.new_holes = Some((first, seq - 1));
+        }
         while self.slots.len() <= index {
-            self.slots.push_back(Slot::Hole { noticed: now });
+            self.slots.push_back(Slot::Hole {
+                noticed: now,
+                abandoned: false,
+            });
         }
         match &self.slots[index] {
-            Slot::Received(_) => self.stats.duplicates += 1,
-            Slot::Hole { .. } => self.slots[index] = Slot::Received(packet),
+            Slot::Received(_) => {
+                self.stats.duplicates += 1;
+                outcome.seq = None;
+            }
+            Slot::Hole { .. } => {
+                outcome.filled_hole =
+                    outcome.new_holes.is_none() && self.highest.is_some_and(|h| seq <= h);
+                self.slots[index] = Slot::Received(packet);
+            }
         }
         self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
+        outcome
     }
 
     fn pop_front(&mut self) -> Option<Slot> {
@@ -305,8 +386,13 @@ impl Reassembler {
         }
     }
 
-    fn expired(&self, noticed: Instant, now: Instant) -> bool {
-        now >= noticed + self.config.deadline
+    fn expired(&self, slot: &Slot, now: Instant) -> bool {
+        match slot {
+            Slot::Hole { noticed, abandoned } => {
+                *abandoned || now >= *noticed + self.config.deadline
+            }
+            Slot::Received(_) => false,
+        }
     }
 
     /// Emits every message that is complete at the front, gives up expired holes, drops packets
@@ -315,8 +401,8 @@ impl Reassembler {
         loop {
             let start = match self.slots.front() {
                 None => return,
-                Some(Slot::Hole { noticed }) => {
-                    if !self.expired(*noticed, now) {
+                Some(slot @ Slot::Hole { .. }) => {
+                    if !self.expired(slot, now) {
                         return;
                     }
                     self.pop_front_given_up();
@@ -361,9 +447,9 @@ impl Reassembler {
                     self.verified = index;
                     return Scan::Waiting;
                 }
-                Some(Slot::Hole { noticed }) => {
+                Some(slot @ Slot::Hole { .. }) => {
                     self.verified = index;
-                    return if self.expired(*noticed, now) {
+                    return if self.expired(slot, now) {
                         Scan::GiveUp(index)
                     } else {
                         Scan::Waiting

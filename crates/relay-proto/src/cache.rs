@@ -1,0 +1,264 @@
+//! The cloud's retransmit cache of one stream.
+//!
+//! A power-of-two ring indexed by sequence number (`seq & mask`): insert and lookup are O(1) with
+//! no hashing and no allocation after start. It holds the newest packets, bounded by a packet
+//! count and by payload bytes; payloads are slices of the tag bodies, so caching copies nothing.
+//! A keyframe index lets an edge that asked for an evicted packet resume at the next keyframe.
+
+use crate::packet::{MessageKind, Packet};
+use crate::repair::{CloudMessage, NackRequest};
+use std::collections::VecDeque;
+
+/// What the cache knows of a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Found(&'a Packet),
+    /// Sent, but pushed out of the cache; `next_keyframe` is the first packet of the oldest
+    /// keyframe still cached after it, where the receiver can resume.
+    Evicted {
+        next_keyframe: Option<u64>,
+    },
+    /// Not sent (yet): a sequence number beyond the newest packet.
+    NotSent,
+}
+
+#[derive(Debug)]
+pub struct RetransmitCache {
+    slots: Vec<Option<Packet>>,
+    mask: u64,
+    max_packets: usize,
+    max_bytes: usize,
+    bytes: usize,
+    /// Oldest cached sequence number (valid when `len > 0`).
+    oldest: u64,
+    len: usize,
+    /// First packets of cached keyframe messages, oldest first.
+    keyframes: VecDeque<u64>,
+}
+
+impl RetransmitCache {
+    /// Holds at most `max_packets` packets and `max_bytes` payload bytes (at least one packet).
+    pub fn new(max_packets: usize, max_bytes: usize) -> Self {
+        let capacity = max_packets.max(1).next_power_of_two();
+        RetransmitCache {
+            slots: vec![None; capacity],
+            mask: capacity as u64 - 1,
+            max_packets: max_packets.max(1),
+            max_bytes,
+            bytes: 0,
+            oldest: 0,
+            len: 0,
+            keyframes: VecDeque::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The next sequence number expected (one past the newest cached).
+    fn end(&self) -> u64 {
+        self.oldest + self.len as u64
+    }
+
+    /// Adds the next packet of the stream. Packets must come in sequence order; a packet that
+    /// does not follow the newest one restarts the cache.
+    pub fn insert(&mut self, packet: Packet) {
+        let seq = packet.header.seq;
+        if self.len > 0 && seq != self.end() {
+            self.clear();
+        }
+        if self.len == 0 {
+            self.oldest = seq;
+        }
+        while self.len > 0
+            && (self.len >= self.max_packets || self.bytes + packet.payload.len() > self.max_bytes)
+        {
+            self.evict_oldest();
+        }
+        if self.len == 0 {
+            self.oldest = seq;
+        }
+        if packet.header.keyframe && packet.header.start && packet.header.kind == MessageKind::Tag {
+            self.keyframes.push_back(seq);
+        }
+        self.bytes += packet.payload.len();
+        self.slots[(seq & self.mask) as usize] = Some(packet);
+        self.len += 1;
+    }
+
+    pub fn lookup(&self, seq: u64) -> Lookup<'_> {
+        if self.len > 0 && seq >= self.oldest && seq < self.end() {
+            if let Some(packet) = &self.slots[(seq & self.mask) as usize] {
+                return Lookup::Found(packet);
+            }
+        }
+        if seq >= self.end() || (self.len == 0 && seq >= self.oldest) {
+            return Lookup::NotSent;
+        }
+        Lookup::Evicted {
+            next_keyframe: self.keyframes.iter().copied().find(|k| *k > seq),
+        }
+    }
+
+    /// Answers every packet a NACK names: the packet (`copies` times), evicted, or not sent.
+    pub fn answer(&self, request: &NackRequest, out: &mut Vec<CloudMessage>) {
+        for range in &request.ranges {
+            for seq in range.seqs() {
+                match self.lookup(seq) {
+                    Lookup::Found(packet) => {
+                        let datagram = packet.to_datagram();
+                        for _ in 0..request.copies.max(1) {
+                            out.push(CloudMessage::Repair(datagram.clone()));
+                        }
+                    }
+                    Lookup::Evicted { next_keyframe } => out.push(CloudMessage::Evicted {
+                        ssrc: request.ssrc,
+                        seq,
+                        next_keyframe,
+                    }),
+                    Lookup::NotSent => out.push(CloudMessage::NotSent {
+                        ssrc: request.ssrc,
+                        seq,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Frees everything (the stream ended).
+    pub fn clear(&mut self) {
+        while self.len > 0 {
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(packet) = self.slots[(self.oldest & self.mask) as usize].take() {
+            self.bytes -= packet.payload.len();
+        }
+        if self.keyframes.front() == Some(&self.oldest) {
+            self.keyframes.pop_front();
+        }
+        self.oldest += 1;
+        self.len -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PacketHeader;
+    use bytes::Bytes;
+
+    fn packet(seq: u64, len: usize, keyframe: bool) -> Packet {
+        Packet {
+            header: PacketHeader {
+                ssrc: 1,
+                seq,
+                timestamp: 0,
+                kind: MessageKind::Tag,
+                tag_type: 9,
+                start: true,
+                end: true,
+                keyframe,
+                config: false,
+                fragment_index: 0,
+                message_len: len as u32,
+            },
+            payload: Bytes::from(vec![seq as u8; len]),
+        }
+    }
+
+    #[test]
+    fn bounded_by_packets_with_evicted_and_not_sent_answers() {
+        let mut cache = RetransmitCache::new(5, usize::MAX);
+        for seq in 100..110 {
+            cache.insert(packet(seq, 10, seq == 103 || seq == 107));
+        }
+        assert_eq!(cache.len(), 5);
+        assert!(matches!(cache.lookup(105), Lookup::Found(p) if p.header.seq == 105));
+        assert!(matches!(cache.lookup(109), Lookup::Found(_)));
+        assert_eq!(
+            cache.lookup(104),
+            Lookup::Evicted {
+                next_keyframe: Some(107)
+            }
+        );
+        assert_eq!(
+            cache.lookup(0),
+            Lookup::Evicted {
+                next_keyframe: Some(107)
+            }
+        );
+        assert_eq!(cache.lookup(110), Lookup::NotSent);
+        assert_eq!(cache.lookup(u64::MAX), Lookup::NotSent);
+        cache.clear();
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn answers_every_named_packet() {
+        use crate::repair::NackRange;
+        let mut cache = RetransmitCache::new(4, usize::MAX);
+        for seq in 10..20 {
+            cache.insert(packet(seq, 3, false));
+        }
+        let request = NackRequest {
+            ssrc: 1,
+            copies: 2,
+            ranges: NackRange::pack(&[15, 17, 25]),
+        };
+        let mut out = Vec::new();
+        cache.answer(&request, &mut out);
+        let summary: Vec<String> = out
+            .iter()
+            .map(|m| match m {
+                CloudMessage::Repair(d) => {
+                    format!("repair{}", Packet::parse(d.clone()).unwrap().header.seq)
+                }
+                CloudMessage::Evicted { seq, .. } => format!("evicted{seq}"),
+                CloudMessage::NotSent { seq, .. } => format!("notsent{seq}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(summary, ["evicted15", "repair17", "repair17", "notsent25"]);
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let mut cache = RetransmitCache::new(1000, 100);
+        for seq in 0..20 {
+            cache.insert(packet(seq, 30, false));
+        }
+        assert_eq!((cache.len(), cache.bytes()), (3, 90));
+        assert_eq!(
+            cache.lookup(16),
+            Lookup::Evicted {
+                next_keyframe: None
+            }
+        );
+        // One packet larger than the byte bound is still kept alone.
+        cache.insert(packet(20, 500, false));
+        assert_eq!(cache.len(), 1);
+        assert!(matches!(cache.lookup(20), Lookup::Found(_)));
+    }
+
+    #[test]
+    fn ring_wraps_around_its_capacity() {
+        let mut cache = RetransmitCache::new(8, usize::MAX);
+        for seq in (1u64 << 40)..(1u64 << 40) + 1000 {
+            cache.insert(packet(seq, 1, false));
+            assert!(matches!(cache.lookup(seq), Lookup::Found(p) if p.header.seq == seq));
+        }
+        assert_eq!(cache.len(), 8);
+    }
+}

@@ -1,0 +1,288 @@
+//! The edge's side of one stream: reassembly plus loss recovery.
+//!
+//! Loss is noticed two ways: by reordering (a later packet arrives, so the ones between are
+//! holes) and by time (the last packet of a message is overdue: the fragments a message still
+//! needs follow from its length, so a lost tail is found without waiting for the next message).
+//! A hole is asked for at once, then again about once per measured RTT until the playout
+//! deadline, when the reassembler gives it up and video resumes at the next keyframe. Retries ask
+//! for two copies, since a packet lost once on this path is likely to be lost again.
+
+use crate::histogram::LatencyHistogram;
+use crate::packet::Packet;
+use crate::reassembler::{
+    PushOutcome, Reassembler, ReassemblerConfig, ReassemblerEvent, ReassemblerStats,
+};
+use crate::repair::{NackRange, NackRequest, MAX_NACK_RANGES};
+use crate::rtt::RttEstimator;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Tuning of a [`Receiver`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiverConfig {
+    pub reassembly: ReassemblerConfig,
+    /// Ask for holes at all (off: reordering is still absorbed up to the deadline).
+    pub nack: bool,
+    /// The RTT assumed until one is measured.
+    pub initial_rtt: Duration,
+    /// How long the rest of a message may trail its last packet before it counts as lost.
+    pub tail_grace: Duration,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            reassembly: ReassemblerConfig::default(),
+            nack: true,
+            initial_rtt: Duration::from_millis(50),
+            tail_grace: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Where a packet came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Network,
+    Repair,
+}
+
+/// Loss-recovery counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Holes noticed (packets found missing).
+    pub holes: u64,
+    /// NACK requests made, and the packets they named (retries included).
+    pub nacks_sent: u64,
+    pub packets_requested: u64,
+    /// Holes filled by a repair.
+    pub repaired: u64,
+    /// Holes filled by the original packet arriving late (reordering).
+    pub late_arrivals: u64,
+    /// Answers "evicted" (the cloud no longer had the packet).
+    pub evicted: u64,
+    /// Repairs that arrived for packets already present or passed.
+    pub redundant_repairs: u64,
+    /// From noticing a hole to its repair.
+    pub repair_latency: LatencyHistogram,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    noticed: Instant,
+    nacks: u32,
+    last_nack: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TailCheck {
+    at: Instant,
+    highest: u64,
+    through: u64,
+}
+
+#[derive(Debug)]
+pub struct Receiver {
+    config: ReceiverConfig,
+    reassembler: Reassembler,
+    holes: BTreeMap<u64, Hole>,
+    rtt: RttEstimator,
+    tail: Option<TailCheck>,
+    stats: RecoveryStats,
+}
+
+impl Receiver {
+    pub fn new(ssrc: u32, config: ReceiverConfig) -> Self {
+        Receiver {
+            config,
+            reassembler: Reassembler::new(ssrc, config.reassembly),
+            holes: BTreeMap::new(),
+            rtt: RttEstimator::new(config.initial_rtt),
+            tail: None,
+            stats: RecoveryStats::default(),
+        }
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.reassembler.ssrc()
+    }
+
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// An outside RTT estimate (the QUIC connection's) used until a repair is timed.
+    pub fn set_rtt_hint(&mut self, rtt: Duration) {
+        self.rtt.set_initial(rtt);
+    }
+
+    pub fn reassembly_stats(&self) -> ReassemblerStats {
+        self.reassembler.stats()
+    }
+
+    pub fn recovery_stats(&self) -> &RecoveryStats {
+        &self.stats
+    }
+
+    /// Holes being asked for now.
+    pub fn outstanding(&self) -> usize {
+        self.holes.len()
+    }
+
+    pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
+        let header = packet.header;
+        let payload_len = packet.payload.len();
+        let outcome = self.reassembler.push(now, packet);
+        self.track(now, outcome, source);
+        let Some(seq) = outcome.seq else {
+            if source == Source::Repair {
+                self.stats.redundant_repairs += 1;
+            }
+            return;
+        };
+        // Arm the tail check when this is the newest packet and its message goes on after it.
+        if self.reassembler.highest_seq() == Some(seq) {
+            self.tail = None;
+            if !header.end && payload_len > 0 {
+                let fragments = (header.message_len as u64).div_ceil(payload_len as u64);
+                let last = seq - header.fragment_index as u64 + fragments.saturating_sub(1);
+                if last > seq {
+                    self.tail = Some(TailCheck {
+                        at: now + self.config.tail_grace,
+                        highest: seq,
+                        through: last,
+                    });
+                }
+            }
+        }
+    }
+
+    fn track(&mut self, now: Instant, outcome: PushOutcome, source: Source) {
+        if let Some((first, last)) = outcome.new_holes {
+            self.add_holes(now, first, last);
+        }
+        let Some(seq) = outcome.seq.filter(|_| outcome.filled_hole) else {
+            return;
+        };
+        let Some(hole) = self.holes.remove(&seq) else {
+            return;
+        };
+        match source {
+            Source::Repair => {
+                self.stats.repaired += 1;
+                self.stats
+                    .repair_latency
+                    .record(now.saturating_duration_since(hole.noticed));
+                // Karn: only a hole asked for once times the path unambiguously.
+                if let (1, Some(asked)) = (hole.nacks, hole.last_nack) {
+                    self.rtt.sample(now.saturating_duration_since(asked));
+                }
+            }
+            Source::Network => self.stats.late_arrivals += 1,
+        }
+    }
+
+    fn add_holes(&mut self, now: Instant, first: u64, last: u64) {
+        if !self.config.nack {
+            return;
+        }
+        for seq in first..=last {
+            self.stats.holes += 1;
+            self.holes.insert(
+                seq,
+                Hole {
+                    noticed: now,
+                    nacks: 0,
+                    last_nack: None,
+                },
+            );
+        }
+    }
+
+    /// The cloud no longer has `seq`: give it up now and resume at the next keyframe.
+    pub fn on_evicted(&mut self, now: Instant, seq: u64) {
+        if self.holes.remove(&seq).is_some() {
+            self.stats.evicted += 1;
+        }
+        self.reassembler.abandon(now, seq);
+    }
+
+    pub fn poll_event(&mut self) -> Option<ReassemblerEvent> {
+        self.reassembler.poll_event()
+    }
+
+    /// The next NACK to send, if any hole is due. Call until it returns `None`.
+    pub fn poll_nack(&mut self, now: Instant) -> Option<NackRequest> {
+        if let Some(next) = self.reassembler.next_seq() {
+            // Holes the reassembler has passed (given up or filled) are no longer asked for.
+            self.holes = self.holes.split_off(&next);
+        }
+        let retry = self.rtt.retry_interval();
+        let mut first_asks = Vec::new();
+        let mut retries = Vec::new();
+        for (seq, hole) in &self.holes {
+            match hole.last_nack {
+                None => first_asks.push(*seq),
+                Some(asked) if now >= asked + retry => retries.push(*seq),
+                Some(_) => {}
+            }
+        }
+        let (seqs, copies) = if !first_asks.is_empty() {
+            (first_asks, 1)
+        } else {
+            (retries, 2)
+        };
+        if seqs.is_empty() {
+            return None;
+        }
+        let mut ranges = NackRange::pack(&seqs);
+        ranges.truncate(MAX_NACK_RANGES);
+        let mut requested = 0;
+        for range in &ranges {
+            for seq in range.seqs() {
+                if let Some(hole) = self.holes.get_mut(&seq) {
+                    hole.nacks += 1;
+                    hole.last_nack = Some(now);
+                    requested += 1;
+                }
+            }
+        }
+        self.stats.nacks_sent += 1;
+        self.stats.packets_requested += requested;
+        Some(NackRequest {
+            ssrc: self.ssrc(),
+            copies,
+            ranges,
+        })
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) (or `poll_nack`) has work next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retry = self.rtt.retry_interval();
+        let nack_due = self
+            .holes
+            .values()
+            .map(|hole| hole.last_nack.map_or(hole.noticed, |asked| asked + retry))
+            .min();
+        [
+            self.reassembler.poll_timeout(),
+            nack_due,
+            self.tail.map(|t| t.at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(tail) = self.tail.filter(|t| now >= t.at) {
+            self.tail = None;
+            if self.reassembler.highest_seq() == Some(tail.highest) {
+                if let Some((first, last)) = self.reassembler.expect_through(now, tail.through) {
+                    self.add_holes(now, first, last);
+                }
+            }
+        }
+        self.reassembler.handle_timeout(now);
+    }
+}

@@ -1,0 +1,502 @@
+//! Messages of the repair connection between an edge and the cloud (carried over QUIC).
+//!
+//! Edge to cloud: [`EdgeMessage::Hello`] first on the control stream, then NACKs in QUIC
+//! datagrams. Cloud to edge: [`CloudMessage::Welcome`] or [`CloudMessage::Refused`], stream
+//! announcements and ends on the control stream, and one answer for every requested packet:
+//! the packet itself, "evicted", "not sent" or "unknown stream".
+//!
+//! A NACK names packets as a base sequence number and a 64-bit bitmap of the 64 that follow it
+//! (bit i set: base + 1 + i is missing), the generic NACK of RFC 4585 §6.2.1 widened to our
+//! 48-bit numbers and a longer bitmap.
+//!
+//! Every message is a type byte and a body; on a stream each is preceded by its u32 length.
+//! Integers are big-endian.
+
+use crate::{Announcement, ProtoError, SEQUENCE_MASK};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Version spoken in Hello / Welcome.
+pub const REPAIR_VERSION: u16 = 1;
+/// The QUIC ALPN of the repair protocol.
+pub const REPAIR_ALPN: &[u8] = b"liverelay-repair/1";
+/// Most ranges in one NACK: 64 ranges of 65 packets answer at most 4160 packets per request.
+pub const MAX_NACK_RANGES: usize = 64;
+/// Largest control-stream frame accepted.
+pub const MAX_FRAME_LEN: usize = 1 << 20;
+const MAX_TEXT_LEN: usize = 1024;
+/// Most copies of a packet an edge may ask for (for retries on a very lossy path).
+pub const MAX_COPIES: u8 = 3;
+
+/// One base sequence number and a bitmap of the 64 after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NackRange {
+    pub base: u64,
+    pub bitmap: u64,
+}
+
+impl NackRange {
+    /// Every sequence number the range names, in order.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.base).chain(
+            (0..64)
+                .filter(|bit| self.bitmap & (1 << bit) != 0)
+                .map(|bit| self.base + 1 + bit),
+        )
+    }
+
+    /// Packs sorted, distinct sequence numbers into as few ranges as possible.
+    pub fn pack(seqs: &[u64]) -> Vec<NackRange> {
+        let mut ranges: Vec<NackRange> = Vec::new();
+        for &seq in seqs {
+            match ranges.last_mut() {
+                Some(range) if seq > range.base && seq - range.base <= 64 => {
+                    range.bitmap |= 1 << (seq - range.base - 1)
+                }
+                _ => ranges.push(NackRange {
+                    base: seq,
+                    bitmap: 0,
+                }),
+            }
+        }
+        ranges
+    }
+}
+
+/// A request for lost packets of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NackRequest {
+    pub ssrc: u32,
+    /// How many copies of each packet to send back (1 normally, more on retries).
+    pub copies: u8,
+    pub ranges: Vec<NackRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeMessage {
+    Hello {
+        version: u16,
+        token: String,
+        edge_name: String,
+    },
+    Nack(NackRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudMessage {
+    Welcome {
+        version: u16,
+    },
+    Refused {
+        reason: String,
+    },
+    Announce {
+        ssrc: u32,
+        announcement: Announcement,
+    },
+    End {
+        ssrc: u32,
+    },
+    /// A retransmitted relay datagram, byte for byte as first sent.
+    Repair(Bytes),
+    Evicted {
+        ssrc: u32,
+        seq: u64,
+        next_keyframe: Option<u64>,
+    },
+    NotSent {
+        ssrc: u32,
+        seq: u64,
+    },
+    UnknownStream {
+        ssrc: u32,
+    },
+}
+
+mod tag {
+    pub const HELLO: u8 = 0x01;
+    pub const NACK: u8 = 0x02;
+    pub const WELCOME: u8 = 0x81;
+    pub const REFUSED: u8 = 0x82;
+    pub const ANNOUNCE: u8 = 0x83;
+    pub const END: u8 = 0x84;
+    pub const REPAIR: u8 = 0x85;
+    pub const EVICTED: u8 = 0x86;
+    pub const NOT_SENT: u8 = 0x87;
+    pub const UNKNOWN_STREAM: u8 = 0x88;
+}
+
+fn bad(what: &'static str) -> ProtoError {
+    ProtoError::BadRepairMessage(what)
+}
+
+fn put_text(out: &mut BytesMut, text: &str) {
+    let text = &text.as_bytes()[..text.len().min(MAX_TEXT_LEN)];
+    out.put_u16(text.len() as u16);
+    out.put_slice(text);
+}
+
+fn get_text(body: &mut Bytes) -> Result<String, ProtoError> {
+    if body.remaining() < 2 {
+        return Err(bad("text length missing"));
+    }
+    let len = body.get_u16() as usize;
+    if len > MAX_TEXT_LEN || body.remaining() < len {
+        return Err(bad("text runs past the end"));
+    }
+    String::from_utf8(body.split_to(len).to_vec()).map_err(|_| bad("text is not UTF-8"))
+}
+
+fn get_seq(body: &mut Bytes) -> Result<u64, ProtoError> {
+    if body.remaining() < 8 {
+        return Err(bad("sequence number missing"));
+    }
+    let seq = body.get_u64();
+    if seq > SEQUENCE_MASK {
+        return Err(bad("sequence number beyond 48 bits"));
+    }
+    Ok(seq)
+}
+
+fn get_u32(body: &mut Bytes) -> Result<u32, ProtoError> {
+    if body.remaining() < 4 {
+        return Err(bad("field missing"));
+    }
+    Ok(body.get_u32())
+}
+
+fn finish<T>(body: Bytes, value: T) -> Result<T, ProtoError> {
+    if body.has_remaining() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(value)
+}
+
+impl EdgeMessage {
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        match self {
+            EdgeMessage::Hello {
+                version,
+                token,
+                edge_name,
+            } => {
+                out.put_u8(tag::HELLO);
+                out.put_u16(*version);
+                put_text(&mut out, token);
+                put_text(&mut out, edge_name);
+            }
+            EdgeMessage::Nack(request) => {
+                out.put_u8(tag::NACK);
+                out.put_u32(request.ssrc);
+                out.put_u8(request.copies);
+                let ranges = &request.ranges[..request.ranges.len().min(MAX_NACK_RANGES)];
+                out.put_u8(ranges.len() as u8);
+                for range in ranges {
+                    out.put_u64(range.base & SEQUENCE_MASK);
+                    out.put_u64(range.bitmap);
+                }
+            }
+        }
+        out.freeze()
+    }
+
+    pub fn decode(mut body: Bytes) -> Result<Self, ProtoError> {
+        if !body.has_remaining() {
+            return Err(bad("empty message"));
+        }
+        match body.get_u8() {
+            tag::HELLO => {
+                if body.remaining() < 2 {
+                    return Err(bad("hello too short"));
+                }
+                let version = body.get_u16();
+                let token = get_text(&mut body)?;
+                let edge_name = get_text(&mut body)?;
+                finish(
+                    body,
+                    EdgeMessage::Hello {
+                        version,
+                        token,
+                        edge_name,
+                    },
+                )
+            }
+            tag::NACK => {
+                if body.remaining() < 6 {
+                    return Err(bad("NACK too short"));
+                }
+                let ssrc = body.get_u32();
+                let copies = body.get_u8();
+                if copies == 0 || copies > MAX_COPIES {
+                    return Err(bad("NACK asks for 0 or too many copies"));
+                }
+                let count = body.get_u8() as usize;
+                if count == 0 || count > MAX_NACK_RANGES {
+                    return Err(bad("NACK with no or too many ranges"));
+                }
+                let mut ranges = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let base = get_seq(&mut body)?;
+                    if body.remaining() < 8 {
+                        return Err(bad("NACK bitmap missing"));
+                    }
+                    ranges.push(NackRange {
+                        base,
+                        bitmap: body.get_u64(),
+                    });
+                }
+                finish(
+                    body,
+                    EdgeMessage::Nack(NackRequest {
+                        ssrc,
+                        copies,
+                        ranges,
+                    }),
+                )
+            }
+            _ => Err(bad("unknown edge message type")),
+        }
+    }
+}
+
+impl CloudMessage {
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        match self {
+            CloudMessage::Welcome { version } => {
+                out.put_u8(tag::WELCOME);
+                out.put_u16(*version);
+            }
+            CloudMessage::Refused { reason } => {
+                out.put_u8(tag::REFUSED);
+                put_text(&mut out, reason);
+            }
+            CloudMessage::Announce { ssrc, announcement } => {
+                out.put_u8(tag::ANNOUNCE);
+                out.put_u32(*ssrc);
+                out.put_slice(&announcement.encode());
+            }
+            CloudMessage::End { ssrc } => {
+                out.put_u8(tag::END);
+                out.put_u32(*ssrc);
+            }
+            CloudMessage::Repair(datagram) => {
+                out.reserve(1 + datagram.len());
+                out.put_u8(tag::REPAIR);
+                out.put_slice(datagram);
+            }
+            CloudMessage::Evicted {
+                ssrc,
+                seq,
+                next_keyframe,
+            } => {
+                out.put_u8(tag::EVICTED);
+                out.put_u32(*ssrc);
+                out.put_u64(*seq);
+                out.put_u64(next_keyframe.map_or(u64::MAX, |k| k & SEQUENCE_MASK));
+            }
+            CloudMessage::NotSent { ssrc, seq } => {
+                out.put_u8(tag::NOT_SENT);
+                out.put_u32(*ssrc);
+                out.put_u64(*seq);
+            }
+            CloudMessage::UnknownStream { ssrc } => {
+                out.put_u8(tag::UNKNOWN_STREAM);
+                out.put_u32(*ssrc);
+            }
+        }
+        out.freeze()
+    }
+
+    pub fn decode(mut body: Bytes) -> Result<Self, ProtoError> {
+        if !body.has_remaining() {
+            return Err(bad("empty message"));
+        }
+        match body.get_u8() {
+            tag::WELCOME => {
+                if body.remaining() < 2 {
+                    return Err(bad("welcome too short"));
+                }
+                let version = body.get_u16();
+                finish(body, CloudMessage::Welcome { version })
+            }
+            tag::REFUSED => {
+                let reason = get_text(&mut body)?;
+                finish(body, CloudMessage::Refused { reason })
+            }
+            tag::ANNOUNCE => {
+                let ssrc = get_u32(&mut body)?;
+                let announcement = Announcement::decode(body)?;
+                Ok(CloudMessage::Announce { ssrc, announcement })
+            }
+            tag::END => {
+                let ssrc = get_u32(&mut body)?;
+                finish(body, CloudMessage::End { ssrc })
+            }
+            tag::REPAIR => Ok(CloudMessage::Repair(body)),
+            tag::EVICTED => {
+                let ssrc = get_u32(&mut body)?;
+                let seq = get_seq(&mut body)?;
+                if body.remaining() < 8 {
+                    return Err(bad("evicted answer too short"));
+                }
+                let next = body.get_u64();
+                let next_keyframe = (next != u64::MAX).then_some(next & SEQUENCE_MASK);
+                finish(
+                    body,
+                    CloudMessage::Evicted {
+                        ssrc,
+                        seq,
+                        next_keyframe,
+                    },
+                )
+            }
+            tag::NOT_SENT => {
+                let ssrc = get_u32(&mut body)?;
+                let seq = get_seq(&mut body)?;
+                finish(body, CloudMessage::NotSent { ssrc, seq })
+            }
+            tag::UNKNOWN_STREAM => {
+                let ssrc = get_u32(&mut body)?;
+                finish(body, CloudMessage::UnknownStream { ssrc })
+            }
+            _ => Err(bad("unknown cloud message type")),
+        }
+    }
+}
+
+/// Splits length-prefixed frames off a control-stream buffer.
+pub fn take_frame(buffer: &mut BytesMut) -> Result<Option<Bytes>, ProtoError> {
+    if buffer.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
+    if len == 0 || len > MAX_FRAME_LEN {
+        return Err(bad("frame length out of range"));
+    }
+    if buffer.len() < 4 + len {
+        return Ok(None);
+    }
+    buffer.advance(4);
+    Ok(Some(buffer.split_to(len).freeze()))
+}
+
+/// Prefixes a message with its length for a control stream.
+pub fn frame(message: Bytes) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 + message.len());
+    out.put_u32(message.len() as u32);
+    out.put_slice(&message);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_and_expand_ranges() {
+        let seqs = [10, 11, 12, 74, 75, 200];
+        let ranges = NackRange::pack(&seqs);
+        assert_eq!(ranges.len(), 3);
+        let expanded: Vec<u64> = ranges
+            .iter()
+            .flat_map(|r| r.seqs().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(expanded, seqs);
+    }
+
+    #[test]
+    fn messages_round_trip_and_truncations_fail() {
+        let edge = [
+            EdgeMessage::Hello {
+                version: 1,
+                token: "secret".into(),
+                edge_name: "edge-1".into(),
+            },
+            EdgeMessage::Nack(NackRequest {
+                ssrc: 9,
+                copies: 2,
+                ranges: NackRange::pack(&[5, 6, 90]),
+            }),
+        ];
+        for message in edge {
+            let bytes = message.encode();
+            assert_eq!(EdgeMessage::decode(bytes.clone()).unwrap(), message);
+            for cut in 0..bytes.len() {
+                assert!(
+                    EdgeMessage::decode(bytes.slice(..cut)).is_err(),
+                    "{message:?} cut {cut}"
+                );
+            }
+        }
+        let cloud = [
+            CloudMessage::Welcome { version: 1 },
+            CloudMessage::Refused {
+                reason: "bad token".into(),
+            },
+            CloudMessage::End { ssrc: 3 },
+            CloudMessage::Evicted {
+                ssrc: 3,
+                seq: 77,
+                next_keyframe: Some(90),
+            },
+            CloudMessage::Evicted {
+                ssrc: 3,
+                seq: 77,
+                next_keyframe: None,
+            },
+            CloudMessage::NotSent {
+                ssrc: 3,
+                seq: 1 << 47,
+            },
+            CloudMessage::UnknownStream { ssrc: 4 },
+        ];
+        for message in cloud {
+            let bytes = message.encode();
+            assert_eq!(CloudMessage::decode(bytes.clone()).unwrap(), message);
+            for cut in 0..bytes.len() {
+                assert!(
+                    CloudMessage::decode(bytes.slice(..cut)).is_err(),
+                    "{message:?} cut {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bogus_requests_are_refused() {
+        let nack = |copies: u8, count: u8, base: u64| {
+            let mut out = BytesMut::new();
+            out.put_u8(tag::NACK);
+            out.put_u32(1);
+            out.put_u8(copies);
+            out.put_u8(count);
+            for _ in 0..count {
+                out.put_u64(base);
+                out.put_u64(0);
+            }
+            EdgeMessage::decode(out.freeze())
+        };
+        assert!(nack(1, 1, 5).is_ok());
+        assert!(nack(0, 1, 5).is_err());
+        assert!(nack(9, 1, 5).is_err());
+        assert!(nack(1, 0, 5).is_err());
+        assert!(nack(1, 65, 5).is_err());
+        assert!(nack(1, 1, 1 << 48).is_err());
+        assert!(EdgeMessage::decode(Bytes::from_static(&[0x7f])).is_err());
+        let mut buffer = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0][..]);
+        assert!(take_frame(&mut buffer).is_err());
+    }
+
+    #[test]
+    fn frames_split_a_stream() {
+        let mut buffer = BytesMut::new();
+        buffer.extend_from_slice(&frame(Bytes::from_static(b"ab")));
+        buffer.extend_from_slice(&frame(Bytes::from_static(b"cde"))[..3]);
+        assert_eq!(
+            take_frame(&mut buffer).unwrap(),
+            Some(Bytes::from_static(b"ab"))
+        );
+        assert_eq!(take_frame(&mut buffer).unwrap(), None);
+    }
+}
