@@ -3,6 +3,7 @@
 use relay_node::{parse_addr, parse_multicast_if, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -14,9 +15,18 @@ pub struct CloudConfig {
     pub multicast_if: String,
     pub multicast_ttl: u32,
     pub rtp_max_datagram: usize,
+    pub quic_addr: String,
+    pub quic_cert_file: String,
+    pub quic_key_file: String,
+    pub edge_tokens: Vec<String>,
+    pub rtp_cache_size: usize,
+    pub rtp_cache_bytes: usize,
     pub log_level: String,
     pub enable_log_file: bool,
 }
+
+/// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
+pub const DEV_TOKEN: &str = "dev-token-change-me";
 
 impl Default for CloudConfig {
     fn default() -> Self {
@@ -27,6 +37,12 @@ impl Default for CloudConfig {
             multicast_if: String::new(),
             multicast_ttl: 1,
             rtp_max_datagram: relay_proto::DEFAULT_MAX_DATAGRAM,
+            quic_addr: ":4242".into(),
+            quic_cert_file: "cloud-cert.pem".into(),
+            quic_key_file: "cloud-key.pem".into(),
+            edge_tokens: vec![DEV_TOKEN.into()],
+            rtp_cache_size: 5000,
+            rtp_cache_bytes: 32 << 20,
             log_level: "info".into(),
             enable_log_file: false,
         }
@@ -42,6 +58,12 @@ pub struct CloudSettings {
     pub multicast_if: Option<Ipv4Addr>,
     pub multicast_ttl: u32,
     pub rtp_max_datagram: usize,
+    pub quic_addr: SocketAddr,
+    pub quic_cert_file: PathBuf,
+    pub quic_key_file: PathBuf,
+    pub edge_tokens: Vec<String>,
+    pub rtp_cache_size: usize,
+    pub rtp_cache_bytes: usize,
 }
 
 impl CloudConfig {
@@ -78,6 +100,37 @@ impl CloudConfig {
                 "must be 64 to 65507",
             ));
         }
+        if self.edge_tokens.is_empty()
+            || self
+                .edge_tokens
+                .iter()
+                .any(|t| t.is_empty() || t.len() > 1024)
+        {
+            return Err(NodeError::bad_value(
+                "cloud.edge_tokens",
+                "needs at least one token, each 1 to 1024 characters",
+            ));
+        }
+        if !(16..=1_000_000).contains(&self.rtp_cache_size) {
+            return Err(NodeError::bad_value(
+                "cloud.rtp_cache_size",
+                "must be 16 to 1000000 packets",
+            ));
+        }
+        if self.rtp_cache_bytes < 1 << 20 {
+            return Err(NodeError::bad_value(
+                "cloud.rtp_cache_bytes",
+                "must be at least 1048576",
+            ));
+        }
+        for (key, value) in [
+            ("cloud.quic_cert_file", &self.quic_cert_file),
+            ("cloud.quic_key_file", &self.quic_key_file),
+        ] {
+            if value.is_empty() {
+                return Err(NodeError::bad_value(key, "must name a file"));
+            }
+        }
         Ok(CloudSettings {
             rtmp_addr: parse_addr("cloud.rtmp_addr", &self.rtmp_addr)?,
             api_addr: parse_addr("cloud.api_addr", &self.api_addr)?,
@@ -85,6 +138,12 @@ impl CloudConfig {
             multicast_if: parse_multicast_if("cloud.multicast_if", &self.multicast_if)?,
             multicast_ttl: self.multicast_ttl,
             rtp_max_datagram: self.rtp_max_datagram,
+            quic_addr: parse_addr("cloud.quic_addr", &self.quic_addr)?,
+            quic_cert_file: PathBuf::from(&self.quic_cert_file),
+            quic_key_file: PathBuf::from(&self.quic_key_file),
+            edge_tokens: self.edge_tokens.clone(),
+            rtp_cache_size: self.rtp_cache_size,
+            rtp_cache_bytes: self.rtp_cache_bytes,
         })
     }
 }

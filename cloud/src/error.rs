@@ -20,6 +20,8 @@ pub enum CloudError {
     Idle(u64),
     #[error(transparent)]
     Proto(#[from] relay_proto::ProtoError),
+    #[error("repair server: {0}")]
+    Repair(String),
 }
 
 impl CloudError {

@@ -4,12 +4,14 @@ mod api;
 mod config;
 mod error;
 mod registry;
+mod repair;
 mod rtmp;
 mod sender;
 
-use crate::config::CloudConfig;
+use crate::config::{CloudConfig, DEV_TOKEN};
 use crate::error::CloudError;
 use crate::registry::Registry;
+use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
 use crate::sender::RtpSender;
 use clap::Parser;
@@ -61,12 +63,40 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         .await
         .map_err(|e| CloudError::io(format!("cloud.api_addr: binding {}", settings.api_addr), e))?;
     let sender = Arc::new(RtpSender::bind(&settings)?);
+    let names = vec!["liverelay-cloud".to_owned(), "localhost".to_owned()];
+    let (identity, created) = repair_quic::identity::load_or_create(
+        &settings.quic_cert_file,
+        &settings.quic_key_file,
+        &names,
+    )
+    .map_err(|e| CloudError::Repair(format!("cloud.quic_cert_file: {e}")))?;
+    let fingerprint = identity.fingerprint();
+    let endpoint = repair_quic::endpoint::server(settings.quic_addr, identity)
+        .map_err(|e| CloudError::Repair(format!("cloud.quic_addr: {e}")))?;
+    tracing::info!(
+        cert = %settings.quic_cert_file.display(),
+        created,
+        fingerprint = %fingerprint,
+        "repair certificate (edges pin it with cloud_cert_fingerprint or cloud_cert_file)"
+    );
+    if settings.edge_tokens.iter().any(|t| t == DEV_TOKEN) && !settings.quic_addr.ip().is_loopback()
+    {
+        tracing::warn!("cloud.edge_tokens still holds the shipped development token; anyone who can reach cloud.quic_addr can use the repair cache");
+    }
     let registry = Arc::new(Registry::default());
+    let hub = RepairHub::new(settings.rtp_cache_size, settings.rtp_cache_bytes);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let repair_task = tokio::spawn(serve_repair(
+        endpoint,
+        hub.clone(),
+        Arc::new(settings.edge_tokens.clone()),
+        shutdown_rx.clone(),
+    ));
 
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
         sender,
+        repair: hub,
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
     });
@@ -85,6 +115,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     tracing::info!(
         rtmp = %settings.rtmp_addr,
         api = %settings.api_addr,
+        quic = %settings.quic_addr,
         destinations = ?settings.destinations,
         "cloud started"
     );
@@ -95,5 +126,6 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = api_task.await;
     // Connection tasks saw the signal too; give them a moment to send end-of-stream.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let _ = repair_task.await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use relay_node::{parse_addr, parse_multicast_if, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
@@ -15,6 +16,13 @@ pub struct EdgeConfig {
     pub playout_deadline_ms: u64,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
+    pub cloud_quic_addr: String,
+    pub cloud_server_name: String,
+    pub cloud_cert_file: String,
+    pub cloud_cert_fingerprint: String,
+    pub cloud_ca_file: String,
+    pub edge_token: String,
+    pub edge_name: String,
     pub log_level: String,
     pub enable_log_file: bool,
 }
@@ -28,6 +36,13 @@ impl Default for EdgeConfig {
             playout_deadline_ms: 300,
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
+            cloud_quic_addr: "127.0.0.1:4242".into(),
+            cloud_server_name: "liverelay-cloud".into(),
+            cloud_cert_file: "cloud-cert.pem".into(),
+            cloud_cert_fingerprint: String::new(),
+            cloud_ca_file: String::new(),
+            edge_token: "dev-token-change-me".into(),
+            edge_name: String::new(),
             log_level: "info".into(),
             enable_log_file: false,
         }
@@ -43,6 +58,27 @@ pub struct EdgeSettings {
     pub playout_deadline: Duration,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
+    /// `None`: repair is off (`cloud_quic_addr: ""`).
+    pub repair: Option<RepairSettings>,
+}
+
+/// How the edge reaches and recognises the cloud's repair server.
+#[derive(Debug, Clone)]
+pub struct RepairSettings {
+    pub cloud_addr: SocketAddr,
+    pub server_name: String,
+    pub trust: TrustSource,
+    pub token: String,
+    pub edge_name: String,
+}
+
+/// Where the cloud's identity comes from; files are read at every connection attempt, so an
+/// edge may start before the cloud has made its certificate.
+#[derive(Debug, Clone)]
+pub enum TrustSource {
+    Fingerprint([u8; 32]),
+    CertFile(PathBuf),
+    CaFile(PathBuf),
 }
 
 impl EdgeConfig {
@@ -66,6 +102,7 @@ impl EdgeConfig {
                 "only IPv4 multicast groups are supported",
             ));
         }
+        let repair = self.repair_settings()?;
         Ok(EdgeSettings {
             udp_addr,
             multicast_if: parse_multicast_if("edge.multicast_if", &self.multicast_if)?,
@@ -73,7 +110,68 @@ impl EdgeConfig {
             playout_deadline: Duration::from_millis(self.playout_deadline_ms),
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,
+            repair,
         })
+    }
+
+    fn repair_settings(&self) -> Result<Option<RepairSettings>, NodeError> {
+        if self.cloud_quic_addr.is_empty() {
+            return Ok(None);
+        }
+        let cloud_addr = parse_addr("edge.cloud_quic_addr", &self.cloud_quic_addr)?;
+        if cloud_addr.ip().is_unspecified() {
+            return Err(NodeError::bad_value(
+                "edge.cloud_quic_addr",
+                "needs the cloud's host, not \":port\"",
+            ));
+        }
+        let trust = if !self.cloud_cert_fingerprint.is_empty() {
+            let fingerprint = repair_quic::identity::parse_fingerprint(
+                &self.cloud_cert_fingerprint,
+            )
+            .ok_or_else(|| {
+                NodeError::bad_value(
+                    "edge.cloud_cert_fingerprint",
+                    "must be 64 hex digits (SHA-256)",
+                )
+            })?;
+            TrustSource::Fingerprint(fingerprint)
+        } else if !self.cloud_ca_file.is_empty() {
+            TrustSource::CaFile(PathBuf::from(&self.cloud_ca_file))
+        } else if !self.cloud_cert_file.is_empty() {
+            TrustSource::CertFile(PathBuf::from(&self.cloud_cert_file))
+        } else {
+            return Err(NodeError::bad_value(
+                "edge.cloud_cert_fingerprint",
+                "repair needs one of cloud_cert_fingerprint, cloud_ca_file or cloud_cert_file",
+            ));
+        };
+        if self.edge_token.is_empty() {
+            return Err(NodeError::bad_value(
+                "edge.edge_token",
+                "must not be empty when repair is on",
+            ));
+        }
+        if self.cloud_server_name.is_empty() {
+            return Err(NodeError::bad_value(
+                "edge.cloud_server_name",
+                "must not be empty",
+            ));
+        }
+        let edge_name = if self.edge_name.is_empty() {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "edge".into())
+        } else {
+            self.edge_name.clone()
+        };
+        Ok(Some(RepairSettings {
+            cloud_addr,
+            server_name: self.cloud_server_name.clone(),
+            trust,
+            token: self.edge_token.clone(),
+            edge_name,
+        }))
     }
 }
 

@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod player;
+pub mod repair_client;
+pub mod router;
 pub mod stream_state;
 pub mod stream_task;
 pub mod streams;

@@ -4,6 +4,8 @@ use clap::Parser;
 use edge::config::{EdgeConfig, EdgeSettings};
 use edge::error::EdgeError;
 use edge::http::{router, HttpState};
+use edge::repair_client::run_repair_client;
+use edge::router::{Router, StreamContext};
 use edge::streams::Streams;
 use relay_node::{init_logging, load_section, shutdown_signal, CommandLine};
 use std::path::Path;
@@ -11,6 +13,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// NACKs from all stream tasks waiting for the repair connection; full means drop (the tasks
+/// ask again after about one RTT).
+const NACK_QUEUE: usize = 4096;
 
 fn main() -> ExitCode {
     let command_line = CommandLine::parse();
@@ -50,10 +56,33 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         .map_err(|e| EdgeError::io(format!("edge.flv_addr: binding {}", settings.flv_addr), e))?;
     let streams = Arc::new(Streams::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (nack_tx, nack_rx) = tokio::sync::mpsc::channel(NACK_QUEUE);
+    let (rtt_tx, rtt_rx) = watch::channel(None);
+    let stream_router = Router::new(StreamContext {
+        streams: streams.clone(),
+        settings: settings.clone(),
+        nacks: nack_tx,
+        rtt: rtt_rx,
+    });
+    let repair = match settings.repair.clone() {
+        Some(repair) => {
+            tracing::info!(cloud = %repair.cloud_addr, "repair on");
+            Some(tokio::spawn(run_repair_client(
+                repair,
+                stream_router.clone(),
+                nack_rx,
+                rtt_tx,
+                shutdown_rx.clone(),
+            )))
+        }
+        None => {
+            tracing::warn!("edge.cloud_quic_addr is empty: lost packets are not repaired");
+            None
+        }
+    };
     let reader = tokio::spawn(edge::udp::receive(
         socket,
-        streams.clone(),
-        settings.clone(),
+        stream_router.clone(),
         shutdown_rx.clone(),
     ));
     let state = HttpState {
@@ -76,6 +105,10 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = reader.await;
+    if let Some(repair) = repair {
+        let _ = repair.await;
+    }
+    stream_router.close_all();
     // Open player responses keep graceful shutdown waiting; stream tasks end them once the reader
     // is gone, so wait a bounded time.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;

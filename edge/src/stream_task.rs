@@ -1,65 +1,91 @@
-//! The task that owns one SSRC's stream: reassembly, state, players. Nothing else touches them.
+//! The task that owns one SSRC's stream: receiver (reassembly and repair), state, players.
+//! Nothing else touches them; everything reaches the task as a [`StreamInput`] or a [`Command`].
 
-use crate::config::EdgeSettings;
+use crate::router::StreamContext;
 use crate::stream_state::StreamState;
-use crate::streams::{Command, Registration, StreamHandle, Streams};
+use crate::streams::{Command, Registration, StreamHandle};
 use crate::tag::FlvTag;
-use relay_proto::{Packet, ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent};
-use std::sync::Arc;
+use relay_proto::{
+    Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,
+    ReceiverConfig, Source,
+};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-/// A stream that sends nothing for this long has gone (the cloud or its publisher died without an
-/// end-of-stream message).
+/// A stream that sends nothing for this long has gone (the cloud or its publisher died and no
+/// end-of-stream message came by either path).
 const IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// Packets held for reassembly; about 22 MB of 1400-byte packets, more than a 1 MB tag needs.
 const REASSEMBLY_WINDOW: usize = 16_384;
 /// Commands (player joins) waiting for the task.
 const COMMAND_QUEUE: usize = 256;
 
-struct StreamTask {
-    ssrc: u32,
-    streams: Arc<Streams>,
-    commands: mpsc::Sender<Command>,
-    name: Option<String>,
-    reassembler: Reassembler,
-    state: StreamState,
-    ended: bool,
+/// What the UDP reader and the repair client hand a stream task.
+#[derive(Debug)]
+pub enum StreamInput {
+    Packet(Packet, Source),
+    /// The stream as announced on the repair connection.
+    Announce(Announcement),
+    /// End of stream, said on the repair connection: the stream's last packet.
+    End {
+        last_seq: u64,
+    },
+    /// The cloud no longer has this packet.
+    Evicted(u64),
 }
 
-/// Runs until end of stream, supersession, idle time-out or shutdown (the packet channel closes).
+struct StreamTask {
+    ssrc: u32,
+    context: StreamContext,
+    commands: mpsc::Sender<Command>,
+    name: Option<String>,
+    receiver: Receiver,
+    state: StreamState,
+    ended: bool,
+    /// The last packet, once the repair connection said the stream ended.
+    ends_at: Option<u64>,
+    nacks_dropped: u64,
+}
+
+/// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
 pub async fn run_stream(
     ssrc: u32,
-    mut packets: mpsc::Receiver<Packet>,
-    streams: Arc<Streams>,
-    settings: Arc<EdgeSettings>,
+    mut inputs: mpsc::Receiver<StreamInput>,
+    context: StreamContext,
 ) {
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
-    let config = ReassemblerConfig {
-        deadline: settings.playout_deadline,
-        window: REASSEMBLY_WINDOW,
+    let repair = context.settings.repair.is_some();
+    let config = ReceiverConfig {
+        reassembly: ReassemblerConfig {
+            deadline: context.settings.playout_deadline,
+            window: REASSEMBLY_WINDOW,
+        },
+        nack: repair,
+        ..ReceiverConfig::default()
     };
+    let mut rtt = context.rtt.clone();
     let mut task = StreamTask {
         ssrc,
-        streams,
         commands,
         name: None,
-        reassembler: Reassembler::new(ssrc, config),
+        receiver: Receiver::new(ssrc, config),
         state: StreamState::default(),
         ended: false,
+        ends_at: None,
+        nacks_dropped: 0,
+        context,
     };
-    let mut last_packet = Instant::now();
+    let mut last_input = Instant::now();
     while !task.ended {
-        let deadline = task.reassembler.poll_timeout().map(Instant::from_std);
+        let deadline = task.receiver.poll_timeout().map(Instant::from_std);
         tokio::select! {
-            packet = packets.recv() => {
-                let Some(packet) = packet else { break };
-                last_packet = Instant::now();
-                let now = last_packet.into_std();
-                task.reassembler.push(now, packet);
-                while let Ok(packet) = packets.try_recv() {
-                    task.reassembler.push(now, packet);
+            input = inputs.recv() => {
+                let Some(input) = input else { break };
+                last_input = Instant::now();
+                task.handle_input(input);
+                while let Ok(input) = inputs.try_recv() {
+                    task.handle_input(input);
                 }
             }
             command = command_rx.recv() => match command {
@@ -70,17 +96,33 @@ pub async fn run_stream(
                 }
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                task.reassembler.handle_timeout(Instant::now().into_std());
+                task.receiver.handle_timeout(Instant::now().into_std());
             }
-            _ = sleep_until(last_packet + IDLE_LIMIT) => {
-                tracing::warn!(ssrc, stream = ?task.name, "no packets for {} s; ending the stream", IDLE_LIMIT.as_secs());
+            changed = rtt.changed(), if repair => {
+                if changed.is_ok() {
+                    if let Some(rtt) = *rtt.borrow_and_update() {
+                        task.receiver.set_rtt_hint(rtt);
+                    }
+                }
+            }
+            _ = sleep_until(last_input + IDLE_LIMIT) => {
+                tracing::warn!(ssrc, stream = ?task.name, "nothing for {} s; ending the stream", IDLE_LIMIT.as_secs());
                 break;
             }
         }
         task.handle_events();
+        task.send_nacks();
+        if !task.ended
+            && task
+                .ends_at
+                .is_some_and(|last| task.receiver.is_done_through(last))
+        {
+            tracing::info!(ssrc, stream = ?task.name, "end of stream (repair connection)");
+            task.ended = true;
+        }
     }
     if let Some(name) = &task.name {
-        task.streams.deregister(name, ssrc);
+        task.context.streams.deregister(name, ssrc);
     }
     // Joins that raced with the end get an ended response too.
     command_rx.close();
@@ -93,8 +135,22 @@ pub async fn run_stream(
 }
 
 impl StreamTask {
+    fn handle_input(&mut self, input: StreamInput) {
+        let now = Instant::now().into_std();
+        match input {
+            StreamInput::Packet(packet, source) => self.receiver.push(now, packet, source),
+            StreamInput::Announce(announcement) => self.on_announcement(announcement),
+            StreamInput::End { last_seq } => {
+                // Finish the tail first: the in-band end of stream (or the deadline) closes it.
+                self.ends_at = Some(last_seq);
+                self.receiver.expect_through(now, last_seq);
+            }
+            StreamInput::Evicted(seq) => self.receiver.on_evicted(now, seq),
+        }
+    }
+
     fn handle_events(&mut self) {
-        while let Some(event) = self.reassembler.poll_event() {
+        while let Some(event) = self.receiver.poll_event() {
             match event {
                 ReassemblerEvent::Gap { lost } => {
                     tracing::debug!(
@@ -124,14 +180,7 @@ impl StreamTask {
                             }
                         }
                     }
-                    ReassembledBody::Announce(announcement) => {
-                        for tag in &announcement.config_tags {
-                            if let Ok(tag) = FlvTag::from_tag(tag) {
-                                self.state.on_announced_config(tag);
-                            }
-                        }
-                        self.register(&announcement.stream, announcement.epoch);
-                    }
+                    ReassembledBody::Announce(announcement) => self.on_announcement(announcement),
                     ReassembledBody::End => {
                         tracing::info!(ssrc = self.ssrc, stream = ?self.name, "end of stream");
                         self.ended = true;
@@ -142,7 +191,22 @@ impl StreamTask {
         }
     }
 
-    fn register(&mut self, name: &str, epoch: u64) {
+    fn send_nacks(&mut self) {
+        let now = Instant::now().into_std();
+        while let Some(request) = self.receiver.poll_nack(now) {
+            if self.context.nacks.try_send(request).is_err() {
+                self.nacks_dropped += 1;
+            }
+        }
+    }
+
+    fn on_announcement(&mut self, announcement: Announcement) {
+        for tag in &announcement.config_tags {
+            if let Ok(tag) = FlvTag::from_tag(tag) {
+                self.state.on_announced_config(tag);
+            }
+        }
+        let name = announcement.stream.as_str();
         if self.name.as_deref().is_some_and(|current| current != name) {
             tracing::warn!(
                 ssrc = self.ssrc,
@@ -153,12 +217,17 @@ impl StreamTask {
         }
         let handle = StreamHandle {
             ssrc: self.ssrc,
-            epoch,
+            epoch: announcement.epoch,
             commands: self.commands.clone(),
         };
-        match self.streams.register(name, handle) {
+        match self.context.streams.register(name, handle) {
             Registration::Registered => {
-                tracing::info!(ssrc = self.ssrc, stream = name, epoch, "stream is live");
+                tracing::info!(
+                    ssrc = self.ssrc,
+                    stream = name,
+                    epoch = announcement.epoch,
+                    "stream is live"
+                );
                 self.name = Some(name.to_owned());
             }
             Registration::AlreadyRegistered => {}
@@ -175,17 +244,24 @@ impl StreamTask {
     fn finish(mut self) {
         self.state.finish();
         let counters = self.state.counters();
-        let stats = self.reassembler.stats();
+        let reassembly = self.receiver.reassembly_stats();
+        let recovery = self.receiver.recovery_stats();
         tracing::info!(
             ssrc = self.ssrc,
             stream = ?self.name,
             tags = counters.tags,
-            packets = stats.packets,
-            lost = stats.lost,
-            duplicates = stats.duplicates,
+            packets = reassembly.packets,
+            holes = recovery.holes,
+            nacks = recovery.nacks_sent,
+            repaired = recovery.repaired,
+            late = recovery.late_arrivals,
+            evicted = recovery.evicted,
+            unrecovered = reassembly.lost,
+            nacks_dropped = self.nacks_dropped,
             skipped_after_gap = counters.skipped_after_gap,
             player_drops = counters.player_drops,
             players_removed = counters.players_removed,
+            rtt_ms = self.receiver.rtt().smoothed().as_secs_f64() * 1000.0,
             "stream finished"
         );
     }

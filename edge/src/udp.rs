@@ -4,27 +4,17 @@
 
 use crate::config::EdgeSettings;
 use crate::error::EdgeError;
-use crate::stream_task::run_stream;
-use crate::streams::Streams;
+use crate::router::{Router, Undelivered};
+use crate::stream_task::StreamInput;
 use bytes::BytesMut;
-use relay_proto::Packet;
+use relay_proto::{Packet, Source};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-/// Packets queued from the reader to one stream task; a full queue drops (the reassembler then
-/// sees a hole, as for network loss).
-const STREAM_QUEUE: usize = 8192;
-/// Distinct SSRCs served at once; beyond, new SSRCs are ignored (protects against floods of
-/// forged headers).
-const MAX_STREAMS: usize = 1024;
-/// SSRCs that ended recently; their stragglers must not start a new task.
-const ENDED_MEMORY: usize = 256;
 const RECEIVE_BLOCK: usize = 256 * 1024;
 const MAX_DATAGRAM: usize = 65_536;
 const WARN_EVERY: Duration = Duration::from_secs(5);
@@ -101,15 +91,8 @@ impl ReaderCounters {
     }
 }
 
-/// Reads until shutdown; dropping the routes on return closes every stream task's queue.
-pub async fn receive(
-    socket: UdpSocket,
-    streams: Arc<Streams>,
-    settings: Arc<EdgeSettings>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut routes: HashMap<u32, mpsc::Sender<Packet>> = HashMap::new();
-    let mut ended: VecDeque<u32> = VecDeque::new();
+/// Reads until shutdown.
+pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
     let mut counters = ReaderCounters::default();
     let mut buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
     loop {
@@ -141,42 +124,15 @@ pub async fn receive(
             }
         };
         let ssrc = packet.header.ssrc;
-        if !routes.contains_key(&ssrc) {
-            if ended.contains(&ssrc) {
-                continue;
-            }
-            if routes.len() >= MAX_STREAMS {
-                routes.retain(|_, route| !route.is_closed());
-            }
-            if routes.len() >= MAX_STREAMS {
-                counters.refused_streams += 1;
-                counters.warn("too many streams; ignoring a new SSRC", &ssrc);
-                continue;
-            }
-            let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
-            tokio::spawn(run_stream(
-                ssrc,
-                receiver,
-                streams.clone(),
-                settings.clone(),
-            ));
-            routes.insert(ssrc, sender);
-        }
-        let Some(route) = routes.get(&ssrc) else {
-            continue;
-        };
-        match route.try_send(packet) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+        match router.deliver(ssrc, StreamInput::Packet(packet, Source::Network), true) {
+            Ok(()) | Err(Undelivered::Ended) => {}
+            Err(Undelivered::QueueFull) => {
                 counters.queue_full += 1;
                 counters.warn("a stream task is behind; dropping a packet", &ssrc);
             }
-            Err(TrySendError::Closed(_)) => {
-                routes.remove(&ssrc);
-                ended.push_back(ssrc);
-                if ended.len() > ENDED_MEMORY {
-                    ended.pop_front();
-                }
+            Err(Undelivered::TooManyStreams) => {
+                counters.refused_streams += 1;
+                counters.warn("too many streams; ignoring a new SSRC", &ssrc);
             }
         }
     }

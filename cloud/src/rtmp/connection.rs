@@ -4,6 +4,7 @@ use super::rml::RmlSession;
 use super::{IngestEvent, IngestSession};
 use crate::error::CloudError;
 use crate::registry::{Claim, Registry};
+use crate::repair::{RepairHub, StreamCache};
 use crate::sender::RtpSender;
 use bytes::Bytes;
 use flv::{Tag, TagType};
@@ -24,6 +25,7 @@ const READ_BUFFER: usize = 64 * 1024;
 pub struct IngestContext {
     pub registry: Arc<Registry>,
     pub sender: Arc<RtpSender>,
+    pub repair: Arc<RepairHub>,
     pub rtmp_addr: SocketAddr,
     pub max_datagram: usize,
 }
@@ -63,6 +65,8 @@ pub async fn serve_rtmp(
 
 struct Publishing {
     publication: Publication,
+    /// Dropped after `claim`'s stream has sent its last packet: tells edges it ended.
+    cache: StreamCache,
     claim: Claim,
 }
 
@@ -197,17 +201,24 @@ impl Connection {
             );
         };
         let first_seq = rand::random::<u64>();
-        let mut publication = Publication::new(
+        let publication = Publication::new(
             name.clone(),
             epoch,
             ssrc,
             first_seq,
             self.context.max_datagram,
         )?;
-        publication.announce(Instant::now(), &mut self.packets)?;
+        let cache = self.context.repair.open(ssrc, publication.announcement());
+        let publishing = self.publishing.insert(Publishing {
+            publication,
+            cache,
+            claim,
+        });
+        publishing
+            .publication
+            .announce(Instant::now(), &mut self.packets)?;
         self.flush().await;
         tracing::info!(peer = %self.peer, stream = %name, ssrc, "publish started");
-        self.publishing = Some(Publishing { publication, claim });
         self.session.accept(request)
     }
 
@@ -232,29 +243,42 @@ impl Connection {
             tracing::debug!(peer = %self.peer, "media before publish; dropped");
             return Ok(());
         };
+        let config = tag.is_metadata() || tag.is_sequence_header();
         publishing
             .publication
             .push_tag(Instant::now(), tag, &mut self.packets)?;
+        if config {
+            publishing
+                .cache
+                .reannounce(publishing.publication.announcement());
+        }
         self.flush().await;
         Ok(())
     }
 
+    /// Caches, then sends, the packets made so far: a NACK racing the send finds them.
     async fn flush(&mut self) {
-        if !self.packets.is_empty() {
-            self.context.sender.send(&self.packets).await;
-            self.packets.clear();
+        if self.packets.is_empty() {
+            return;
         }
+        if let Some(publishing) = &self.publishing {
+            publishing.cache.insert(&self.packets);
+        }
+        self.context.sender.send(&self.packets).await;
+        self.packets.clear();
     }
 
     /// Sends end-of-stream and releases the name. Safe to call more than once.
     async fn end_publish(&mut self) {
-        let Some(mut publishing) = self.publishing.take() else {
+        let Some(publishing) = self.publishing.as_mut() else {
             return;
         };
         if let Err(error) = publishing.publication.finish(&mut self.packets) {
             tracing::warn!(%error, "cannot packetize end of stream");
         }
         self.flush().await;
-        tracing::info!(peer = %self.peer, stream = publishing.publication.stream(), "publish ended");
+        if let Some(publishing) = self.publishing.take() {
+            tracing::info!(peer = %self.peer, stream = publishing.publication.stream(), "publish ended");
+        }
     }
 }

@@ -64,6 +64,11 @@ impl RetransmitCache {
         self.bytes
     }
 
+    /// The newest cached sequence number.
+    pub fn newest(&self) -> Option<u64> {
+        (self.len > 0).then(|| self.end() - 1)
+    }
+
     /// The next sequence number expected (one past the newest cached).
     fn end(&self) -> u64 {
         self.oldest + self.len as u64

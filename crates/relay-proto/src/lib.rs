@@ -100,7 +100,7 @@ pub use reassembler::{
 pub use receiver::{Receiver, ReceiverConfig, RecoveryStats, Source};
 pub use repair::{
     frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, MAX_COPIES,
-    MAX_NACK_RANGES, REPAIR_ALPN, REPAIR_VERSION,
+    MAX_FRAME_LEN, MAX_NACK_RANGES, REPAIR_ALPN, REPAIR_VERSION,
 };
 pub use rtt::RttEstimator;
 

@@ -77,19 +77,24 @@ impl Publication {
         self.packetizer.packetize(&Message::Tag(tag), out)
     }
 
-    /// The announcement with the current configuration tags.
-    pub fn announce(&mut self, now: Instant, out: &mut Vec<Packet>) -> Result<(), ProtoError> {
-        self.last_announce = Some(now);
+    /// The stream's name, epoch and current configuration tags.
+    pub fn announcement(&self) -> Announcement {
         let config_tags = [&self.metadata, &self.video_config, &self.audio_config]
             .into_iter()
             .flatten()
             .cloned()
             .collect();
-        let announcement = Announcement {
+        Announcement {
             stream: self.stream.clone(),
             epoch: self.epoch,
             config_tags,
-        };
+        }
+    }
+
+    /// Sends the announcement in band.
+    pub fn announce(&mut self, now: Instant, out: &mut Vec<Packet>) -> Result<(), ProtoError> {
+        self.last_announce = Some(now);
+        let announcement = self.announcement();
         self.packetizer
             .packetize(&Message::Announce(announcement), out)
     }

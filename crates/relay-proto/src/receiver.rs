@@ -199,6 +199,19 @@ impl Receiver {
         }
     }
 
+    /// Everything up to `last` was sent (said on the repair connection): missing packets up to it
+    /// are holes to ask for now, even with no later packet to reveal them.
+    pub fn expect_through(&mut self, now: Instant, last: u64) {
+        if let Some((first, last)) = self.reassembler.expect_through(now, last) {
+            self.add_holes(now, first, last);
+        }
+    }
+
+    /// Whether every packet up to `seq` has been delivered or given up.
+    pub fn is_done_through(&self, seq: u64) -> bool {
+        self.reassembler.next_seq().is_none_or(|next| next > seq)
+    }
+
     /// The cloud no longer has `seq`: give it up now and resume at the next keyframe.
     pub fn on_evicted(&mut self, now: Instant, seq: u64) {
         if self.holes.remove(&seq).is_some() {

@@ -93,8 +93,11 @@ pub enum CloudMessage {
         ssrc: u32,
         announcement: Announcement,
     },
+    /// The stream ended; `last_seq` is its final packet (the in-band end of stream), so an edge
+    /// finishes repairing the tail before it closes the stream.
     End {
         ssrc: u32,
+        last_seq: u64,
     },
     /// A retransmitted relay datagram, byte for byte as first sent.
     Repair(Bytes),
@@ -276,9 +279,10 @@ impl CloudMessage {
                 out.put_u32(*ssrc);
                 out.put_slice(&announcement.encode());
             }
-            CloudMessage::End { ssrc } => {
+            CloudMessage::End { ssrc, last_seq } => {
                 out.put_u8(tag::END);
                 out.put_u32(*ssrc);
+                out.put_u64(*last_seq & SEQUENCE_MASK);
             }
             CloudMessage::Repair(datagram) => {
                 out.reserve(1 + datagram.len());
@@ -331,7 +335,8 @@ impl CloudMessage {
             }
             tag::END => {
                 let ssrc = get_u32(&mut body)?;
-                finish(body, CloudMessage::End { ssrc })
+                let last_seq = get_seq(&mut body)?;
+                finish(body, CloudMessage::End { ssrc, last_seq })
             }
             tag::REPAIR => Ok(CloudMessage::Repair(body)),
             tag::EVICTED => {
@@ -434,7 +439,10 @@ mod tests {
             CloudMessage::Refused {
                 reason: "bad token".into(),
             },
-            CloudMessage::End { ssrc: 3 },
+            CloudMessage::End {
+                ssrc: 3,
+                last_seq: 99,
+            },
             CloudMessage::Evicted {
                 ssrc: 3,
                 seq: 77,

@@ -1,0 +1,163 @@
+//! QUIC endpoints for the repair connection.
+
+use crate::identity::Identity;
+use crate::QuicError;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use relay_proto::REPAIR_ALPN;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Keep-alives keep NAT bindings and the edge's warm connection open between losses.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+/// A peer silent this long is gone; longer than a short link cut, which QUIC rides out.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Room for answers in flight on one connection (each long answer is a unidirectional stream).
+const MAX_UNI_STREAMS: u32 = 4096;
+const DATAGRAM_BUFFER: usize = 4 << 20;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn transport() -> Arc<TransportConfig> {
+    let mut transport = TransportConfig::default();
+    transport.keep_alive_interval(Some(KEEP_ALIVE));
+    if let Ok(timeout) = IdleTimeout::try_from(IDLE_TIMEOUT) {
+        transport.max_idle_timeout(Some(timeout));
+    }
+    transport.max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS));
+    transport.datagram_receive_buffer_size(Some(DATAGRAM_BUFFER));
+    transport.datagram_send_buffer_size(DATAGRAM_BUFFER);
+    Arc::new(transport)
+}
+
+/// The cloud's endpoint, listening on `addr`.
+pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain, identity.key)?;
+    tls.alpn_protocols = vec![REPAIR_ALPN.to_vec()];
+    let crypto = QuicServerConfig::try_from(tls)
+        .map_err(|error| QuicError::Certificate(error.to_string()))?;
+    let mut config = ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport());
+    Endpoint::server(config, addr).map_err(|source| QuicError::Io {
+        what: format!("binding QUIC on {addr}"),
+        source,
+    })
+}
+
+/// How an edge recognises the cloud.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The SHA-256 of the cloud's certificate.
+    Pinned([u8; 32]),
+    /// Certificates issued by these authorities, for the server name dialled.
+    Authorities(Vec<CertificateDer<'static>>),
+}
+
+/// An edge's client configuration for `trust`.
+pub fn client_config(trust: &Trust) -> Result<ClientConfig, QuicError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let mut tls = match trust {
+        Trust::Pinned(fingerprint) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedCertificate {
+                fingerprint: *fingerprint,
+                provider: provider(),
+            }))
+            .with_no_client_auth(),
+        Trust::Authorities(roots) => {
+            let mut store = RootCertStore::empty();
+            for root in roots {
+                store.add(root.clone())?;
+            }
+            builder.with_root_certificates(store).with_no_client_auth()
+        }
+    };
+    tls.alpn_protocols = vec![REPAIR_ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls)
+        .map_err(|error| QuicError::Certificate(error.to_string()))?;
+    let mut config = ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport());
+    Ok(config)
+}
+
+/// An edge's endpoint (an ephemeral local port).
+pub fn client(bind: SocketAddr) -> Result<Endpoint, QuicError> {
+    Endpoint::client(bind).map_err(|source| QuicError::Io {
+        what: format!("binding the QUIC client on {bind}"),
+        source,
+    })
+}
+
+/// Accepts exactly the pinned certificate; signatures are still checked, so a peer must hold
+/// its key. Name and expiry do not matter for a pinned self-signed certificate.
+#[derive(Debug)]
+struct PinnedCertificate {
+    fingerprint: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity);
+        if digest.as_ref() == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the cloud's certificate {} is not the pinned one",
+                crate::identity::fingerprint(end_entity)
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
