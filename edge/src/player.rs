@@ -96,6 +96,11 @@ impl PlayerQueue {
         Some(bytes)
     }
 
+    /// The stream continues from another publish: no inter frame until its next keyframe.
+    pub fn wait_for_keyframe(&mut self) {
+        self.skipping_to_keyframe = true;
+    }
+
     /// The stream ended: the player gets what is queued, then the response ends.
     pub fn finish(&mut self) {
         self.finished = true;
@@ -162,6 +167,10 @@ impl Player {
 
     pub fn finish(&self) {
         self.update(PlayerQueue::finish);
+    }
+
+    pub fn wait_for_keyframe(&self) {
+        self.update(PlayerQueue::wait_for_keyframe);
     }
 
     pub fn dropped(&self) -> u64 {

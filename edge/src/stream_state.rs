@@ -36,6 +36,8 @@ pub struct StreamState {
     /// After a gap, inter frames would decode broken: wait for a keyframe.
     awaiting_keyframe: bool,
     players: Vec<Arc<Player>>,
+    /// Largest timestamp handed to players.
+    last_timestamp: u32,
     counters: StreamCounters,
 }
 
@@ -50,6 +52,7 @@ impl Default for StreamState {
             gop_overflowed: false,
             awaiting_keyframe: true,
             players: Vec::new(),
+            last_timestamp: 0,
             counters: StreamCounters::default(),
         }
     }
@@ -77,8 +80,13 @@ impl StreamState {
         self.awaiting_keyframe = true;
     }
 
+    pub fn last_timestamp(&self) -> u32 {
+        self.last_timestamp
+    }
+
     pub fn on_tag(&mut self, tag: FlvTag) {
         self.counters.tags += 1;
+        self.last_timestamp = self.last_timestamp.max(tag.timestamp);
         if tag.config {
             *self.config_slot(&tag) = Some(tag.clone());
         } else if tag.tag_type == TagType::Video {
@@ -153,6 +161,26 @@ impl StreamState {
             player.push_unbounded(tag.framed.clone());
         }
         self.players.push(player);
+    }
+
+    /// Takes over players of a publish this one replaced: they get this stream's configuration
+    /// and continue at its next keyframe, in the same response.
+    pub fn adopt(&mut self, players: Vec<Arc<Player>>) {
+        for player in players {
+            player.wait_for_keyframe();
+            for tag in [&self.metadata, &self.video_config, &self.audio_config]
+                .into_iter()
+                .flatten()
+            {
+                player.push_unbounded(tag.framed.clone());
+            }
+            self.players.push(player);
+        }
+    }
+
+    /// Gives the players up to a successor stream.
+    pub fn take_players(&mut self) -> Vec<Arc<Player>> {
+        std::mem::take(&mut self.players)
     }
 
     fn has_config(&self) -> bool {
@@ -231,6 +259,24 @@ mod tests {
         state.finish();
         assert_eq!(drain(&mut body), vec![b'F', 10, 12, 13, 14]);
         assert_eq!(state.counters().skipped_after_gap, 1);
+    }
+
+    #[test]
+    fn adopted_players_get_the_new_config_then_wait_for_a_keyframe() {
+        let mut old = StreamState::default();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        old.join(player);
+        old.on_tag(tag(TagType::Video, true, false, 10));
+        let mut new = StreamState::default();
+        new.on_tag(tag(TagType::Video, false, true, 2));
+        new.adopt(old.take_players());
+        new.on_tag(tag(TagType::Video, false, false, 30));
+        new.on_tag(tag(TagType::Audio, false, false, 31));
+        new.on_tag(tag(TagType::Video, true, false, 32));
+        new.finish();
+        old.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 10, 2, 31, 32]);
     }
 
     #[test]

@@ -45,6 +45,8 @@ struct StreamTask {
     ended: bool,
     /// The last packet, once the repair connection said the stream ended.
     ends_at: Option<u64>,
+    /// Added to every timestamp so adopted players' timelines never go back.
+    timestamp_offset: u32,
     nacks_dropped: u64,
 }
 
@@ -73,6 +75,7 @@ pub async fn run_stream(
         state: StreamState::default(),
         ended: false,
         ends_at: None,
+        timestamp_offset: 0,
         nacks_dropped: 0,
         context,
     };
@@ -90,10 +93,19 @@ pub async fn run_stream(
             }
             command = command_rx.recv() => match command {
                 Some(Command::Join(player)) => task.state.join(player),
-                Some(Command::Superseded) | None => {
-                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over");
+                Some(Command::Adopt { players, last_timestamp }) => task.adopt(players, last_timestamp),
+                Some(Command::Superseded { successor }) => {
+                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
+                    let players = task.state.take_players();
+                    let last_timestamp = task.state.last_timestamp();
+                    if let Err(refused) = successor.try_send(Command::Adopt { players, last_timestamp }) {
+                        if let Command::Adopt { players, .. } = refused.into_inner() {
+                            players.iter().for_each(|p| p.finish());
+                        }
+                    }
                     break;
                 }
+                None => break,
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 task.receiver.handle_timeout(Instant::now().into_std());
@@ -189,6 +201,16 @@ impl StreamTask {
                 },
             }
         }
+    }
+
+    /// Continues a replaced publish's players. When nothing of this publish has been played
+    /// yet, its timeline is shifted to start just after theirs (a republish starts at 0).
+    fn adopt(&mut self, players: Vec<std::sync::Arc<crate::player::Player>>, last_timestamp: u32) {
+        if self.state.counters().tags == 0 {
+            self.timestamp_offset = last_timestamp.saturating_add(1);
+        }
+        tracing::info!(ssrc = self.ssrc, stream = ?self.name, players = players.len(), offset_ms = self.timestamp_offset, "players continue on the new publish");
+        self.state.adopt(players);
     }
 
     fn send_nacks(&mut self) {

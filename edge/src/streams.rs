@@ -9,8 +9,16 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum Command {
     Join(Arc<Player>),
-    /// A newer publish of the same name took over.
-    Superseded,
+    /// A newer publish of the same name took over (the cloud restarted, or the publisher came
+    /// back without its end of stream reaching this edge): hand the players to `successor`.
+    Superseded {
+        successor: mpsc::Sender<Command>,
+    },
+    /// Players of the publish this one replaced, and the last timestamp they were sent.
+    Adopt {
+        players: Vec<Arc<Player>>,
+        last_timestamp: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +61,9 @@ impl Streams {
             if current.epoch > handle.epoch {
                 return Registration::Stale;
             }
-            let _ = current.commands.try_send(Command::Superseded);
+            let _ = current.commands.try_send(Command::Superseded {
+                successor: handle.commands.clone(),
+            });
         }
         by_name.insert(name.to_owned(), handle);
         Registration::Registered
