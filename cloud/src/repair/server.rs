@@ -3,19 +3,21 @@
 use super::hub::RepairHub;
 use bytes::Bytes;
 use quinn::{Connection, Endpoint, Incoming};
-use relay_proto::{CloudMessage, EdgeMessage, REPAIR_VERSION};
+use relay_proto::{CloudMessage, EdgeMessage, RepairResponder, REPAIR_VERSION};
 use repair_quic::channel::{read_unordered, send_unordered, write_frame, FrameReader};
 use repair_quic::QuicError;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// An edge must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// QUIC application close codes.
 const CLOSE_REFUSED: u32 = 1;
 const CLOSE_SHUTDOWN: u32 = 2;
+/// Requests that came on streams (too long for a datagram), waiting for the connection loop.
+const STREAMED_REQUESTS: usize = 64;
 
 /// Accepts edges until shutdown.
 pub async fn serve_repair(
@@ -117,80 +119,95 @@ async fn serve_edge(
     for message in hub.live_announcements() {
         write_frame(&mut send, message.encode()).await?;
     }
+    let mut responder = RepairResponder::new();
+    let (streamed_tx, mut streamed_rx) = mpsc::channel(STREAMED_REQUESTS);
     loop {
-        tokio::select! {
-            message = control.recv() => match message {
-                Ok(message) => write_frame(&mut send, message.encode()).await?,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    for message in hub.live_announcements() {
-                        write_frame(&mut send, message.encode()).await?;
+        let request = tokio::select! {
+            message = control.recv() => {
+                match message {
+                    Ok(message) => write_frame(&mut send, message.encode()).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        for message in hub.live_announcements() {
+                            write_frame(&mut send, message.encode()).await?;
+                        }
                     }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 }
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            datagram = connection.read_datagram() => spawn_answer(&connection, &hub, datagram?),
+                continue;
+            }
+            datagram = connection.read_datagram() => datagram?,
             stream = connection.accept_uni() => {
-                let stream = stream?;
-                let (connection, hub) = (connection.clone(), hub.clone());
+                let (stream, streamed_tx) = (stream?, streamed_tx.clone());
                 tokio::spawn(async move {
                     if let Ok(request) = read_unordered(stream).await {
-                        answer(&connection, &hub, request).await;
+                        let _ = streamed_tx.try_send(request);
                     }
                 });
+                continue;
             }
+            Some(request) = streamed_rx.recv() => request,
             frame = reader.next(&mut recv) => match frame? {
-                Some(request) => spawn_answer(&connection, &hub, request),
+                Some(request) => request,
                 None => return Ok(()),
             },
+        };
+        let answers = answer(&connection, &hub, &mut responder, request);
+        if !answers.is_empty() {
+            let connection = connection.clone();
+            tokio::spawn(async move {
+                for message in answers {
+                    if send_unordered(&connection, message.encode()).await.is_err() {
+                        return;
+                    }
+                }
+            });
         }
     }
 }
 
-fn spawn_answer(connection: &Connection, hub: &Arc<RepairHub>, request: Bytes) {
-    let (connection, hub) = (connection.clone(), hub.clone());
-    tokio::spawn(async move { answer(&connection, &hub, request).await });
-}
-
-/// Answers one NACK: every packet it names gets an answer.
-async fn answer(connection: &Connection, hub: &RepairHub, request: Bytes) {
+/// The answers to one NACK: one for every packet it names (none for a second copy).
+fn answer(
+    connection: &Connection,
+    hub: &RepairHub,
+    responder: &mut RepairResponder,
+    request: Bytes,
+) -> Vec<CloudMessage> {
     let counters = &hub.counters;
     let request = match EdgeMessage::decode(request) {
         Ok(EdgeMessage::Nack(request)) => request,
         Ok(EdgeMessage::Hello { .. }) => {
             counters.bad_requests.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Vec::new();
         }
         Err(error) => {
             counters.bad_requests.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %connection.remote_address(), %error, "bad repair request");
-            return;
+            return Vec::new();
         }
     };
-    counters.nacks.fetch_add(1, Ordering::Relaxed);
     let mut answers = Vec::new();
-    match hub.cache(request.ssrc) {
-        Some(cache) => cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .answer(&request, &mut answers),
-        None => answers.push(CloudMessage::UnknownStream { ssrc: request.ssrc }),
+    let cache = hub.cache(request.ssrc);
+    let cache = cache
+        .as_ref()
+        .map(|c| c.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    if !responder.answer(cache.as_deref(), &request, &mut answers) {
+        return answers;
     }
-    for message in answers {
-        let counter = match &message {
+    counters.nacks.fetch_add(1, Ordering::Relaxed);
+    let requested: usize = request.ranges.iter().map(|r| r.seqs().count()).sum();
+    counters
+        .packets_requested
+        .fetch_add(requested as u64, Ordering::Relaxed);
+    for message in &answers {
+        let counter = match message {
             CloudMessage::Repair(_) => &counters.repairs_sent,
             CloudMessage::Evicted { .. } => &counters.evicted,
             CloudMessage::NotSent { .. } => &counters.not_sent,
             _ => &counters.unknown_stream,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if send_unordered(connection, message.encode()).await.is_err() {
-            return;
-        }
     }
-    let requested: usize = request.ranges.iter().map(|r| r.seqs().count()).sum();
-    counters
-        .packets_requested
-        .fetch_add(requested as u64, Ordering::Relaxed);
+    answers
 }
 
 #[cfg(test)]

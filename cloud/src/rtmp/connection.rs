@@ -97,9 +97,18 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let mut buffer = vec![0u8; READ_BUFFER];
         loop {
+            let sync_at = self
+                .publishing
+                .as_ref()
+                .and_then(|p| p.publication.poll_timeout())
+                .map(tokio::time::Instant::from_std);
             let read = tokio::select! {
                 read = tokio::time::timeout(IDLE_LIMIT, stream.read(&mut buffer)) => read,
                 _ = shutdown.changed() => return Ok(()),
+                _ = tokio::time::sleep_until(sync_at.unwrap_or_else(tokio::time::Instant::now)), if sync_at.is_some() => {
+                    self.send_sync().await;
+                    continue;
+                }
             };
             let count = match read {
                 Err(_) => return Err(CloudError::Idle(IDLE_LIMIT.as_secs())),
@@ -254,6 +263,16 @@ impl Connection {
         }
         self.flush().await;
         Ok(())
+    }
+
+    /// After a few milliseconds without media, tells edges the newest packet (see `Publication`).
+    async fn send_sync(&mut self) {
+        if let Some(publishing) = self.publishing.as_mut() {
+            publishing
+                .publication
+                .handle_timeout(Instant::now(), &mut self.packets);
+        }
+        self.flush().await;
     }
 
     /// Caches, then sends, the packets made so far: a NACK racing the send finds them.

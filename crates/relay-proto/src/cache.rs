@@ -7,6 +7,7 @@
 
 use crate::packet::{MessageKind, Packet};
 use crate::repair::{CloudMessage, NackRequest};
+use crate::SEQUENCE_MASK;
 use std::collections::VecDeque;
 
 /// What the cache knows of a sequence number.
@@ -23,6 +24,8 @@ pub enum Lookup<'a> {
 }
 
 #[derive(Debug)]
+/// Sequence numbers inside are unwrapped to 64 bits (the wire's 48-bit numbers wrap), so the
+/// ring and the keyframe index stay ordered across the wrap.
 pub struct RetransmitCache {
     slots: Vec<Option<Packet>>,
     mask: u64,
@@ -64,9 +67,25 @@ impl RetransmitCache {
         self.bytes
     }
 
-    /// The newest cached sequence number.
+    /// The newest cached sequence number (48-bit, as on the wire).
     pub fn newest(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.end() - 1)
+        (self.len > 0).then(|| (self.end() - 1) & SEQUENCE_MASK)
+    }
+
+    /// The 64-bit number of a 48-bit wire number: the one nearest the end of the cache.
+    fn unwrap(&self, wire: u64) -> u64 {
+        let end = self.end();
+        let span = SEQUENCE_MASK + 1;
+        let candidate = (end & !SEQUENCE_MASK) | (wire & SEQUENCE_MASK);
+        [
+            candidate.checked_sub(span),
+            Some(candidate),
+            candidate.checked_add(span),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|c| c.abs_diff(end))
+        .unwrap_or(candidate)
     }
 
     /// The next sequence number expected (one past the newest cached).
@@ -77,7 +96,14 @@ impl RetransmitCache {
     /// Adds the next packet of the stream. Packets must come in sequence order; a packet that
     /// does not follow the newest one restarts the cache.
     pub fn insert(&mut self, packet: Packet) {
-        let seq = packet.header.seq;
+        if packet.header.kind == MessageKind::Sync {
+            return;
+        }
+        let seq = if self.len > 0 {
+            self.unwrap(packet.header.seq)
+        } else {
+            packet.header.seq
+        };
         if self.len > 0 && seq != self.end() {
             self.clear();
         }
@@ -100,7 +126,9 @@ impl RetransmitCache {
         self.len += 1;
     }
 
-    pub fn lookup(&self, seq: u64) -> Lookup<'_> {
+    /// What the cache has of a wire sequence number.
+    pub fn lookup(&self, wire: u64) -> Lookup<'_> {
+        let seq = self.unwrap(wire);
         if self.len > 0 && seq >= self.oldest && seq < self.end() {
             if let Some(packet) = &self.slots[(seq & self.mask) as usize] {
                 return Lookup::Found(packet);
@@ -110,7 +138,12 @@ impl RetransmitCache {
             return Lookup::NotSent;
         }
         Lookup::Evicted {
-            next_keyframe: self.keyframes.iter().copied().find(|k| *k > seq),
+            next_keyframe: self
+                .keyframes
+                .iter()
+                .copied()
+                .find(|k| *k > seq)
+                .map(|k| k & SEQUENCE_MASK),
         }
     }
 
@@ -219,6 +252,7 @@ mod tests {
         }
         let request = NackRequest {
             ssrc: 1,
+            id: 0,
             copies: 2,
             ranges: NackRange::pack(&[15, 17, 25]),
         };
@@ -255,6 +289,29 @@ mod tests {
         cache.insert(packet(20, 500, false));
         assert_eq!(cache.len(), 1);
         assert!(matches!(cache.lookup(20), Lookup::Found(_)));
+    }
+
+    #[test]
+    fn survives_the_48_bit_wrap() {
+        let mut cache = RetransmitCache::new(8, usize::MAX);
+        let top = SEQUENCE_MASK;
+        for seq in [top - 2, top - 1, top, 0, 1] {
+            cache.insert(packet(seq, 1, seq == top));
+        }
+        assert_eq!(cache.len(), 5);
+        assert!(matches!(cache.lookup(top - 1), Lookup::Found(p) if p.header.seq == top - 1));
+        assert!(matches!(cache.lookup(1), Lookup::Found(p) if p.header.seq == 1));
+        assert_eq!(cache.lookup(2), Lookup::NotSent);
+        assert_eq!(cache.newest(), Some(1));
+        for seq in 2..10 {
+            cache.insert(packet(seq, 1, false));
+        }
+        assert_eq!(
+            cache.lookup(top - 1),
+            Lookup::Evicted {
+                next_keyframe: None
+            }
+        );
     }
 
     #[test]

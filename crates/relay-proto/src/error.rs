@@ -13,8 +13,6 @@ pub enum ProtoError {
     ForeignPayloadType(u8),
     #[error("payload header version {0} is not supported")]
     BadPayloadVersion(u8),
-    #[error("unknown message kind {0}")]
-    UnknownKind(u8),
     #[error("tag packet with unknown FLV tag type {0}")]
     BadTagType(u8),
     #[error("inconsistent packet: {0}")]

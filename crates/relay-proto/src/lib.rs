@@ -42,7 +42,7 @@
 //! - Payload header byte 0: **S** (0x80) first packet of a message, **E** (0x40) last packet,
 //!   **K** (0x20) the message is a video keyframe tag, **C** (0x10) the message is a decoder
 //!   configuration tag (sequence header) or `onMetaData`, **kind** in bits 3..2
-//!   (0 FLV tag, 1 announcement, 2 end of stream), **v** in bits 1..0 (version, 0).
+//!   (0 FLV tag, 1 announcement, 2 end of stream, 3 sync), **v** in bits 1..0 (version, 0).
 //! - **tag type** is the FLV tag type (8 audio, 9 video, 18 script) for kind 0, else 0.
 //! - **fragment index** counts the packets of the message from 0, so the first packet of any
 //!   message is at `sequence − fragment index`; a message has at most 65536 fragments.
@@ -71,6 +71,19 @@
 //! ## End of stream (kind 2)
 //!
 //! An empty message: the publisher has stopped. Edges end their players' responses.
+//!
+//! ## Sync (kind 3)
+//!
+//! Not a message and not numbered: a single empty packet (S and E set, length 0) whose sequence
+//! number is the newest packet the sender has sent. The sender sends one after 5 ms without
+//! sending anything, so a receiver learns at once that a packet nothing followed (the last audio
+//! tag before a pause, the tail of a frame) was lost, and can ask for it.
+//!
+//! ## Repair
+//!
+//! Lost packets are fetched from the sender over a separate QUIC connection; its messages are
+//! described in the `repair` module ([`EdgeMessage`], [`CloudMessage`]). A repaired packet is
+//! the original datagram, byte for byte.
 
 mod announcement;
 mod cache;
@@ -82,6 +95,7 @@ mod publication;
 mod reassembler;
 mod receiver;
 mod repair;
+mod responder;
 mod rtt;
 
 pub use announcement::{is_valid_stream_name, Announcement};
@@ -92,7 +106,7 @@ pub use packet::{
     MessageKind, Packet, PacketHeader, HEADER_LEN, PAYLOAD_HEADER_LEN, RTP_HEADER_LEN,
 };
 pub use packetizer::{Message, Packetizer, DEFAULT_MAX_DATAGRAM};
-pub use publication::{Publication, ANNOUNCE_INTERVAL};
+pub use publication::{Publication, ANNOUNCE_INTERVAL, SYNC_AFTER};
 pub use reassembler::{
     Fragments, PushOutcome, Reassembled, ReassembledBody, Reassembler, ReassemblerConfig,
     ReassemblerEvent, ReassemblerStats,
@@ -102,6 +116,7 @@ pub use repair::{
     frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, MAX_COPIES,
     MAX_FRAME_LEN, MAX_NACK_RANGES, REPAIR_ALPN, REPAIR_VERSION,
 };
+pub use responder::RepairResponder;
 pub use rtt::RttEstimator;
 
 /// The RTP payload type of relay packets (dynamic range, RFC 3551 §3).

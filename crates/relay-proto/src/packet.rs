@@ -1,7 +1,7 @@
 //! One datagram: RTP header, payload header, fragment bytes.
 
 use crate::{ProtoError, PAYLOAD_TYPE, SEQUENCE_MASK};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// RTP fixed header without CSRCs (RFC 3550 §5.1).
 pub const RTP_HEADER_LEN: usize = 12;
@@ -25,6 +25,9 @@ pub enum MessageKind {
     Announce,
     /// The publisher stopped.
     End,
+    /// Not a message: after a silence, the sender's newest sequence number (this packet's), so
+    /// a receiver learns of lost packets that nothing else followed. Takes no sequence number.
+    Sync,
 }
 
 impl MessageKind {
@@ -33,15 +36,17 @@ impl MessageKind {
             MessageKind::Tag => 0,
             MessageKind::Announce => 1,
             MessageKind::End => 2,
+            MessageKind::Sync => 3,
         }
     }
 
-    fn from_bits(bits: u8) -> Result<Self, ProtoError> {
-        match bits {
-            0 => Ok(MessageKind::Tag),
-            1 => Ok(MessageKind::Announce),
-            2 => Ok(MessageKind::End),
-            other => Err(ProtoError::UnknownKind(other)),
+    /// The two kind bits: every value has a meaning.
+    fn from_bits(bits: u8) -> Self {
+        match bits & 0x03 {
+            0 => MessageKind::Tag,
+            1 => MessageKind::Announce,
+            2 => MessageKind::End,
+            _ => MessageKind::Sync,
         }
     }
 }
@@ -117,7 +122,7 @@ impl PacketHeader {
         if flags & 0x03 != PAYLOAD_VERSION {
             return Err(ProtoError::BadPayloadVersion(flags & 0x03));
         }
-        let kind = MessageKind::from_bits((flags >> 2) & 0x03)?;
+        let kind = MessageKind::from_bits(flags >> 2);
         let low = u16::from_be_bytes([bytes[2], bytes[3]]) as u64;
         let high = u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]) as u64;
         let header = PacketHeader {
@@ -147,8 +152,15 @@ impl PacketHeader {
             MessageKind::Tag if !matches!(header.tag_type, 8 | 9 | 18) => {
                 Err(ProtoError::BadTagType(header.tag_type))
             }
-            MessageKind::Announce | MessageKind::End if header.tag_type != 0 => Err(
-                ProtoError::Inconsistent("tag type set on a control message"),
+            MessageKind::Announce | MessageKind::End | MessageKind::Sync
+                if header.tag_type != 0 =>
+            {
+                Err(ProtoError::Inconsistent(
+                    "tag type set on a control message",
+                ))
+            }
+            MessageKind::Sync if header.message_len != 0 || !header.start || !header.end => Err(
+                ProtoError::Inconsistent("a sync packet is a single empty packet"),
             ),
             _ => Ok(header),
         }
@@ -157,7 +169,7 @@ impl PacketHeader {
 
 impl Packet {
     /// Parses a received datagram; the payload stays a slice of `datagram`.
-    pub fn parse(datagram: Bytes) -> Result<Packet, ProtoError> {
+    pub fn parse(mut datagram: Bytes) -> Result<Packet, ProtoError> {
         let Some(head) = datagram.get(..HEADER_LEN) else {
             return Err(ProtoError::Truncated(datagram.len()));
         };
@@ -165,7 +177,9 @@ impl Packet {
             .try_into()
             .map_err(|_| ProtoError::Truncated(datagram.len()))?;
         let header = PacketHeader::decode(head)?;
-        let payload = datagram.slice(HEADER_LEN..);
+        // Advancing the owned handle, not slicing it, saves a reference-count round trip.
+        datagram.advance(HEADER_LEN);
+        let payload = datagram;
         if payload.len() as u64 > header.message_len as u64 {
             return Err(ProtoError::Inconsistent("fragment longer than its message"));
         }
@@ -242,9 +256,15 @@ mod tests {
         );
         let mut bad = good.to_vec();
         bad[12] |= 0x0c;
+        assert!(matches!(
+            Packet::parse(Bytes::from(bad)),
+            Err(ProtoError::Inconsistent(_))
+        ));
+        let mut bad = good.to_vec();
+        bad[12] |= 0x01;
         assert_eq!(
             Packet::parse(Bytes::from(bad)),
-            Err(ProtoError::UnknownKind(3))
+            Err(ProtoError::BadPayloadVersion(1))
         );
         let mut bad = good.to_vec();
         bad[13] = 7;

@@ -26,6 +26,7 @@ pub struct Packetizer {
     next_seq: u64,
     max_payload: usize,
     last_timestamp: u32,
+    sent_any: bool,
 }
 
 impl Packetizer {
@@ -37,6 +38,7 @@ impl Packetizer {
         Ok(Packetizer {
             ssrc,
             next_seq: first_seq & SEQUENCE_MASK,
+            sent_any: false,
             max_payload: max_datagram - HEADER_LEN,
             last_timestamp: 0,
         })
@@ -51,12 +53,37 @@ impl Packetizer {
         self.next_seq
     }
 
+    /// A sync packet naming the newest packet sent, if any was (see [`MessageKind::Sync`]).
+    pub fn sync(&self) -> Option<Packet> {
+        if !self.sent_any {
+            return None;
+        }
+        let newest = self.next_seq.wrapping_sub(1) & SEQUENCE_MASK;
+        Some(Packet {
+            header: PacketHeader {
+                ssrc: self.ssrc,
+                seq: newest,
+                timestamp: self.last_timestamp,
+                kind: MessageKind::Sync,
+                tag_type: 0,
+                start: true,
+                end: true,
+                keyframe: false,
+                config: false,
+                fragment_index: 0,
+                message_len: 0,
+            },
+            payload: Bytes::new(),
+        })
+    }
+
     /// Appends the packets of `message` to `out`. Control messages take the last tag's timestamp.
     pub fn packetize(
         &mut self,
         message: &Message,
         out: &mut Vec<Packet>,
     ) -> Result<(), ProtoError> {
+        let encoded;
         let (kind, tag_type, keyframe, config, body) = match message {
             Message::Tag(tag) => {
                 self.last_timestamp = tag.timestamp;
@@ -66,17 +93,17 @@ impl Packetizer {
                     tag.tag_type as u8,
                     tag.is_keyframe(),
                     config,
-                    tag.body.clone(),
+                    &tag.body,
                 )
             }
-            Message::Announce(announcement) => (
-                MessageKind::Announce,
-                0,
-                false,
-                false,
-                announcement.encode(),
-            ),
-            Message::End => (MessageKind::End, 0, false, false, Bytes::new()),
+            Message::Announce(announcement) => {
+                encoded = announcement.encode();
+                (MessageKind::Announce, 0, false, false, &encoded)
+            }
+            Message::End => {
+                encoded = Bytes::new();
+                (MessageKind::End, 0, false, false, &encoded)
+            }
         };
         let fragments = body.len().div_ceil(self.max_payload).max(1);
         if fragments > 1 << 16 {
@@ -103,6 +130,7 @@ impl Packetizer {
                 payload: body.slice(from..to),
             });
             self.next_seq = (self.next_seq + 1) & SEQUENCE_MASK;
+            self.sent_any = true;
         }
         Ok(())
     }

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 /// joins or restarts learns the stream within a second even on audio-only streams.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One publish on the sending side. Sans-IO: it returns packets for the caller to send.
+/// After this long without sending, the publication sends a sync packet naming its newest packet,
+/// so receivers find a lost packet that nothing followed without waiting for the stream to go on.
+pub const SYNC_AFTER: Duration = Duration::from_millis(5);
+
+/// One publish on the sending side. Sans-IO: it returns packets for the caller to send, and
+/// [`poll_timeout`](Publication::poll_timeout) says when to call back for a sync packet.
 #[derive(Debug)]
 pub struct Publication {
     packetizer: Packetizer,
@@ -18,6 +23,8 @@ pub struct Publication {
     video_config: Option<Tag>,
     audio_config: Option<Tag>,
     last_announce: Option<Instant>,
+    /// When the last packet went out, while no sync has followed it.
+    unsynced_since: Option<Instant>,
 }
 
 impl Publication {
@@ -37,6 +44,7 @@ impl Publication {
             video_config: None,
             audio_config: None,
             last_announce: None,
+            unsynced_since: None,
         })
     }
 
@@ -74,7 +82,21 @@ impl Publication {
         if due || tag.is_keyframe() {
             self.announce(now, out)?;
         }
+        self.unsynced_since = Some(now);
         self.packetizer.packetize(&Message::Tag(tag), out)
+    }
+
+    /// When a sync packet is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.unsynced_since.map(|since| since + SYNC_AFTER)
+    }
+
+    /// Appends the sync packet if it is due.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Packet>) {
+        if self.poll_timeout().is_some_and(|at| now >= at) {
+            self.unsynced_since = None;
+            out.extend(self.packetizer.sync());
+        }
     }
 
     /// The stream's name, epoch and current configuration tags.
@@ -94,6 +116,7 @@ impl Publication {
     /// Sends the announcement in band.
     pub fn announce(&mut self, now: Instant, out: &mut Vec<Packet>) -> Result<(), ProtoError> {
         self.last_announce = Some(now);
+        self.unsynced_since = Some(now);
         let announcement = self.announcement();
         self.packetizer
             .packetize(&Message::Announce(announcement), out)
@@ -110,6 +133,28 @@ mod tests {
     use super::*;
     use crate::{ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent};
     use bytes::Bytes;
+
+    #[test]
+    fn a_sync_follows_a_silence_once() {
+        let t0 = Instant::now();
+        let mut publication = Publication::new("live/a".into(), 1, 9, 500, 1400).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(publication.poll_timeout(), None);
+        let audio = Tag::new(TagType::Audio, 0, Bytes::from_static(&[0xaf, 1, 5]));
+        publication.push_tag(t0, audio, &mut out).unwrap();
+        let newest = out.last().unwrap().header.seq;
+        out.clear();
+        assert_eq!(publication.poll_timeout(), Some(t0 + SYNC_AFTER));
+        publication.handle_timeout(t0 + Duration::from_millis(1), &mut out);
+        assert!(out.is_empty());
+        publication.handle_timeout(t0 + SYNC_AFTER, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].header.kind, out[0].header.seq),
+            (crate::MessageKind::Sync, newest)
+        );
+        assert_eq!(publication.poll_timeout(), None);
+    }
 
     #[test]
     fn announces_at_start_before_keyframes_and_every_second() {

@@ -1,9 +1,10 @@
 //! Putting packets of one SSRC back together into messages, in order.
 //!
 //! The reassembler keeps a window of slots indexed by sequence number. A slot is either a received
-//! packet or a hole, and a hole remembers when it was first noticed (when a later packet arrived).
+//! packet or a hole. A hole is due when the last packet before it arrived: a packet lost in a
+//! silence (an outage) is as old as the silence, not as young as the packet that revealed it.
 //! Messages leave strictly in sequence order, each only when all of its fragments are present. A
-//! hole that stays open past the configured deadline is given up: the message it belongs to is
+//! hole still open the configured deadline after it was due is given up: the message it belongs to is
 //! dropped whole and a [`ReassemblerEvent::Gap`] tells the caller, who must then wait for a
 //! keyframe before sending more video. A broken message is never emitted.
 
@@ -72,7 +73,7 @@ impl Fragments {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reassembled {
     pub ssrc: u32,
-    /// Sequence number of the message's first packet.
+    /// Sequence number of the message's first packet, as on the wire (48 bits).
     pub first_seq: u64,
     pub timestamp: u32,
     pub body: ReassembledBody,
@@ -95,7 +96,8 @@ pub enum ReassembledBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReassemblerEvent {
     Message(Reassembled),
-    /// `lost` packets were given up on, and every message they touched was dropped.
+    /// Messages were dropped: `lost` packets were given up on (0 when every dropped packet had
+    /// arrived, as for a message larger than the window or a malformed one).
     Gap {
         lost: u64,
     },
@@ -119,9 +121,10 @@ pub struct ReassemblerStats {
 
 #[derive(Debug)]
 enum Slot {
+    /// `due`: when the packet should have come (the arrival of the last packet before it).
     /// `abandoned`: the sender said it cannot repair this one; give it up at once.
     Hole {
-        noticed: Instant,
+        due: Instant,
         abandoned: bool,
     },
     Received(Packet),
@@ -152,6 +155,8 @@ pub struct Reassembler {
     /// Leading slots known to be consecutive fragments of the message that starts at `slots[0]`.
     verified: usize,
     highest: Option<u64>,
+    /// When the packet at `highest` arrived: the due time of holes found after it.
+    last_arrival: Option<Instant>,
     jump: Option<(u64, Packet)>,
     events: VecDeque<ReassemblerEvent>,
     stats: ReassemblerStats,
@@ -166,6 +171,7 @@ impl Reassembler {
             slots: VecDeque::new(),
             verified: 0,
             highest: None,
+            last_arrival: None,
             jump: None,
             events: VecDeque::new(),
             stats: ReassemblerStats::default(),
@@ -182,7 +188,8 @@ impl Reassembler {
 
     /// Takes one packet of this SSRC (others are ignored) received at `now`.
     pub fn push(&mut self, now: Instant, packet: Packet) -> PushOutcome {
-        if packet.header.ssrc != self.ssrc {
+        // Sync packets carry no message; the receiver reads them before this.
+        if packet.header.ssrc != self.ssrc || packet.header.kind == MessageKind::Sync {
             return PushOutcome::default();
         }
         self.stats.packets += 1;
@@ -190,6 +197,7 @@ impl Reassembler {
         let Some(next) = self.next else {
             self.next = Some(seq);
             self.highest = Some(seq);
+            self.last_arrival = Some(now);
             self.slots.push_back(Slot::Received(packet));
             self.drain(now);
             return PushOutcome {
@@ -202,7 +210,7 @@ impl Reassembler {
             return PushOutcome::default();
         }
         let highest = self.highest.unwrap_or(seq);
-        if seq > highest + self.config.window as u64 && !self.confirm_jump(seq, &packet) {
+        if seq > highest + self.config.window as u64 && !self.confirm_jump(now, seq, &packet) {
             return PushOutcome::default();
         }
         let outcome = self.insert(now, seq, packet);
@@ -229,9 +237,10 @@ impl Reassembler {
         }
         let last = last.min(next + self.config.window as u64 - 1);
         let first = highest + 1;
+        let due = self.last_arrival.unwrap_or(now);
         while (self.slots.len() as u64) < last - next + 1 {
             self.slots.push_back(Slot::Hole {
-                noticed: now,
+                due,
                 abandoned: false,
             });
         }
@@ -261,7 +270,7 @@ impl Reassembler {
     /// When a hole will be given up on, if one is blocking output.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.slots.get(self.verified) {
-            Some(Slot::Hole { noticed, .. }) => Some(*noticed + self.config.deadline),
+            Some(Slot::Hole { due, .. }) => Some(*due + self.config.deadline),
             _ => None,
         }
     }
@@ -272,7 +281,7 @@ impl Reassembler {
 
     /// Extends a 48-bit wire sequence number to 64 bits, taking the value nearest the highest seen
     /// (the idea of RFC 3550 appendix A.1, applied to our 48-bit numbers).
-    fn unwrap_seq(&self, wire: u64) -> u64 {
+    pub fn unwrap_seq(&self, wire: u64) -> u64 {
         let wire = wire & SEQUENCE_MASK;
         let Some(highest) = self.highest else {
             return wire;
@@ -292,14 +301,17 @@ impl Reassembler {
 
     /// A packet far beyond the window is either garbage or a real jump (a sender restart on the
     /// same SSRC, or a very long outage). Believe it only when the next packet continues it.
-    fn confirm_jump(&mut self, seq: u64, packet: &Packet) -> bool {
+    fn confirm_jump(&mut self, now: Instant, seq: u64, packet: &Packet) -> bool {
         match self.jump.take() {
             Some((first, first_packet)) if seq > first && seq - first <= JUMP_CONFIRM_SPAN => {
-                let dropped = self.slots.len() as u64;
-                self.flush_all();
-                self.report_gap(dropped.max(1));
+                // Complete messages held go out first; what is left is given up. The numbers
+                // skipped by the jump were never part of this stream's flow: not counted lost.
+                self.drain(now);
+                let holes = self.flush_all();
+                self.report_gap(holes);
                 self.next = Some(first);
                 self.highest = Some(first);
+                self.last_arrival = Some(now);
                 self.slots.push_back(Slot::Received(first_packet));
                 true
             }
@@ -310,13 +322,17 @@ impl Reassembler {
         }
     }
 
-    fn flush_all(&mut self) {
+    /// Drops every slot; returns how many were holes.
+    fn flush_all(&mut self) -> u64 {
+        let mut holes = 0;
         for slot in self.slots.drain(..) {
-            if let Slot::Received(_) = slot {
-                self.stats.discarded += 1;
+            match slot {
+                Slot::Received(_) => self.stats.discarded += 1,
+                Slot::Hole { .. } => holes += 1,
             }
         }
         self.verified = 0;
+        holes
     }
 
     fn insert(&mut self, now: Instant, seq: u64, packet: Packet) -> PushOutcome {
@@ -325,8 +341,19 @@ impl Reassembler {
             if seq < next + window {
                 break;
             }
-            // No room: the oldest slot is given up whatever its deadline.
-            self.pop_front_given_up();
+            if self.slots.is_empty() {
+                // Nothing held: skip straight to the window that holds `seq`.
+                let skipped = seq + 1 - window - next;
+                self.next = Some(next + skipped);
+                self.report_gap(skipped);
+                break;
+            }
+            // No room: complete messages at the front leave first; then the oldest slot is
+            // given up whatever its deadline.
+            self.drain(now);
+            if self.next.is_some_and(|n| seq >= n + window) && !self.slots.is_empty() {
+                self.pop_front_given_up();
+            }
         }
         let Some(next) = self.next else {
             return PushOutcome::default();
@@ -340,9 +367,10 @@ impl Reassembler {
             let first = next + self.slots.len() as u64;
             outcome.new_holes = Some((first, seq - 1));
         }
+        let due = self.last_arrival.unwrap_or(now);
         while self.slots.len() <= index {
             self.slots.push_back(Slot::Hole {
-                noticed: now,
+                due,
                 abandoned: false,
             });
         }
@@ -357,7 +385,10 @@ impl Reassembler {
                 self.slots[index] = Slot::Received(packet);
             }
         }
-        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
+        if self.highest.is_none_or(|h| seq > h) {
+            self.highest = Some(seq);
+            self.last_arrival = Some(now);
+        }
         outcome
     }
 
@@ -368,10 +399,15 @@ impl Reassembler {
         Some(slot)
     }
 
+    /// Drops the front slot of a message that cannot complete; the caller learns of it as a gap
+    /// even when every packet dropped had arrived (a message larger than the window).
     fn pop_front_given_up(&mut self) {
         match self.pop_front() {
             Some(Slot::Hole { .. }) => self.report_gap(1),
-            Some(Slot::Received(_)) => self.stats.discarded += 1,
+            Some(Slot::Received(_)) => {
+                self.stats.discarded += 1;
+                self.report_gap(0);
+            }
             None => {}
         }
         self.verified = 0;
@@ -388,9 +424,7 @@ impl Reassembler {
 
     fn expired(&self, slot: &Slot, now: Instant) -> bool {
         match slot {
-            Slot::Hole { noticed, abandoned } => {
-                *abandoned || now >= *noticed + self.config.deadline
-            }
+            Slot::Hole { due, abandoned } => *abandoned || now >= *due + self.config.deadline,
             Slot::Received(_) => false,
         }
     }
@@ -429,6 +463,7 @@ impl Reassembler {
                         self.pop_front();
                         self.stats.discarded += 1;
                     }
+                    self.report_gap(0);
                     self.verified = 0;
                 }
             }
@@ -475,7 +510,7 @@ impl Reassembler {
     }
 
     fn emit(&mut self, last: usize) {
-        let first_seq = self.next.unwrap_or_default();
+        let first_seq = self.next.unwrap_or_default() & SEQUENCE_MASK;
         let mut parts = Vec::with_capacity(last + 1);
         let mut header = None;
         for _ in 0..=last {
@@ -492,6 +527,7 @@ impl Reassembler {
         if len != header.message_len as usize {
             self.stats.malformed += 1;
             self.stats.discarded += parts.len() as u64;
+            self.report_gap(0);
             return;
         }
         let fragments = Fragments { parts, len };
@@ -509,9 +545,15 @@ impl Reassembler {
                 .ok()
                 .map(ReassembledBody::Announce),
             MessageKind::End => Some(ReassembledBody::End),
+            // Never stored: see `push`.
+            MessageKind::Sync => None,
         };
         let Some(body) = body else {
             self.stats.malformed += 1;
+            // A broken tag is a gap in the media; a broken announcement loses nothing.
+            if header.kind == MessageKind::Tag {
+                self.report_gap(0);
+            }
             return;
         };
         self.stats.messages += 1;

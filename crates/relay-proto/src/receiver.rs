@@ -4,11 +4,17 @@
 //! holes) and by time (the last packet of a message is overdue: the fragments a message still
 //! needs follow from its length, so a lost tail is found without waiting for the next message).
 //! A hole is asked for at once, then again about once per measured RTT until the playout
-//! deadline, when the reassembler gives it up and video resumes at the next keyframe. Retries ask
-//! for two copies, since a packet lost once on this path is likely to be lost again.
+//! deadline, when the reassembler gives it up and video resumes at the next keyframe.
+//!
+//! Redundancy where it is cheap: every request is sent twice (a NACK is a few dozen bytes and
+//! the cloud drops the second copy by its id, so a lost NACK rarely costs a round trip), and
+//! retries ask for two copies of each packet (a packet lost twice is likely on a bad path).
+//! The sender's sync packets (sent after a few milliseconds of silence, naming its newest
+//! packet) reveal a lost packet that nothing follows for a while, such as the last audio tag
+//! before a pause, without waiting for the stream to go on.
 
 use crate::histogram::LatencyHistogram;
-use crate::packet::Packet;
+use crate::packet::{MessageKind, Packet};
 use crate::reassembler::{
     PushOutcome, Reassembler, ReassemblerConfig, ReassemblerEvent, ReassemblerStats,
 };
@@ -52,8 +58,10 @@ pub enum Source {
 pub struct RecoveryStats {
     /// Holes noticed (packets found missing).
     pub holes: u64,
-    /// NACK requests made, and the packets they named (retries included).
+    /// NACK requests made (each sent twice), and the packets they named (retries included).
     pub nacks_sent: u64,
+    /// Sync packets received (the sender's newest sequence number after a silence).
+    pub syncs: u64,
     pub packets_requested: u64,
     /// Holes filled by a repair.
     pub repaired: u64,
@@ -88,6 +96,9 @@ pub struct Receiver {
     holes: BTreeMap<u64, Hole>,
     rtt: RttEstimator,
     tail: Option<TailCheck>,
+    next_request_id: u32,
+    /// The second copy of the request just returned.
+    repeat: Option<NackRequest>,
     stats: RecoveryStats,
 }
 
@@ -99,6 +110,8 @@ impl Receiver {
             holes: BTreeMap::new(),
             rtt: RttEstimator::new(config.initial_rtt),
             tail: None,
+            next_request_id: 0,
+            repeat: None,
             stats: RecoveryStats::default(),
         }
     }
@@ -131,7 +144,13 @@ impl Receiver {
 
     pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
         let header = packet.header;
+        if header.kind == MessageKind::Sync {
+            self.stats.syncs += 1;
+            self.expect_through(now, header.seq);
+            return;
+        }
         let payload_len = packet.payload.len();
+        let previous_highest = self.reassembler.highest_seq();
         let outcome = self.reassembler.push(now, packet);
         self.track(now, outcome, source);
         let Some(seq) = outcome.seq else {
@@ -142,6 +161,10 @@ impl Receiver {
         };
         // Arm the tail check when this is the newest packet and its message goes on after it.
         if self.reassembler.highest_seq() == Some(seq) {
+            if source == Source::Repair && previous_highest.is_some_and(|h| seq > h) {
+                // Asked for before anything revealed it (after a sync or at the end of stream).
+                self.stats.repaired += 1;
+            }
             self.tail = None;
             if !header.end && payload_len > 0 {
                 let fragments = (header.message_len as u64).div_ceil(payload_len as u64);
@@ -199,21 +222,25 @@ impl Receiver {
         }
     }
 
-    /// Everything up to `last` was sent (said on the repair connection): missing packets up to it
-    /// are holes to ask for now, even with no later packet to reveal them.
+    /// Everything up to `last` (a wire number) was sent, as the repair connection said: missing
+    /// packets up to it are holes to ask for now, even with no later packet to reveal them.
     pub fn expect_through(&mut self, now: Instant, last: u64) {
+        let last = self.reassembler.unwrap_seq(last);
         if let Some((first, last)) = self.reassembler.expect_through(now, last) {
             self.add_holes(now, first, last);
         }
     }
 
-    /// Whether every packet up to `seq` has been delivered or given up.
+    /// Whether every packet up to `seq` (a wire number) has been delivered or given up.
     pub fn is_done_through(&self, seq: u64) -> bool {
+        let seq = self.reassembler.unwrap_seq(seq);
         self.reassembler.next_seq().is_none_or(|next| next > seq)
     }
 
-    /// The cloud no longer has `seq`: give it up now and resume at the next keyframe.
+    /// The cloud no longer has `seq` (a wire number): give it up now and resume at the next
+    /// keyframe.
     pub fn on_evicted(&mut self, now: Instant, seq: u64) {
+        let seq = self.reassembler.unwrap_seq(seq);
         if self.holes.remove(&seq).is_some() {
             self.stats.evicted += 1;
         }
@@ -224,8 +251,12 @@ impl Receiver {
         self.reassembler.poll_event()
     }
 
-    /// The next NACK to send, if any hole is due. Call until it returns `None`.
+    /// The next NACK to send, if any hole is due. Call until it returns `None`; every request
+    /// comes out twice in a row, to be sent twice.
     pub fn poll_nack(&mut self, now: Instant) -> Option<NackRequest> {
+        if let Some(repeat) = self.repeat.take() {
+            return Some(repeat);
+        }
         if let Some(next) = self.reassembler.next_seq() {
             // Holes the reassembler has passed (given up or filled) are no longer asked for.
             self.holes = self.holes.split_off(&next);
@@ -240,7 +271,7 @@ impl Receiver {
                 Some(_) => {}
             }
         }
-        let (seqs, copies) = if !first_asks.is_empty() {
+        let (mut seqs, copies) = if !first_asks.is_empty() {
             (first_asks, 1)
         } else {
             (retries, 2)
@@ -248,25 +279,31 @@ impl Receiver {
         if seqs.is_empty() {
             return None;
         }
-        let mut ranges = NackRange::pack(&seqs);
-        ranges.truncate(MAX_NACK_RANGES);
-        let mut requested = 0;
-        for range in &ranges {
-            for seq in range.seqs() {
-                if let Some(hole) = self.holes.get_mut(&seq) {
-                    hole.nacks += 1;
-                    hole.last_nack = Some(now);
-                    requested += 1;
-                }
+        let ranges = NackRange::pack(&seqs);
+        if let Some(last_range) = ranges.get(MAX_NACK_RANGES) {
+            seqs.retain(|seq| *seq < last_range.base);
+        }
+        for seq in &seqs {
+            if let Some(hole) = self.holes.get_mut(seq) {
+                hole.nacks += 1;
+                hole.last_nack = Some(now);
             }
         }
+        self.stats.packets_requested += seqs.len() as u64;
+        Some(self.request(copies, NackRange::pack(&seqs)))
+    }
+
+    fn request(&mut self, copies: u8, ranges: Vec<NackRange>) -> NackRequest {
         self.stats.nacks_sent += 1;
-        self.stats.packets_requested += requested;
-        Some(NackRequest {
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        let request = NackRequest {
             ssrc: self.ssrc(),
+            id: self.next_request_id,
             copies,
             ranges,
-        })
+        };
+        self.repeat = Some(request.clone());
+        request
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) (or `poll_nack`) has work next.
@@ -297,5 +334,94 @@ impl Receiver {
             }
         }
         self.reassembler.handle_timeout(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Message, Packetizer};
+    use bytes::Bytes;
+    use flv::{Tag, TagType};
+
+    const SSRC: u32 = 7;
+
+    fn packets(count: u32) -> Vec<Packet> {
+        let mut packetizer = Packetizer::new(SSRC, 100, 1400).unwrap();
+        let mut out = Vec::new();
+        for i in 0..count {
+            let tag = Tag::new(TagType::Audio, i * 21, Bytes::from(vec![0xaf, 1, i as u8]));
+            packetizer.packetize(&Message::Tag(tag), &mut out).unwrap();
+        }
+        out.push(packetizer.sync().unwrap());
+        out
+    }
+
+    #[test]
+    fn a_sync_reveals_a_lost_last_packet_which_is_asked_twice_then_retried_with_two_copies() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        let all = packets(3);
+        let (lost, sync) = (all[2].clone(), all[3].clone());
+        receiver.push(ms(0), all[0].clone(), Source::Network);
+        receiver.push(ms(0), all[1].clone(), Source::Network);
+        assert_eq!(receiver.poll_nack(ms(0)), None);
+        receiver.push(ms(5), sync, Source::Network);
+        let first = receiver.poll_nack(ms(5)).unwrap();
+        assert_eq!(receiver.poll_nack(ms(5)), Some(first.clone()));
+        assert_eq!(receiver.poll_nack(ms(5)), None);
+        assert_eq!(
+            (first.copies, first.ranges[0].seqs().collect::<Vec<_>>()),
+            (1, vec![102])
+        );
+        // No answer within the retry interval (initial RTT 50 ms, variation 25 ms): asked again,
+        // for two copies.
+        let retry_at = receiver.poll_timeout().unwrap();
+        assert_eq!(retry_at, ms(155));
+        assert_eq!(receiver.poll_nack(ms(20)), None);
+        let retry = receiver.poll_nack(retry_at).unwrap();
+        assert_ne!(retry.id, first.id);
+        assert_eq!(retry.copies, 2);
+        receiver.poll_nack(retry_at);
+        receiver.push(retry_at + Duration::from_millis(3), lost, Source::Repair);
+        let stats = receiver.recovery_stats();
+        assert_eq!(
+            (stats.holes, stats.repaired, stats.syncs, stats.nacks_sent),
+            (1, 1, 1, 2)
+        );
+        let mut tags = 0;
+        while let Some(event) = receiver.poll_event() {
+            assert!(matches!(event, ReassemblerEvent::Message(_)), "{event:?}");
+            tags += 1;
+        }
+        assert_eq!(tags, 3);
+        // Asked twice: no RTT sample (Karn); the initial guess stands.
+        assert_eq!(receiver.rtt().smoothed(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn an_evicted_answer_gives_the_hole_up_at_once() {
+        let t0 = Instant::now();
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        let all = packets(3);
+        receiver.push(t0, all[0].clone(), Source::Network);
+        receiver.push(t0, all[2].clone(), Source::Network);
+        assert!(receiver.poll_nack(t0).is_some());
+        receiver.on_evicted(t0, 101);
+        let events: Vec<_> = std::iter::from_fn(|| receiver.poll_event()).collect();
+        assert!(
+            matches!(
+                events[..],
+                [
+                    ReassemblerEvent::Message(_),
+                    ReassemblerEvent::Gap { lost: 1 },
+                    ReassemblerEvent::Message(_)
+                ]
+            ),
+            "{events:?}"
+        );
+        assert_eq!(receiver.recovery_stats().evicted, 1);
+        assert_eq!(receiver.outstanding(), 0);
     }
 }

@@ -36,15 +36,17 @@ pub struct NackRange {
 
 impl NackRange {
     /// Every sequence number the range names, in order.
+    /// The wire (48-bit) sequence numbers the range names, in order.
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
-        std::iter::once(self.base).chain(
+        std::iter::once(self.base & SEQUENCE_MASK).chain(
             (0..64)
                 .filter(|bit| self.bitmap & (1 << bit) != 0)
-                .map(|bit| self.base + 1 + bit),
+                .map(|bit| (self.base + 1 + bit) & SEQUENCE_MASK),
         )
     }
 
-    /// Packs sorted, distinct sequence numbers into as few ranges as possible.
+    /// Packs sorted, distinct sequence numbers into as few ranges as possible (the numbers may
+    /// be unwrapped past 48 bits: they are masked on the wire).
     pub fn pack(seqs: &[u64]) -> Vec<NackRange> {
         let mut ranges: Vec<NackRange> = Vec::new();
         for &seq in seqs {
@@ -66,6 +68,9 @@ impl NackRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NackRequest {
     pub ssrc: u32,
+    /// Distinct per request of one receiver: an edge sends every request twice, and the cloud
+    /// answers the first copy that arrives and drops the other by this id.
+    pub id: u32,
     /// How many copies of each packet to send back (1 normally, more on retries).
     pub copies: u8,
     pub ranges: Vec<NackRange>,
@@ -191,6 +196,7 @@ impl EdgeMessage {
             EdgeMessage::Nack(request) => {
                 out.put_u8(tag::NACK);
                 out.put_u32(request.ssrc);
+                out.put_u32(request.id);
                 out.put_u8(request.copies);
                 let ranges = &request.ranges[..request.ranges.len().min(MAX_NACK_RANGES)];
                 out.put_u8(ranges.len() as u8);
@@ -225,10 +231,11 @@ impl EdgeMessage {
                 )
             }
             tag::NACK => {
-                if body.remaining() < 6 {
+                if body.remaining() < 10 {
                     return Err(bad("NACK too short"));
                 }
                 let ssrc = body.get_u32();
+                let id = body.get_u32();
                 let copies = body.get_u8();
                 if copies == 0 || copies > MAX_COPIES {
                     return Err(bad("NACK asks for 0 or too many copies"));
@@ -252,6 +259,7 @@ impl EdgeMessage {
                     body,
                     EdgeMessage::Nack(NackRequest {
                         ssrc,
+                        id,
                         copies,
                         ranges,
                     }),
@@ -399,6 +407,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ranges_across_the_48_bit_wrap_name_wire_numbers() {
+        let top = SEQUENCE_MASK;
+        let ranges = NackRange::pack(&[top, top + 1, top + 3]);
+        let named: Vec<u64> = ranges[0].seqs().collect();
+        assert_eq!(named, [top, 0, 2]);
+    }
+
+    #[test]
     fn pack_and_expand_ranges() {
         let seqs = [10, 11, 12, 74, 75, 200];
         let ranges = NackRange::pack(&seqs);
@@ -420,6 +436,7 @@ mod tests {
             },
             EdgeMessage::Nack(NackRequest {
                 ssrc: 9,
+                id: 7,
                 copies: 2,
                 ranges: NackRange::pack(&[5, 6, 90]),
             }),
@@ -477,6 +494,7 @@ mod tests {
             let mut out = BytesMut::new();
             out.put_u8(tag::NACK);
             out.put_u32(1);
+            out.put_u32(0);
             out.put_u8(copies);
             out.put_u8(count);
             for _ in 0..count {
