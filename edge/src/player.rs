@@ -10,7 +10,6 @@ use crate::tag::FlvTag;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -34,6 +33,9 @@ pub struct PlayerQueue {
     skipping_to_keyframe: bool,
     dropped: u64,
     finished: bool,
+    /// Ended for staying behind: the response is aborted, not ended, so the player sees an
+    /// error rather than a stream that looks complete.
+    cut_off: bool,
     closed: bool,
 }
 
@@ -46,6 +48,7 @@ impl PlayerQueue {
             skipping_to_keyframe: false,
             dropped: 0,
             finished: false,
+            cut_off: false,
             closed: false,
         }
     }
@@ -108,6 +111,14 @@ impl PlayerQueue {
 
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// The player stayed behind: drop what is queued and abort its response.
+    pub fn cut_off(&mut self) {
+        self.cut_off = true;
+        self.finished = true;
+        self.items.clear();
+        self.bytes = 0;
     }
 
     pub fn dropped(&self) -> u64 {
@@ -173,6 +184,10 @@ impl Player {
         self.update(PlayerQueue::wait_for_keyframe);
     }
 
+    pub fn cut_off(&self) {
+        self.update(PlayerQueue::cut_off);
+    }
+
     pub fn dropped(&self) -> u64 {
         self.lock().queue.dropped()
     }
@@ -191,15 +206,30 @@ impl PlayerBody {
     }
 }
 
+/// Why a player's response was aborted.
+#[derive(Debug)]
+pub struct PlayerCutOff;
+
+impl std::fmt::Display for PlayerCutOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the player stayed behind the stream and was disconnected")
+    }
+}
+
+impl std::error::Error for PlayerCutOff {}
+
 impl Body for PlayerBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = PlayerCutOff;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, PlayerCutOff>>> {
         let mut shared = self.player.lock();
+        if shared.queue.cut_off {
+            return Poll::Ready(Some(Err(PlayerCutOff)));
+        }
         if let Some(bytes) = shared.queue.pop() {
             return Poll::Ready(Some(Ok(Frame::data(bytes))));
         }
@@ -278,6 +308,20 @@ mod tests {
         queue.pop();
         assert_eq!(queue.offer(&tag(TagType::Video, false, 10)), Offer::Dropped);
         assert_eq!(queue.offer(&tag(TagType::Video, true, 100)), Offer::Queued);
+    }
+
+    #[test]
+    fn a_cut_off_player_gets_an_error_not_an_end() {
+        use std::task::Waker;
+        let player = Player::new(1000);
+        let mut body = PlayerBody::new(player.clone());
+        player.push_unbounded(Bytes::from_static(b"FLV"));
+        player.cut_off();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(Some(Err(PlayerCutOff)))
+        ));
     }
 
     #[test]

@@ -67,11 +67,13 @@ impl StreamState {
         self.players.len()
     }
 
-    /// Fills configuration this edge has not seen in band (it joined mid-stream).
+    /// Fills configuration this edge has not seen in band (it joined mid-stream, or the repair
+    /// connection told it first). Players already watching get it too: they joined without it.
     pub fn on_announced_config(&mut self, tag: FlvTag) {
         let slot = self.config_slot(&tag);
         if slot.is_none() {
-            *slot = Some(tag);
+            *slot = Some(tag.clone());
+            self.fan_out(&tag);
         }
     }
 
@@ -88,7 +90,12 @@ impl StreamState {
         self.counters.tags += 1;
         self.last_timestamp = self.last_timestamp.max(tag.timestamp);
         if tag.config {
-            *self.config_slot(&tag) = Some(tag.clone());
+            let slot = self.config_slot(&tag);
+            if slot.as_ref().is_some_and(|held| held.body() == tag.body()) {
+                // Already known (from an announcement, or repeated): players have it.
+                return;
+            }
+            *slot = Some(tag.clone());
         } else if tag.tag_type == TagType::Video {
             if tag.keyframe {
                 self.awaiting_keyframe = false;
@@ -138,7 +145,7 @@ impl StreamState {
             }
             Offer::Disconnect => {
                 counters.players_removed += 1;
-                player.finish();
+                player.cut_off();
                 false
             }
         });
@@ -277,6 +284,33 @@ mod tests {
         new.finish();
         old.finish();
         assert_eq!(drain(&mut body), vec![b'F', 10, 2, 31, 32]);
+    }
+
+    #[test]
+    fn a_config_tag_already_announced_is_not_sent_twice() {
+        let mut state = StreamState::default();
+        state.on_announced_config(tag(TagType::Video, false, true, 2));
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        state.on_tag(tag(TagType::Video, false, true, 2));
+        state.on_tag(tag(TagType::Video, true, false, 10));
+        state.on_tag(tag(TagType::Video, false, true, 3));
+        state.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 2, 10, 3]);
+    }
+
+    #[test]
+    fn config_announced_after_a_player_joined_reaches_it_once() {
+        let mut state = StreamState::default();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        state.on_announced_config(tag(TagType::Script, false, true, 1));
+        state.on_tag(tag(TagType::Script, false, true, 1));
+        state.on_tag(tag(TagType::Video, true, false, 10));
+        state.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 1, 10]);
     }
 
     #[test]

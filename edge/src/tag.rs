@@ -54,6 +54,11 @@ impl FlvTag {
         self.framed.len()
     }
 
+    /// The tag body, without the framing.
+    pub fn body(&self) -> &[u8] {
+        &self.framed[flv::TAG_HEADER_LEN..self.framed.len() - flv::TAG_TRAILER_LEN]
+    }
+
     pub fn is_empty(&self) -> bool {
         self.framed.is_empty()
     }

@@ -51,8 +51,10 @@ pub async fn serve_rtmp(
         };
         let context = context.clone();
         let shutdown = shutdown.clone();
+        // The address the publisher dialled, for the stream's URL (not a wildcard bind address).
+        let local = stream.local_addr().unwrap_or(context.rtmp_addr);
         tokio::spawn(async move {
-            let mut connection = Connection::new(context, peer);
+            let mut connection = Connection::new(context, peer, local);
             let result = connection.run(stream, shutdown).await;
             connection.end_publish().await;
             match result {
@@ -73,16 +75,18 @@ struct Publishing {
 struct Connection {
     context: Arc<IngestContext>,
     peer: SocketAddr,
+    local: SocketAddr,
     session: Box<dyn IngestSession>,
     publishing: Option<Publishing>,
     packets: Vec<relay_proto::Packet>,
 }
 
 impl Connection {
-    fn new(context: Arc<IngestContext>, peer: SocketAddr) -> Self {
+    fn new(context: Arc<IngestContext>, peer: SocketAddr, local: SocketAddr) -> Self {
         Connection {
             context,
             peer,
+            local,
             session: Box::new(RmlSession::new()),
             publishing: None,
             packets: Vec::new(),
@@ -200,7 +204,7 @@ impl Connection {
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let url = format!("rtmp://{}/{name}", self.context.rtmp_addr);
+        let url = format!("rtmp://{}/{name}", self.local);
         let Some(claim) = self.context.registry.claim(&name, url, ssrc, epoch) else {
             tracing::warn!(peer = %self.peer, stream = %name, "refused a second publisher");
             return self.session.reject(

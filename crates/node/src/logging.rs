@@ -34,7 +34,14 @@ pub fn init_logging(key: &str, level: &str, log_file: Option<&Path>) -> Result<(
                 .with_writer(Mutex::new(file))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => {
+            use std::io::IsTerminal;
+            // Colours only for a person at a terminal, never in files or supervisord's logs.
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .init()
+        }
     }
     Ok(())
 }
