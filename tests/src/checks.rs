@@ -1,0 +1,253 @@
+//! The checks applied to a raw HTTP-FLV capture.
+
+use crate::flv::{self, Flv, Tag};
+use crate::http::HttpResponse;
+use crate::media::{check_decodes_clean, framemd5, Media};
+use crate::util::TestDir;
+
+/// Where in the source the received stream is expected to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// Attached within the first GOP: every packet from the first one.
+    Start,
+    /// Attached later: from a keyframe after the first one.
+    Late,
+}
+
+/// What a check learnt about the received stream.
+#[derive(Debug)]
+pub struct Received {
+    pub flv: Flv,
+    /// Timestamp of the first video frame received.
+    pub first_video_ts: u32,
+    pub video_from: usize,
+    pub audio_from: usize,
+}
+
+/// The response headers every HTTP-FLV play response must carry.
+pub fn check_play_headers(resp: &HttpResponse) -> Result<(), String> {
+    if resp.status != 200 {
+        return Err(format!("status {}, expected 200", resp.status));
+    }
+    let ct = resp.header("content-type").unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("video/x-flv") {
+        return Err(format!("Content-Type {ct:?}, expected video/x-flv"));
+    }
+    let cors = resp.header("access-control-allow-origin");
+    if cors != Some("*") {
+        return Err(format!(
+            "Access-Control-Allow-Origin {cors:?}, expected \"*\""
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the start of the stream: before the first audio/video frame come onMetaData and
+/// both sequence headers, identical to the source's; the first video frame is a keyframe.
+fn check_preamble(media: &Media, got: &Flv) -> Result<(), String> {
+    let first_media = got
+        .tags
+        .iter()
+        .position(|t| t.is_media())
+        .ok_or("no audio/video frame received")?;
+    let pre = &got.tags[..first_media];
+    let describe = |tags: &[Tag]| {
+        tags.iter()
+            .take(8)
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !pre
+        .iter()
+        .any(|t| t.script_name().as_deref() == Some("onMetaData"))
+    {
+        return Err(format!(
+            "no onMetaData script tag before the first frame; stream starts with: {}",
+            describe(&got.tags)
+        ));
+    }
+    for kind in [9u8, 8u8] {
+        let want = media.seq_header(kind).expect("source sequence header");
+        let have: Vec<&Tag> = pre
+            .iter()
+            .filter(|t| t.kind == kind && t.is_seq_header())
+            .collect();
+        if have.is_empty() {
+            return Err(format!(
+                "no {} sequence header before the first frame; stream starts with: {}",
+                if kind == 9 { "video" } else { "audio" },
+                describe(&got.tags)
+            ));
+        }
+        if have.iter().any(|t| t.data != want.data) {
+            return Err(format!(
+                "{} sequence header differs from the source's",
+                if kind == 9 { "video" } else { "audio" }
+            ));
+        }
+    }
+    // Each configuration tag exactly as often as in the source (once): a repeated onMetaData
+    // or sequence header makes decoders re-initialise (ffmpeg reports it as new extradata).
+    type IsConfig = fn(&Tag) -> bool;
+    let config_kinds: [(&str, IsConfig); 3] = [
+        ("onMetaData", |t| {
+            t.script_name().as_deref() == Some("onMetaData")
+        }),
+        ("video sequence header", |t| {
+            t.is_video() && t.is_seq_header()
+        }),
+        ("audio sequence header", |t| {
+            t.is_audio() && t.is_seq_header()
+        }),
+    ];
+    for (what, is) in config_kinds {
+        let want = media.flv.tags.iter().filter(|t| is(t)).count();
+        let have = got.tags.iter().filter(|t| is(t)).count();
+        if want != have {
+            return Err(format!(
+                "{what} received {have} times, the source has it {want} time(s); stream \
+                 starts with: {}",
+                describe(&got.tags)
+            ));
+        }
+    }
+    let first_video = got
+        .media()
+        .find(|t| t.is_video())
+        .ok_or("no video frame received")?;
+    if !first_video.is_keyframe() {
+        return Err(format!(
+            "first video frame is not a keyframe: {first_video:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Full check of a captured HTTP-FLV response against the source: headers, a response the
+/// edge ended properly, a well-formed FLV, the preamble, tags equal to the source's (raw
+/// bytes), framemd5 equal to the source's (ffmpeg's view) and a clean decode. Writes the body
+/// to `<label>.flv` in `dir`.
+pub fn check_capture(
+    media: &Media,
+    resp: &HttpResponse,
+    dir: &TestDir,
+    label: &str,
+    join: Join,
+) -> Result<Received, String> {
+    let ctx = |e: String| format!("player {label}: {e}");
+    check_play_headers(resp).map_err(ctx)?;
+    let path = dir.join(&format!("{label}.flv"));
+    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
+    if !resp.complete {
+        return Err(ctx(format!(
+            "the HTTP response was not ended properly after {} body bytes ({})",
+            resp.body.len(),
+            resp.error.as_deref().unwrap_or("?")
+        )));
+    }
+    let got = flv::parse(&resp.body).map_err(|e| ctx(format!("malformed FLV: {e}")))?;
+    if got.trailing != 0 {
+        return Err(ctx(format!(
+            "FLV ends with a truncated tag ({} bytes after the last complete tag)",
+            got.trailing
+        )));
+    }
+    // Browsers' players (flv.js, mpegts.js) take hasAudio/hasVideo from these header flags
+    // and ignore a track the header does not announce.
+    if got.header[4] & 0x05 != 0x05 {
+        return Err(ctx(format!(
+            "FLV header flags {:#04x} do not announce both audio (0x04) and video (0x01)",
+            got.header[4]
+        )));
+    }
+    check_preamble(media, &got).map_err(ctx)?;
+    let first_video = got.media().find(|t| t.is_video()).expect("checked").clone();
+    let src_video = media.video_tags();
+    let video_from = src_video
+        .iter()
+        .position(|t| **t == first_video)
+        .ok_or_else(|| {
+            ctx(format!(
+                "first video frame {first_video:?} is not in the source"
+            ))
+        })?;
+    // Audio from the keyframe on, in the source's tag order.
+    let kf_index = media
+        .flv
+        .tags
+        .iter()
+        .position(|t| *t == first_video)
+        .expect("found above");
+    let audio_from = media.flv.tags[..kf_index]
+        .iter()
+        .filter(|t| t.is_media() && t.is_audio())
+        .count();
+    match join {
+        Join::Start if video_from != 0 => {
+            return Err(ctx(format!(
+                "expected the stream from its first packet, but it starts at video frame \
+                 {video_from} ({first_video:?})"
+            )))
+        }
+        Join::Late if video_from == 0 => {
+            return Err(ctx(
+                "expected a late join (from a later keyframe) but the stream starts at the \
+                 first frame"
+                    .into(),
+            ))
+        }
+        _ => {}
+    }
+    media
+        .check_tags_suffix(&got, video_from, audio_from)
+        .map_err(ctx)?;
+    let md5 = framemd5(&path).map_err(ctx)?;
+    media
+        .check_suffix(&md5, video_from, audio_from)
+        .map_err(ctx)?;
+    check_decodes_clean(&path).map_err(ctx)?;
+    Ok(Received {
+        first_video_ts: first_video.ts,
+        flv: got,
+        video_from,
+        audio_from,
+    })
+}
+
+/// Every received frame is a source frame, in source order; where frames are missing, the
+/// next received frame is a keyframe.
+pub fn check_skips_to_keyframes(src: &[&Tag], got: &[&Tag]) -> Result<(), String> {
+    let mut next = 0usize;
+    for (n, tag) in got.iter().enumerate() {
+        let at = src[next..]
+            .iter()
+            .position(|t| t == tag)
+            .map(|p| p + next)
+            .ok_or_else(|| format!("frame {n} ({tag:?}) is not a later source frame"))?;
+        if at != next && !tag.is_keyframe() {
+            return Err(format!(
+                "frames {next}..{at} were skipped and the stream resumed at a non-key frame \
+                 ({tag:?})"
+            ));
+        }
+        if n == 0 && !tag.is_keyframe() {
+            return Err(format!("first frame is not a keyframe ({tag:?})"));
+        }
+        next = at + 1;
+    }
+    Ok(())
+}
+
+/// Every received frame is a source frame, in source order (gaps allowed).
+pub fn check_in_order(src: &[&Tag], got: &[&Tag]) -> Result<(), String> {
+    let mut next = 0usize;
+    for (n, tag) in got.iter().enumerate() {
+        let at = src[next..]
+            .iter()
+            .position(|t| t == tag)
+            .ok_or_else(|| format!("frame {n} ({tag:?}) is not a later source frame"))?;
+        next += at + 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Config handling and shutdown, from the contract: unknown keys are refused naming the key,
+//! a missing file is written with defaults, SIGTERM/SIGINT shut down gracefully.
+
+use crate::{expect_attached, start_capture};
+use e2e_tests::cluster::Pair;
+use e2e_tests::process::Proc;
+use e2e_tests::util::{free_port, poll_until, relay_bin};
+use e2e_tests::{Media, Publisher, TestDir};
+use std::process::Command;
+use std::time::Duration;
+
+fn run_with_config(dir: &TestDir, bin: &str, label: &str, yaml: &str) -> Proc {
+    let path = dir.join(&format!("{label}.yaml"));
+    std::fs::write(&path, yaml).expect("write config");
+    let mut cmd = Command::new(relay_bin(bin));
+    cmd.arg("--config").arg(&path).current_dir(dir.path());
+    Proc::spawn(label, cmd, &dir.join(&format!("{label}.log")))
+}
+
+#[test]
+fn unknown_keys_are_refused_naming_the_key() {
+    let dir = TestDir::new("unknownkey");
+    let cases = [
+        (
+            "cloud",
+            format!(
+                "cloud:\n  rtmp_addr: \"127.0.0.1:{}\"\n  api_addr: \"127.0.0.1:{}\"\n  rtmp_adr_typo: 1\nedge:\n  flv_addr: \":7001\"\n",
+                free_port(),
+                free_port()
+            ),
+            "rtmp_adr_typo",
+        ),
+        (
+            "edge",
+            format!(
+                "cloud:\n  rtmp_addr: \":1935\"\nedge:\n  udp_addr: \":{}\"\n  flv_addr: \"127.0.0.1:{}\"\n  flv_adr_typo: 1\n",
+                free_port(),
+                free_port()
+            ),
+            "flv_adr_typo",
+        ),
+    ];
+    for (bin, yaml, key) in cases {
+        let mut p = run_with_config(&dir, bin, &format!("{bin}-unknown"), &yaml);
+        let status = p.wait_exit(Duration::from_secs(10));
+        assert!(!status.success(), "{bin} accepted the unknown key {key}");
+        assert!(
+            p.log().contains(key),
+            "{bin}'s error does not name the key {key}:\n{}",
+            p.log_tail(10)
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_written_with_defaults() {
+    let dir = TestDir::new("missingcfg");
+    let path = dir.join("new-config.yaml");
+    let mut cmd = Command::new(relay_bin("cloud"));
+    cmd.arg("-f").arg(&path).current_dir(dir.path());
+    // It will try the default ports; whether it can bind them here does not matter.
+    let mut p = Proc::spawn("cloud-missing-config", cmd, &dir.join("cloud.log"));
+    let written = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        let text = std::fs::read_to_string(&path).ok()?;
+        (text.contains("cloud:") && text.contains("edge:")).then_some(text)
+    });
+    p.kill();
+    let text = written.unwrap_or_else(|| {
+        panic!(
+            "cloud did not write a default config to {}\n{}",
+            path.display(),
+            p.log_tail(20)
+        )
+    });
+    for key in [
+        "rtmp_addr",
+        "api_addr",
+        "client_addr_list",
+        "udp_addr",
+        "flv_addr",
+    ] {
+        assert!(text.contains(key), "default config lacks {key}:\n{text}");
+    }
+}
+
+/// SIGTERM to the cloud and SIGINT to the edge while a stream plays: both exit 0 promptly.
+#[test]
+fn signals_shut_down_gracefully() {
+    let media = Media::standard();
+    let dir = TestDir::new("signals");
+    let mut pair = Pair::start(dir.path());
+    let name = "signals";
+    let mut capture = start_capture(&pair.edge, "player", name, media);
+    let publisher = Publisher::start(&dir, "publisher", media, &pair.cloud.rtmp_url(name));
+    expect_attached(
+        &mut capture,
+        &[&pair.cloud.proc, &pair.edge.proc, &publisher.proc],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    for (proc, sig) in [(&mut pair.cloud.proc, "TERM"), (&mut pair.edge.proc, "INT")] {
+        proc.signal(sig);
+        let status = proc
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} still running 10 s after SIG{sig}\n{}",
+                    proc.name(),
+                    proc.log_tail(20)
+                )
+            });
+        assert!(
+            status.success(),
+            "{} exited with {status} after SIG{sig}\n{}",
+            proc.name(),
+            proc.log_tail(20)
+        );
+    }
+    drop(publisher);
+    let _ = capture.finish();
+}
