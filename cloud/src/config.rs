@@ -1,6 +1,6 @@
 //! The `cloud:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, NodeError};
+use relay_node::{parse_addr, parse_multicast_if, NodeConfig, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -66,8 +66,11 @@ pub struct CloudSettings {
     pub rtp_cache_bytes: usize,
 }
 
-impl CloudConfig {
-    pub fn validate(&self) -> Result<CloudSettings, NodeError> {
+impl NodeConfig for CloudConfig {
+    const SECTION: &'static str = "cloud";
+    type Settings = CloudSettings;
+
+    fn validate(&self) -> Result<CloudSettings, NodeError> {
         let mut destinations = Vec::with_capacity(self.client_addr_list.len());
         for value in &self.client_addr_list {
             match parse_addr("cloud.client_addr_list", value)? {
@@ -145,6 +148,14 @@ impl CloudConfig {
             rtp_cache_size: self.rtp_cache_size,
             rtp_cache_bytes: self.rtp_cache_bytes,
         })
+    }
+
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+
+    fn log_to_file(&self) -> bool {
+        self.enable_log_file
     }
 }
 

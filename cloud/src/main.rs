@@ -14,42 +14,14 @@ use crate::registry::Registry;
 use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
 use crate::sender::RtpSender;
-use clap::Parser;
-use relay_node::{init_logging, load_section, shutdown_signal, CommandLine};
-use std::path::Path;
+use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 fn main() -> ExitCode {
-    let command_line = CommandLine::parse();
-    let config: CloudConfig = match load_section(&command_line.config, "cloud") {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let settings = match config.validate() {
-        Ok(settings) => settings,
-        Err(error) => return fail(&error),
-    };
-    let log_file = config.enable_log_file.then(|| Path::new("cloud.log"));
-    if let Err(error) = init_logging("cloud.log_level", &config.log_level, log_file) {
-        return fail(&error);
-    }
-    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    match runtime.block_on(run(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error),
-    }
-}
-
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("cloud: {error}");
-    ExitCode::FAILURE
+    run_node::<CloudConfig, _, _, _>(run)
 }
 
 async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {

@@ -1,6 +1,6 @@
 //! The `edge:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, NodeError};
+use relay_node::{parse_addr, parse_multicast_if, NodeConfig, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -81,8 +81,11 @@ pub enum TrustSource {
     CaFile(PathBuf),
 }
 
-impl EdgeConfig {
-    pub fn validate(&self) -> Result<EdgeSettings, NodeError> {
+impl NodeConfig for EdgeConfig {
+    const SECTION: &'static str = "edge";
+    type Settings = EdgeSettings;
+
+    fn validate(&self) -> Result<EdgeSettings, NodeError> {
         if !(10..=60_000).contains(&self.playout_deadline_ms) {
             return Err(NodeError::bad_value(
                 "edge.playout_deadline_ms",
@@ -114,6 +117,16 @@ impl EdgeConfig {
         })
     }
 
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+
+    fn log_to_file(&self) -> bool {
+        self.enable_log_file
+    }
+}
+
+impl EdgeConfig {
     fn repair_settings(&self) -> Result<Option<RepairSettings>, NodeError> {
         if self.cloud_quic_addr.is_empty() {
             return Ok(None);

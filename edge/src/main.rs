@@ -1,14 +1,12 @@
 //! liverelay edge node binary.
 
-use clap::Parser;
 use edge::config::{EdgeConfig, EdgeSettings};
 use edge::error::EdgeError;
 use edge::http::{router, HttpState};
 use edge::repair_client::run_repair_client;
 use edge::router::{Router, StreamContext};
 use edge::streams::Streams;
-use relay_node::{init_logging, load_section, shutdown_signal, CommandLine};
-use std::path::Path;
+use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -19,33 +17,7 @@ use tokio::sync::watch;
 const NACK_QUEUE: usize = 4096;
 
 fn main() -> ExitCode {
-    let command_line = CommandLine::parse();
-    let config: EdgeConfig = match load_section(&command_line.config, "edge") {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let settings = match config.validate() {
-        Ok(settings) => settings,
-        Err(error) => return fail(&error),
-    };
-    let log_file = config.enable_log_file.then(|| Path::new("edge.log"));
-    if let Err(error) = init_logging("edge.log_level", &config.log_level, log_file) {
-        return fail(&error);
-    }
-    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    match runtime.block_on(run(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error),
-    }
-}
-
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("edge: {error}");
-    ExitCode::FAILURE
+    run_node::<EdgeConfig, _, _, _>(run)
 }
 
 async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {

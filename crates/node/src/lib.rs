@@ -3,10 +3,12 @@
 mod addr;
 mod config_file;
 mod logging;
+mod start;
 
 pub use addr::{parse_addr, parse_multicast_if};
 pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
 pub use logging::init_logging;
+pub use start::{run_node, NodeConfig};
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -1,0 +1,60 @@
+//! The start-up both binaries share: command line, config file, logging, runtime.
+
+use crate::{init_logging, load_section, CommandLine, NodeError};
+use clap::Parser;
+use serde::de::DeserializeOwned;
+use std::fmt::Display;
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// A node's section of the config file.
+pub trait NodeConfig: DeserializeOwned {
+    /// `cloud` or `edge`: the section, the log file's name and the prefix of error messages.
+    const SECTION: &'static str;
+    /// The checked, parsed form the node runs on.
+    type Settings;
+    fn validate(&self) -> Result<Self::Settings, NodeError>;
+    fn log_level(&self) -> &str;
+    fn log_to_file(&self) -> bool;
+}
+
+/// Reads the config named on the command line, starts logging and runs `run` on a tokio
+/// runtime. Any error is printed as `SECTION: message` and exits with status 1.
+pub fn run_node<C, F, Fut, E>(run: F) -> ExitCode
+where
+    C: NodeConfig,
+    F: FnOnce(C::Settings) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let fail = |error: &dyn Display| {
+        eprintln!("{}: {error}", C::SECTION);
+        ExitCode::FAILURE
+    };
+    let command_line = CommandLine::parse();
+    let config: C = match load_section(&command_line.config, C::SECTION) {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let settings = match config.validate() {
+        Ok(settings) => settings,
+        Err(error) => return fail(&error),
+    };
+    let log_file = format!("{}.log", C::SECTION);
+    let log_file = config.log_to_file().then(|| Path::new(&log_file));
+    let level_key = format!("{}.log_level", C::SECTION);
+    if let Err(error) = init_logging(&level_key, config.log_level(), log_file) {
+        return fail(&error);
+    }
+    // A panic anywhere (an RTMP library bug, say) is logged where operators look.
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "panic")));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
