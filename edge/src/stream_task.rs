@@ -284,6 +284,7 @@ impl StreamTask {
             player_drops = counters.player_drops,
             players_removed = counters.players_removed,
             rtt_ms = self.receiver.rtt().smoothed().as_secs_f64() * 1000.0,
+            jitter_ms = self.receiver.jitter().as_secs_f64() * 1000.0,
             "stream finished"
         );
     }

@@ -89,6 +89,7 @@ mod announcement;
 mod cache;
 mod error;
 mod histogram;
+mod jitter;
 mod packet;
 mod packetizer;
 mod publication;
@@ -102,6 +103,7 @@ pub use announcement::{is_valid_stream_name, Announcement};
 pub use cache::{Lookup, RetransmitCache};
 pub use error::ProtoError;
 pub use histogram::{LatencyHistogram, LATENCY_BUCKETS_MS};
+pub use jitter::JitterEstimator;
 pub use packet::{
     MessageKind, Packet, PacketHeader, HEADER_LEN, PAYLOAD_HEADER_LEN, RTP_HEADER_LEN,
 };

@@ -14,6 +14,7 @@
 //! before a pause, without waiting for the stream to go on.
 
 use crate::histogram::LatencyHistogram;
+use crate::jitter::JitterEstimator;
 use crate::packet::{MessageKind, Packet};
 use crate::reassembler::{
     PushOutcome, Reassembler, ReassemblerConfig, ReassemblerEvent, ReassemblerStats,
@@ -99,6 +100,7 @@ pub struct Receiver {
     next_request_id: u32,
     /// The second copy of the request just returned.
     repeat: Option<NackRequest>,
+    jitter: JitterEstimator,
     stats: RecoveryStats,
 }
 
@@ -112,6 +114,7 @@ impl Receiver {
             tail: None,
             next_request_id: 0,
             repeat: None,
+            jitter: JitterEstimator::default(),
             stats: RecoveryStats::default(),
         }
     }
@@ -122,6 +125,11 @@ impl Receiver {
 
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
+    }
+
+    /// Interarrival jitter of packets from the network (RFC 3550 §6.4.1).
+    pub fn jitter(&self) -> Duration {
+        self.jitter.jitter()
     }
 
     /// An outside RTT estimate (the QUIC connection's) used until a repair is timed.
@@ -144,6 +152,9 @@ impl Receiver {
 
     pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
         let header = packet.header;
+        if source == Source::Network {
+            self.jitter.on_packet(now, header.timestamp);
+        }
         if header.kind == MessageKind::Sync {
             self.stats.syncs += 1;
             self.expect_through(now, header.seq);
