@@ -272,6 +272,9 @@ impl Receiver {
             // Holes the reassembler has passed (given up or filled) are no longer asked for.
             self.holes = self.holes.split_off(&next);
         }
+        if self.holes.is_empty() {
+            return None;
+        }
         let retry = self.rtt.retry_interval();
         let mut first_asks = Vec::new();
         let mut retries = Vec::new();
@@ -319,15 +322,16 @@ impl Receiver {
 
     /// When [`handle_timeout`](Self::handle_timeout) (or `poll_nack`) has work next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let retry = self.rtt.retry_interval();
-        let nack_due = self
-            .holes
-            .values()
-            .map(|hole| hole.last_nack.map_or(hole.noticed, |asked| asked + retry))
-            .min();
+        let nack_due = (!self.holes.is_empty()).then(|| {
+            let retry = self.rtt.retry_interval();
+            self.holes
+                .values()
+                .map(|hole| hole.last_nack.map_or(hole.noticed, |asked| asked + retry))
+                .min()
+        });
         [
             self.reassembler.poll_timeout(),
-            nack_due,
+            nack_due.flatten(),
             self.tail.map(|t| t.at),
         ]
         .into_iter()
