@@ -1,4 +1,4 @@
-//! Shared inputs for liverelay's data-path benchmarks (`benches/data_path.rs`).
+//! Shared inputs for liverelay's data-path and loss-recovery benchmarks (`benches/data_path.rs`).
 //!
 //! Everything here is deterministic: the same seed gives the same tags, the same packets and the
 //! same reordering, so two runs measure the same work.
@@ -202,6 +202,47 @@ pub fn publish(tags: &[Tag]) -> Vec<Packet> {
     out
 }
 
+/// Everything a publish of `tags` sends, with the time each datagram leaves (since the publish
+/// started): announcements, tag packets and the sync packets the cloud sends after
+/// [`relay_proto::SYNC_AFTER`] of silence, ending with the sync after the last tag. Tags leave at
+/// their own timestamp, as in [`publish`]; a sync leaves when the publication asks for it.
+pub fn publish_timed(tags: &[Tag]) -> Vec<(Duration, Packet)> {
+    let t0 = Instant::now();
+    let mut publication = publication();
+    let mut timed = Vec::new();
+    let mut out = Vec::new();
+    let take = |at: Instant, out: &mut Vec<Packet>, timed: &mut Vec<(Duration, Packet)>| {
+        timed.extend(out.drain(..).map(|p| (at - t0, p)));
+    };
+    for tag in tags {
+        let tag_at = at(t0, tag);
+        if let Some(due) = publication.poll_timeout().filter(|due| *due <= tag_at) {
+            publication.handle_timeout(due, &mut out);
+            take(due, &mut out, &mut timed);
+        }
+        publication
+            .push_tag(tag_at, tag.clone(), &mut out)
+            .expect("tags fit");
+        take(tag_at, &mut out, &mut timed);
+    }
+    if let Some(due) = publication.poll_timeout() {
+        publication.handle_timeout(due, &mut out);
+        take(due, &mut out, &mut timed);
+    }
+    timed
+}
+
+/// Which of `count` datagrams a seeded random loss of `rate` (0.0..1.0) drops. The first and the
+/// last datagram are always kept: a receiver starts at the first packet it sees, and the last one
+/// (the closing sync) reveals any loss just before it, so every lost packet can be noticed.
+pub fn loss_pattern(count: usize, rate: f64, seed: u64) -> Vec<bool> {
+    let mut rng = SplitMix64::new(seed);
+    let threshold = (rate.clamp(0.0, 1.0) * (1u64 << 53) as f64) as u64;
+    (0..count)
+        .map(|i| i != 0 && i + 1 != count && (rng.next_u64() >> 11) < threshold)
+        .collect()
+}
+
 /// Swaps items only within consecutive blocks of `window` items (a Fisher-Yates shuffle of each
 /// block), so no item moves more than `window - 1` places. The very first item stays first: a
 /// reassembler starts its sequence space at the first packet it sees.
@@ -302,6 +343,48 @@ mod tests {
             }
         }
         assert!(found);
+    }
+
+    #[test]
+    fn timed_publish_has_syncs_naming_the_newest_packet() {
+        use relay_proto::MessageKind;
+        let mut tags = config_tags();
+        tags.extend(media_tags(&StreamProfile::H264_3MBPS, 1, 4));
+        let timed = publish_timed(&tags);
+        let numbered: Vec<&Packet> = timed
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.header.kind != MessageKind::Sync)
+            .collect();
+        // Same packets as `publish`, in the same order.
+        assert_eq!(numbered.len(), publish(&tags).len());
+        assert!(numbered
+            .windows(2)
+            .all(|w| w[1].header.seq == w[0].header.seq + 1));
+        assert!(timed.windows(2).all(|w| w[0].0 <= w[1].0));
+        let mut newest = None;
+        let mut syncs = 0;
+        for (_, p) in &timed {
+            if p.header.kind == MessageKind::Sync {
+                assert_eq!(Some(p.header.seq), newest);
+                syncs += 1;
+            } else {
+                newest = Some(p.header.seq);
+            }
+        }
+        assert_eq!(timed.last().unwrap().1.header.kind, MessageKind::Sync);
+        // One per silence of 5 ms or more between tags: most of the 154 tag instants.
+        assert!((50..154).contains(&syncs), "{syncs} syncs");
+    }
+
+    #[test]
+    fn loss_pattern_keeps_the_ends_and_drops_about_the_rate() {
+        let lost = loss_pattern(100_000, 0.1, 9);
+        assert!(!lost[0] && !lost[99_999]);
+        let n = lost.iter().filter(|l| **l).count();
+        assert!((9_500..10_500).contains(&n), "{n}");
+        assert!(loss_pattern(1000, 0.0, 9).iter().all(|l| !l));
+        assert_eq!(loss_pattern(1000, 0.2, 9), loss_pattern(1000, 0.2, 9));
     }
 
     #[test]
