@@ -37,7 +37,10 @@ pub async fn serve_repair(
         tokio::spawn(async move {
             let peer = incoming.remote_address();
             match serve_edge(incoming, hub, tokens).await {
-                Ok(()) => tracing::info!(%peer, "edge disconnected"),
+                Ok(())
+                | Err(QuicError::Connection(quinn::ConnectionError::ApplicationClosed(_))) => {
+                    tracing::info!(%peer, "edge disconnected")
+                }
                 Err(error) => tracing::warn!(%peer, %error, "edge connection ended"),
             }
         });
