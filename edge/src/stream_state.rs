@@ -18,6 +18,8 @@ pub struct StreamCounters {
     pub tags: u64,
     /// Video tags skipped after a gap, until a keyframe.
     pub skipped_after_gap: u64,
+    /// Audio and script tags of a video stream held back before its first keyframe here.
+    pub skipped_before_start: u64,
     /// Tags players' queues dropped.
     pub player_drops: u64,
     /// Players disconnected for staying behind (or gone).
@@ -35,8 +37,11 @@ pub struct StreamState {
     gop_overflowed: bool,
     /// After a gap, inter frames would decode broken: wait for a keyframe.
     awaiting_keyframe: bool,
+    /// A keyframe has come: players of a video stream start on one, nothing before it.
+    started: bool,
     players: Vec<Arc<Player>>,
-    /// Largest timestamp handed to players.
+    /// Largest timestamp handed to players, presentation times (with B-frames, past the
+    /// decoding time) included.
     last_timestamp: u32,
     counters: StreamCounters,
 }
@@ -51,6 +56,7 @@ impl Default for StreamState {
             gop_bytes: 0,
             gop_overflowed: false,
             awaiting_keyframe: true,
+            started: false,
             players: Vec::new(),
             last_timestamp: 0,
             counters: StreamCounters::default(),
@@ -88,7 +94,6 @@ impl StreamState {
 
     pub fn on_tag(&mut self, tag: FlvTag) {
         self.counters.tags += 1;
-        self.last_timestamp = self.last_timestamp.max(tag.timestamp);
         if tag.config {
             let slot = self.config_slot(&tag);
             if slot.as_ref().is_some_and(|held| held.body() == tag.body()) {
@@ -98,6 +103,7 @@ impl StreamState {
             *slot = Some(tag.clone());
         } else if tag.tag_type == TagType::Video {
             if tag.keyframe {
+                self.started = true;
                 self.awaiting_keyframe = false;
                 self.gop.clear();
                 self.gop_bytes = 0;
@@ -106,10 +112,15 @@ impl StreamState {
                 self.counters.skipped_after_gap += 1;
                 return;
             }
+        } else if !self.started && self.video_config.is_some() {
+            // Audio-only streams (no video configuration) start at once.
+            self.counters.skipped_before_start += 1;
+            return;
         }
         if !tag.config {
             self.cache(&tag);
         }
+        self.last_timestamp = self.last_timestamp.max(tag.presentation_end());
         self.fan_out(&tag);
     }
 
@@ -171,8 +182,19 @@ impl StreamState {
     }
 
     /// Takes over players of a publish this one replaced: they get this stream's configuration
-    /// and continue at its next keyframe, in the same response.
-    pub fn adopt(&mut self, players: Vec<Arc<Player>>) {
+    /// and continue at its next keyframe, in the same response. `shift` is how far this
+    /// stream's timeline just moved: the configuration held takes the same shift.
+    pub fn adopt(&mut self, players: Vec<Arc<Player>>, shift: u32) {
+        for tag in [
+            &mut self.metadata,
+            &mut self.video_config,
+            &mut self.audio_config,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *tag = tag.shifted(shift);
+        }
         for player in players {
             player.wait_for_keyframe();
             for tag in [&self.metadata, &self.video_config, &self.audio_config]
@@ -252,6 +274,31 @@ mod tests {
     }
 
     #[test]
+    fn a_video_stream_starts_at_a_keyframe_and_an_audio_only_one_at_once() {
+        let mut video = StreamState::default();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        video.join(player);
+        video.on_tag(tag(TagType::Video, false, true, 2));
+        video.on_tag(tag(TagType::Audio, false, false, 5));
+        video.on_tag(tag(TagType::Video, false, false, 6));
+        video.on_tag(tag(TagType::Video, true, false, 10));
+        video.on_tag(tag(TagType::Audio, false, false, 11));
+        video.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 2, 10, 11]);
+        assert_eq!(video.counters().skipped_before_start, 1);
+
+        let mut audio_only = StreamState::default();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        audio_only.join(player);
+        audio_only.on_tag(tag(TagType::Audio, false, true, 3));
+        audio_only.on_tag(tag(TagType::Audio, false, false, 5));
+        audio_only.finish();
+        assert_eq!(drain(&mut body), vec![b'F', 3, 5]);
+    }
+
+    #[test]
     fn after_a_gap_video_resumes_at_a_keyframe() {
         let mut state = StreamState::default();
         let player = Player::new(1 << 20);
@@ -277,13 +324,14 @@ mod tests {
         old.on_tag(tag(TagType::Video, true, false, 10));
         let mut new = StreamState::default();
         new.on_tag(tag(TagType::Video, false, true, 2));
-        new.adopt(old.take_players());
+        new.adopt(old.take_players(), 0);
         new.on_tag(tag(TagType::Video, false, false, 30));
         new.on_tag(tag(TagType::Audio, false, false, 31));
         new.on_tag(tag(TagType::Video, true, false, 32));
         new.finish();
         old.finish();
-        assert_eq!(drain(&mut body), vec![b'F', 10, 2, 31, 32]);
+        // Audio of the new publish before its first keyframe is held back too.
+        assert_eq!(drain(&mut body), vec![b'F', 10, 2, 32]);
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl StreamTask {
                     } => {
                         match FlvTag::from_fragments(
                             tag_type,
-                            message.timestamp,
+                            message.timestamp.wrapping_add(self.timestamp_offset),
                             keyframe,
                             config,
                             &fragments,
@@ -206,11 +206,19 @@ impl StreamTask {
     /// Continues a replaced publish's players. When nothing of this publish has been played
     /// yet, its timeline is shifted to start just after theirs (a republish starts at 0).
     fn adopt(&mut self, players: Vec<std::sync::Arc<crate::player::Player>>, last_timestamp: u32) {
-        if self.state.counters().tags == 0 {
-            self.timestamp_offset = last_timestamp.saturating_add(1);
-        }
-        tracing::info!(ssrc = self.ssrc, stream = ?self.name, players = players.len(), offset_ms = self.timestamp_offset, "players continue on the new publish");
-        self.state.adopt(players);
+        // From here on this publish's tags come after everything the adopted players were sent
+        // (a forward jump for players of this publish, which is harmless; never a step back).
+        let offset = self.timestamp_offset.max(last_timestamp.saturating_add(1));
+        let shift = offset - self.timestamp_offset;
+        self.timestamp_offset = offset;
+        tracing::info!(
+            ssrc = self.ssrc,
+            stream = ?self.name,
+            players = players.len(),
+            offset_ms = self.timestamp_offset,
+            "players continue on the new publish"
+        );
+        self.state.adopt(players, shift);
     }
 
     fn send_nacks(&mut self) {
@@ -224,7 +232,7 @@ impl StreamTask {
 
     fn on_announcement(&mut self, announcement: Announcement) {
         for tag in &announcement.config_tags {
-            if let Ok(tag) = FlvTag::from_tag(tag) {
+            if let Ok(tag) = FlvTag::from_tag(tag, self.timestamp_offset) {
                 self.state.on_announced_config(tag);
             }
         }
@@ -281,6 +289,7 @@ impl StreamTask {
             unrecovered = reassembly.lost,
             nacks_dropped = self.nacks_dropped,
             skipped_after_gap = counters.skipped_after_gap,
+            skipped_before_start = counters.skipped_before_start,
             player_drops = counters.player_drops,
             players_removed = counters.players_removed,
             rtt_ms = self.receiver.rtt().smoothed().as_secs_f64() * 1000.0,

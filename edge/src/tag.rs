@@ -37,17 +37,36 @@ impl FlvTag {
         })
     }
 
-    /// Frames a configuration tag that came in an announcement.
-    pub fn from_tag(tag: &flv::Tag) -> Result<Self, FlvError> {
+    /// Frames a configuration tag that came in an announcement, `offset` ms later than its
+    /// own timestamp.
+    pub fn from_tag(tag: &flv::Tag, offset: u32) -> Result<Self, FlvError> {
+        let timestamp = tag.timestamp.wrapping_add(offset);
         let mut framed = BytesMut::new();
-        flv::write_tag_into(&mut framed, tag.tag_type, tag.timestamp, &tag.body)?;
+        flv::write_tag_into(&mut framed, tag.tag_type, timestamp, &tag.body)?;
         Ok(FlvTag {
             tag_type: tag.tag_type,
-            timestamp: tag.timestamp,
+            timestamp,
             keyframe: tag.is_keyframe(),
             config: tag.is_sequence_header() || tag.is_metadata(),
             framed: framed.freeze(),
         })
+    }
+
+    /// The same tag `offset` ms later (a copy: for the few configuration tags of a stream
+    /// whose timeline was shifted after they arrived).
+    pub fn shifted(&self, offset: u32) -> Self {
+        if offset == 0 {
+            return self.clone();
+        }
+        let timestamp = self.timestamp.wrapping_add(offset);
+        let mut framed = BytesMut::from(&self.framed[..]);
+        framed[4..7].copy_from_slice(&timestamp.to_be_bytes()[1..]);
+        framed[7] = (timestamp >> 24) as u8;
+        FlvTag {
+            timestamp,
+            framed: framed.freeze(),
+            ..self.clone()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -61,6 +80,16 @@ impl FlvTag {
 
     pub fn is_empty(&self) -> bool {
         self.framed.is_empty()
+    }
+
+    /// The latest time the tag stands for: its presentation time for video (decoding time plus
+    /// composition offset), its timestamp otherwise.
+    pub fn presentation_end(&self) -> u32 {
+        if self.tag_type != TagType::Video {
+            return self.timestamp;
+        }
+        let offset = flv::video_composition_time(self.body()).max(0) as u32;
+        self.timestamp.saturating_add(offset)
     }
 
     /// Video that needs earlier frames to decode.

@@ -88,6 +88,34 @@ pub(crate) fn audio_is_sequence_header(body: &[u8]) -> bool {
     }
 }
 
+/// The composition time offset (PTS − DTS, ms) of a coded video frame: a signed 24-bit field
+/// after the AVCPacketType in legacy AVC/HEVC tags, after the FourCC in E-RTMP CodedFrames
+/// of `avc1`/`hvc1`. Zero for everything else (CodedFramesX means 0 by definition).
+pub fn video_composition_time(body: &[u8]) -> i32 {
+    let Some(&first) = body.first() else {
+        return 0;
+    };
+    let field = if first & EX_HEADER_BIT != 0 {
+        let coded_frames = first & 0x0f == 1;
+        let has_cts = matches!(body.get(1..5), Some(b"avc1") | Some(b"hvc1"));
+        if !(coded_frames && has_cts) {
+            return 0;
+        }
+        body.get(5..8)
+    } else {
+        let codec = first & 0x0f;
+        if !(codec == CODEC_ID_AVC || codec == CODEC_ID_HEVC) || body.get(1) != Some(&1) {
+            return 0;
+        }
+        body.get(2..5)
+    };
+    match field {
+        // Sign-extend the 24-bit value.
+        Some(&[a, b, c]) => i32::from_be_bytes([a, b, c, 0]) >> 8,
+        _ => 0,
+    }
+}
+
 /// AMF0 string marker (0x02), u16 length 10, then the bytes `onMetaData`.
 pub(crate) fn script_is_on_metadata(body: &[u8]) -> bool {
     body.len() >= 13 && body[0] == 0x02 && body[1..3] == [0, 10] && &body[3..13] == b"onMetaData"
@@ -204,6 +232,22 @@ mod tests {
             super::AudioCodec::of(b"\x2f"),
             Some(super::AudioCodec::Other)
         );
+    }
+
+    #[test]
+    fn composition_times() {
+        use super::video_composition_time as cts;
+        assert_eq!(cts(&[0x27, 0x01, 0x00, 0x00, 0x42, 0, 0]), 0x42);
+        assert_eq!(cts(&[0x27, 0x01, 0xff, 0xff, 0xfe]), -2);
+        assert_eq!(cts(&[0x17, 0x00, 0x00, 0x00, 0x42]), 0, "sequence header");
+        assert_eq!(cts(b"\xa1hvc1\x00\x01\x00"), 256);
+        assert_eq!(cts(b"\xa3hvc1"), 0, "CodedFramesX");
+        assert_eq!(
+            cts(b"\xa1av01\x00\x01\x00"),
+            0,
+            "AV1 has no composition time"
+        );
+        assert_eq!(cts(&[0x27, 0x01]), 0, "truncated");
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod error;
 mod reader;
 mod writer;
 
-pub use classify::{AudioCodec, VideoCodec};
+pub use classify::{video_composition_time, AudioCodec, VideoCodec};
 pub use error::FlvError;
 pub use reader::TagReader;
 pub use writer::{

@@ -83,6 +83,23 @@ struct Hole {
     last_nack: Option<Instant>,
 }
 
+/// Retries past the second wait twice as long each time, up to this many retry intervals: a
+/// path that answers nothing (a cut link) is not flooded with requests that will all be
+/// answered at once when it comes back (RFC 6298 §5.5 backs off the same way).
+const MAX_BACKOFF_FACTOR: u32 = 8;
+
+impl Hole {
+    /// When to ask again, given the current retry interval; `None` before the first ask.
+    fn next_ask(&self, retry: Duration) -> Option<Instant> {
+        let factor = 1u32
+            << self
+                .nacks
+                .saturating_sub(2)
+                .min(MAX_BACKOFF_FACTOR.trailing_zeros());
+        self.last_nack.map(|asked| asked + retry * factor)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct TailCheck {
     at: Instant,
@@ -279,9 +296,9 @@ impl Receiver {
         let mut first_asks = Vec::new();
         let mut retries = Vec::new();
         for (seq, hole) in &self.holes {
-            match hole.last_nack {
+            match hole.next_ask(retry) {
                 None => first_asks.push(*seq),
-                Some(asked) if now >= asked + retry => retries.push(*seq),
+                Some(due) if now >= due => retries.push(*seq),
                 Some(_) => {}
             }
         }
@@ -326,7 +343,7 @@ impl Receiver {
             let retry = self.rtt.retry_interval();
             self.holes
                 .values()
-                .map(|hole| hole.last_nack.map_or(hole.noticed, |asked| asked + retry))
+                .map(|hole| hole.next_ask(retry).unwrap_or(hole.noticed))
                 .min()
         });
         [

@@ -19,7 +19,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Room for answers in flight on one connection (each long answer is a unidirectional stream).
 const MAX_UNI_STREAMS: u32 = 4096;
-const DATAGRAM_BUFFER: usize = 4 << 20;
+/// Datagrams waiting to be read.
+const DATAGRAM_RECEIVE_BUFFER: usize = 4 << 20;
+/// Datagrams waiting to be sent; beyond, the oldest are dropped. Small on purpose: while a link
+/// is cut, requests and answers that are stale by the time it returns are not kept to be sent
+/// then in a burst (the receiver asks again for what it still needs).
+const DATAGRAM_SEND_BUFFER: usize = 256 << 10;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -32,8 +37,8 @@ fn transport() -> Arc<TransportConfig> {
         transport.max_idle_timeout(Some(timeout));
     }
     transport.max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS));
-    transport.datagram_receive_buffer_size(Some(DATAGRAM_BUFFER));
-    transport.datagram_send_buffer_size(DATAGRAM_BUFFER);
+    transport.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
+    transport.datagram_send_buffer_size(DATAGRAM_SEND_BUFFER);
     Arc::new(transport)
 }
 
