@@ -2,7 +2,7 @@
 
 use crate::flv::{self, Flv, Tag};
 use crate::http::HttpResponse;
-use crate::media::{check_decodes_clean, framemd5, Media};
+use crate::media::{check_decodes_clean, framemd5, FrameMd5, Media};
 use crate::util::TestDir;
 
 /// Where in the source the received stream is expected to start.
@@ -44,7 +44,7 @@ pub fn check_play_headers(resp: &HttpResponse) -> Result<(), String> {
 
 /// Checks the start of the stream: before the first audio/video frame come onMetaData and
 /// both sequence headers, identical to the source's; the first video frame is a keyframe.
-fn check_preamble(media: &Media, got: &Flv) -> Result<(), String> {
+pub fn check_preamble(media: &Media, got: &Flv) -> Result<(), String> {
     let first_media = got
         .tags
         .iter()
@@ -250,4 +250,175 @@ pub fn check_in_order(src: &[&Tag], got: &[&Tag]) -> Result<(), String> {
         next += at + 1;
     }
     Ok(())
+}
+
+/// What a degraded (lossy) capture held, next to the source.
+#[derive(Debug)]
+pub struct Degraded {
+    pub flv: Flv,
+    pub video: usize,
+    pub video_total: usize,
+    pub audio: usize,
+    pub audio_total: usize,
+    /// Places where video frames were skipped (each resumed at a keyframe).
+    pub video_skips: usize,
+    pub first_video_ts: u32,
+    pub last_video_ts: u32,
+}
+
+/// Where, in `src`, each frame of `got` is (both in order; every `got` frame must be in `src`).
+fn positions(src: &[&Tag], got: &[&Tag]) -> Result<Vec<usize>, String> {
+    let mut next = 0usize;
+    let mut out = Vec::with_capacity(got.len());
+    for (n, tag) in got.iter().enumerate() {
+        let at = src[next..]
+            .iter()
+            .position(|t| t == tag)
+            .map(|p| p + next)
+            .ok_or_else(|| format!("frame {n} ({tag:?}) is not a later source frame"))?;
+        out.push(at);
+        next = at + 1;
+    }
+    Ok(out)
+}
+
+/// Every packet ffmpeg read is one of the source's, in the source's order, per stream (gaps
+/// allowed), with the source's sequence headers.
+pub fn check_packets_subsequence(media: &Media, got: &FrameMd5) -> Result<(), String> {
+    for kind in ["video", "audio"] {
+        let want = media.md5.extradata_of(kind);
+        let have = got.extradata_of(kind);
+        if want != have {
+            return Err(format!(
+                "{kind} extradata (sequence header) differs: source {want:?}, received {have:?}"
+            ));
+        }
+        let src = media.md5.of_kind(kind);
+        let mut next = 0usize;
+        for (n, p) in got.of_kind(kind).iter().enumerate() {
+            let at = src[next..]
+                .iter()
+                .position(|s| {
+                    (s.dts, s.pts, s.size, &s.hash, &s.side_data)
+                        == (p.dts, p.pts, p.size, &p.hash, &p.side_data)
+                })
+                .ok_or_else(|| {
+                    format!("{kind} packet {n} ({p}) is not a later packet of the source")
+                })?;
+            next += at + 1;
+        }
+    }
+    Ok(())
+}
+
+/// The checks for a player attached from the start of a stream that lost data for good (a cut
+/// repair link, evicted packets): a response the edge ended properly, a well-formed FLV with
+/// the preamble (metadata and sequence headers first, once each), video frames that are the
+/// source's frames byte for byte in order where every skip resumes at a keyframe, audio frames
+/// that are the source's in order, ffmpeg's packets a subsequence of the source's, and a clean
+/// decode. Writes the body to `<label>.flv` in `dir`.
+pub fn check_degraded_capture(
+    media: &Media,
+    resp: &HttpResponse,
+    dir: &TestDir,
+    label: &str,
+) -> Result<Degraded, String> {
+    let ctx = |e: String| format!("player {label}: {e}");
+    check_play_headers(resp).map_err(ctx)?;
+    let path = dir.join(&format!("{label}.flv"));
+    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
+    if !resp.complete {
+        return Err(ctx(format!(
+            "the HTTP response was not ended properly after {} body bytes ({})",
+            resp.body.len(),
+            resp.error.as_deref().unwrap_or("?")
+        )));
+    }
+    let got = flv::parse(&resp.body).map_err(|e| ctx(format!("malformed FLV: {e}")))?;
+    if got.trailing != 0 {
+        return Err(ctx(format!(
+            "FLV ends with a truncated tag ({} bytes after the last complete tag)",
+            got.trailing
+        )));
+    }
+    check_preamble(media, &got).map_err(ctx)?;
+    let src_video = media.video_tags();
+    let src_audio = media.audio_tags();
+    let video: Vec<&Tag> = got.media().filter(|t| t.is_video()).collect();
+    let audio: Vec<&Tag> = got.media().filter(|t| t.is_audio()).collect();
+    check_skips_to_keyframes(&src_video, &video).map_err(|e| ctx(format!("video: {e}")))?;
+    check_in_order(&src_audio, &audio).map_err(|e| ctx(format!("audio: {e}")))?;
+    let at = positions(&src_video, &video).map_err(ctx)?;
+    let video_skips = at.windows(2).filter(|w| w[1] != w[0] + 1).count();
+    let md5 = framemd5(&path).map_err(ctx)?;
+    check_packets_subsequence(media, &md5).map_err(ctx)?;
+    check_decodes_clean(&path).map_err(ctx)?;
+    Ok(Degraded {
+        video: video.len(),
+        video_total: src_video.len(),
+        audio: audio.len(),
+        audio_total: src_audio.len(),
+        video_skips,
+        first_video_ts: video.first().map_or(0, |t| t.ts),
+        last_video_ts: video.last().map_or(0, |t| t.ts),
+        flv: got,
+    })
+}
+
+/// Per track (audio, video, script data), no tag has a smaller timestamp than the one before
+/// it: what players need of one response even across publishes.
+pub fn check_timestamps_never_go_back(tags: &[Tag]) -> Result<(), String> {
+    for kind in [8u8, 9, 18] {
+        let mut last: Option<(usize, &Tag)> = None;
+        for (i, t) in tags.iter().enumerate().filter(|(_, t)| t.kind == kind) {
+            if let Some((j, prev)) = last {
+                if t.ts < prev.ts {
+                    return Err(format!(
+                        "timestamps go back: tag {i} {t:?} comes after tag {j} {prev:?}"
+                    ));
+                }
+            }
+            last = Some((i, t));
+        }
+    }
+    Ok(())
+}
+
+/// `got` is a run of consecutive frames of `src`, each timestamp shifted by `offset`
+/// (received = source + offset). Returns where in `src` the run starts.
+pub fn check_shifted_run(
+    what: &str,
+    src: &[&Tag],
+    got: &[&Tag],
+    offset: i64,
+) -> Result<usize, String> {
+    let Some(first) = got.first() else {
+        return Err(format!("{what}: nothing received"));
+    };
+    let unshift = |t: &Tag| i64::from(t.ts) - offset;
+    let start = src
+        .iter()
+        .position(|s| {
+            s.kind == first.kind && i64::from(s.ts) == unshift(first) && s.data == first.data
+        })
+        .ok_or_else(|| {
+            format!("{what}: the first frame {first:?} is no source frame shifted by {offset} ms")
+        })?;
+    for (n, g) in got.iter().enumerate() {
+        let Some(s) = src.get(start + n) else {
+            return Err(format!(
+                "{what}: frame {n} ({g:?}) is beyond the end of the source ({} frames from \
+                 {start})",
+                src.len() - start
+            ));
+        };
+        if s.kind != g.kind || i64::from(s.ts) != unshift(g) || s.data != g.data {
+            return Err(format!(
+                "{what}: frame {n} is {g:?}, expected the source's frame {} {s:?} shifted by \
+                 {offset} ms",
+                start + n
+            ));
+        }
+    }
+    Ok(start)
 }

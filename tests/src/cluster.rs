@@ -181,9 +181,15 @@ impl Cloud {
     /// Writes `cloud.yaml` in `dir`, starts `cloud -f cloud.yaml` and waits for its RTMP and
     /// API ports.
     pub fn start(dir: &Path, config: CloudConfig) -> Cloud {
-        let config_path = dir.join("cloud.yaml");
+        Cloud::start_as(dir, "cloud", config)
+    }
+
+    /// As [`Cloud::start`], with `<label>.yaml` and `<label>.log` (e.g. a restarted cloud next
+    /// to the first one's log).
+    pub fn start_as(dir: &Path, label: &str, config: CloudConfig) -> Cloud {
+        let config_path = dir.join(format!("{label}.yaml"));
         write_config(&config_path, &config.yaml());
-        let mut proc = spawn_relay("cloud", "cloud", &config_path, dir);
+        let mut proc = spawn_relay("cloud", label, &config_path, dir);
         wait_ports(
             &mut proc,
             &[loopback(config.rtmp_port), loopback(config.api_port)],

@@ -87,6 +87,8 @@ pub struct Flv {
     pub tags: Vec<Tag>,
     /// Bytes after the last complete tag (a truncated tag), 0 for a well-formed file.
     pub trailing: usize,
+    /// For each tag, the offset just past it (its PreviousTagSize included) in the parsed bytes.
+    pub ends: Vec<usize>,
 }
 
 impl Flv {
@@ -117,6 +119,7 @@ pub fn parse(bytes: &[u8]) -> Result<Flv, String> {
         return Err(format!("PreviousTagSize0 is {prev0}, expected 0"));
     }
     let mut tags = Vec::new();
+    let mut ends = Vec::new();
     let mut off = 13;
     loop {
         if bytes.len() - off < 11 {
@@ -155,11 +158,13 @@ pub fn parse(bytes: &[u8]) -> Result<Flv, String> {
         }
         tags.push(Tag { kind, ts, data });
         off = p + 4;
+        ends.push(off);
     }
     Ok(Flv {
         header: bytes[..9].to_vec(),
         tags,
         trailing: bytes.len() - off,
+        ends,
     })
 }
 

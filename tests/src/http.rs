@@ -21,6 +21,8 @@ pub struct HttpResponse {
     pub complete: bool,
     /// Why the body ended early, when `complete` is false.
     pub error: Option<String>,
+    /// When the body grew: (instant, body length by then), in order.
+    pub arrivals: Vec<(Instant, usize)>,
 }
 
 impl HttpResponse {
@@ -34,6 +36,13 @@ impl HttpResponse {
 
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// When the first `len` bytes of the body had arrived (`None` if they never did, or the
+    /// response was not read with arrival times).
+    pub fn arrived_by(&self, len: usize) -> Option<Instant> {
+        let i = self.arrivals.partition_point(|(_, l)| *l < len);
+        self.arrivals.get(i).map(|(t, _)| *t)
     }
 }
 
@@ -184,34 +193,44 @@ fn read_response(
         body: Vec::new(),
         complete: false,
         error: None,
+        arrivals: Vec::new(),
     };
     let mut pending = raw[head_end + 4..].to_vec();
     loop {
+        let before = resp.body.len();
         // Consume what we have.
-        match &mut kind {
+        let done = match &mut kind {
             BodyKind::None => {
                 resp.complete = true;
-                return Ok(resp);
+                true
             }
-            BodyKind::Chunked(c) => {
-                if let Err(e) = c.feed(&pending, &mut resp.body) {
+            BodyKind::Chunked(c) => match c.feed(&pending, &mut resp.body) {
+                Err(e) => {
                     resp.error = Some(e);
-                    return Ok(resp);
+                    true
                 }
-                if c.state == ChunkState::Done {
+                Ok(()) if c.state == ChunkState::Done => {
                     resp.complete = true;
-                    return Ok(resp);
+                    true
                 }
-            }
+                Ok(()) => false,
+            },
             BodyKind::Length(len) => {
                 let take = (*len - resp.body.len()).min(pending.len());
                 resp.body.extend_from_slice(&pending[..take]);
-                if resp.body.len() == *len {
-                    resp.complete = true;
-                    return Ok(resp);
-                }
+                resp.complete = resp.body.len() == *len;
+                resp.complete
             }
-            BodyKind::UntilClose => resp.body.extend_from_slice(&pending),
+            BodyKind::UntilClose => {
+                resp.body.extend_from_slice(&pending);
+                false
+            }
+        };
+        if resp.body.len() > before {
+            resp.arrivals.push((Instant::now(), resp.body.len()));
+        }
+        if done {
+            return Ok(resp);
         }
         pending.clear();
         match read_some(stream, &mut buf, deadline) {

@@ -15,7 +15,11 @@
 //!   thing under test must not grade itself).
 //! - [`http`]: a raw HTTP/1.1 client that captures the HTTP-FLV body byte for byte.
 //! - [`rtmp`]: a hand-driven RTMP client (rml_rtmp's client side) for malformed input.
-//! - [`lossy`]: a seeded lossy UDP forwarder between cloud and edge.
+//! - [`lossy`]: a seeded lossy UDP forwarder, on the data path or (both ways) on the QUIC
+//!   repair path, that can also cut the link for a while.
+//! - [`repair_probe`]: a repair client under the test's control, to send the cloud's repair
+//!   server well-formed requests and garbage.
+//! - [`tap`]: a UDP destination of the cloud that records the relay packets it gets.
 //!
 //! Environment: `LIVERELAY_BIN_DIR` overrides where `cloud` and `edge` are found;
 //! `LIVERELAY_KEEP_TEST_DIRS=1` keeps every test's directory (configs, logs, captures), which
@@ -28,7 +32,9 @@ pub mod http;
 pub mod lossy;
 pub mod media;
 pub mod process;
+pub mod repair_probe;
 pub mod rtmp;
+pub mod tap;
 pub mod util;
 
 pub use cluster::{Cloud, CloudConfig, Edge, EdgeConfig};

@@ -117,6 +117,15 @@ impl Proc {
             .unwrap_or_default()
     }
 
+    /// The lines of the log that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The last `n` lines of the log, framed for a failure message.
     pub fn log_tail(&self, n: usize) -> String {
         let log = self.log();
@@ -142,6 +151,19 @@ impl Proc {
             );
         }
     }
+}
+
+/// The value of `key=value` in a log line (tracing's default format), up to the next space.
+pub fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!(" {key}=");
+    let start = line.find(&pat)? + pat.len();
+    let rest = &line[start..];
+    Some(rest.split(' ').next().unwrap_or(rest))
+}
+
+/// A numeric `key=value` field of a log line.
+pub fn log_number(line: &str, key: &str) -> Option<f64> {
+    log_field(line, key)?.parse().ok()
 }
 
 impl Drop for Proc {

@@ -16,6 +16,7 @@ fn response(body: Vec<u8>) -> HttpResponse {
         body,
         complete: true,
         error: None,
+        arrivals: Vec::new(),
     }
 }
 
@@ -162,4 +163,138 @@ fn degraded_stream_checks_reject_bad_skips() {
     assert!(check_skips_to_keyframes(&v, &swapped).is_err());
     assert!(check_in_order(&a, &[a[3], a[2]]).is_err());
     check_in_order(&a, &[a[0], a[5], a[9]]).expect("audio gaps are allowed");
+}
+
+/// The checks the fault tests add reject what they must.
+#[test]
+fn fault_checks_reject_bad_streams() {
+    use e2e_tests::checks::{
+        check_degraded_capture, check_shifted_run, check_timestamps_never_go_back,
+    };
+    let media = Media::standard();
+    let dir = TestDir::new("harness-faults");
+    let good = source_tags(media);
+    let v = media.video_tags();
+    let a = media.audio_tags();
+
+    // Timestamps: the source's own tracks never go back; a tag moved back in time does.
+    check_timestamps_never_go_back(&good).expect("the source's tracks are monotonic");
+    let mut t = good.clone();
+    let i = t
+        .iter()
+        .rposition(|x| x.is_audio() && x.is_media())
+        .expect("audio");
+    t[i].ts = 0;
+    assert!(check_timestamps_never_go_back(&t).is_err());
+
+    // A run shifted by 5000 ms passes with that offset only; a gap or a changed byte fails.
+    let shifted: Vec<Tag> = v[60..]
+        .iter()
+        .map(|x| Tag {
+            ts: x.ts + 5000,
+            ..(*x).clone()
+        })
+        .collect();
+    let refs: Vec<&Tag> = shifted.iter().collect();
+    assert_eq!(check_shifted_run("video", &v, &refs, 5000), Ok(60));
+    assert!(check_shifted_run("video", &v, &refs, 0).is_err());
+    let mut gap = refs.clone();
+    gap.remove(3);
+    assert!(check_shifted_run("video", &v, &gap, 5000).is_err());
+    let mut changed = shifted.clone();
+    changed[5].data[10] ^= 1;
+    let refs: Vec<&Tag> = changed.iter().collect();
+    assert!(check_shifted_run("video", &v, &refs, 5000).is_err());
+
+    // Degraded: the source with the rest of the second GOP skipped (resuming at the third
+    // keyframe) and some audio missing passes; resuming at a non-key frame, a changed byte or
+    // a stream that was not ended fails.
+    let keys: Vec<usize> = good
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_media() && x.is_keyframe())
+        .map(|(i, _)| i)
+        .collect();
+    let cut_from = keys[1] + 5;
+    let degraded = |resume: usize| -> Vec<Tag> {
+        good.iter()
+            .enumerate()
+            .filter(|(i, x)| !(*i >= cut_from && *i < resume && (x.is_video() || i % 2 == 0)))
+            .map(|(_, x)| x.clone())
+            .collect()
+    };
+    let ok = check_degraded_capture(
+        media,
+        &response(flv::write(&media.flv.header, &degraded(keys[2]))),
+        &dir,
+        "degraded-ok",
+    )
+    .expect("a skip to a keyframe is a correct degraded stream");
+    assert!(ok.video < ok.video_total && ok.video_skips == 1 && ok.audio < a.len());
+    assert!(check_degraded_capture(
+        media,
+        &response(flv::write(&media.flv.header, &degraded(keys[2] + 3))),
+        &dir,
+        "degraded-nonkey",
+    )
+    .is_err());
+    let mut t = degraded(keys[2]);
+    let last = t.len() - 2;
+    t[last].data[3] ^= 0x40;
+    assert!(check_degraded_capture(
+        media,
+        &response(flv::write(&media.flv.header, &t)),
+        &dir,
+        "degraded-flipped"
+    )
+    .is_err());
+    let mut r = response(flv::write(&media.flv.header, &degraded(keys[2])));
+    r.complete = false;
+    assert!(check_degraded_capture(media, &r, &dir, "degraded-cut").is_err());
+}
+
+/// The forwarder forwards both ways, cuts both ways while told to, and comes back.
+#[test]
+fn forwarder_cuts_and_restores_both_directions() {
+    use e2e_tests::lossy::{Forwarder, LossModel};
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    server
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let fwd = Forwarder::start(server.local_addr().expect("addr"), LossModel::clean(1));
+    let mut buf = [0u8; 64];
+    let round_trip = |payload: &[u8], buf: &mut [u8]| -> (bool, bool) {
+        client.send_to(payload, fwd.listen).expect("send");
+        let Ok((n, from)) = server.recv_from(buf) else {
+            return (false, false);
+        };
+        assert_eq!(&buf[..n], payload);
+        server.send_to(b"answer", from).expect("answer");
+        (true, client.recv(buf).is_ok_and(|n| &buf[..n] == b"answer"))
+    };
+    assert_eq!(round_trip(b"one", &mut buf), (true, true));
+    fwd.cut();
+    assert_eq!(round_trip(b"two", &mut buf), (false, false));
+    // The way back is cut too.
+    server
+        .send_to(b"late", fwd.listen)
+        .expect("send from the server side");
+    assert!(client.recv(&mut buf).is_err());
+    fwd.restore();
+    assert_eq!(round_trip(b"three", &mut buf), (true, true));
+    let end = fwd.cut_for(Duration::from_millis(300));
+    assert_eq!(round_trip(b"four", &mut buf), (false, false));
+    std::thread::sleep(end.saturating_duration_since(std::time::Instant::now()));
+    assert_eq!(round_trip(b"five", &mut buf), (true, true));
+    let stats = fwd.stop();
+    assert_eq!(stats.forward.blackholed, 2);
+    assert_eq!(stats.back.blackholed, 1);
+    assert_eq!(stats.forward.received, 5);
+    assert_eq!(stats.back.received, 4);
 }

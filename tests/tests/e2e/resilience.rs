@@ -4,7 +4,7 @@ use crate::{logs, publish_and_check, END_TIMEOUT, LIVE_TIMEOUT};
 use e2e_tests::checks::{check_in_order, check_skips_to_keyframes};
 use e2e_tests::flv::{self, Tag};
 use e2e_tests::http::{self, request_bytes};
-use e2e_tests::lossy::{Forwarder, LossModel};
+use e2e_tests::lossy::{Forwarder, LossModel, LossStats};
 use e2e_tests::media::FfmpegPlayer;
 use e2e_tests::util::{free_port, loopback, vm_rss_kib};
 use e2e_tests::{Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, TestDir};
@@ -186,31 +186,50 @@ fn stalled_viewers_do_not_hurt_others() {
 /// (Beyond the brief, from DESIGN §5.) The RTP path runs through a seeded lossy forwarder:
 /// 5 % of datagrams dropped, 1 % duplicated, 2 % reordered, after the first 20 (so the stream
 /// is established before loss starts). The edge repairs from the cloud over QUIC; a player
-/// attached from the start gets every packet.
+/// attached from the start gets every packet. (faults.rs runs the same with 10 % loss and
+/// deeper reordering.)
 #[test]
 fn lossy_link_is_repaired() {
-    let media = Media::standard();
-    let dir = TestDir::new("lossy");
-    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
-    let edge_cfg = EdgeConfig::unicast(&cloud_cfg);
-    let edge_udp: std::net::SocketAddr = edge_cfg.unicast_target().parse().expect("addr");
     let model = LossModel {
         seed: 0x5eed_1055,
         clean_start: 20,
         drop: 0.05,
         duplicate: 0.01,
         reorder: 0.02,
+        reorder_depth: 1,
     };
+    repaired_over_lossy_link("lossy", model);
+}
+
+/// A cloud sending to one edge through a forwarder with `model` on the RTP path; the edge
+/// repairs over QUIC (direct). A player attached from the start must get every packet of the
+/// source (raw tags and framemd5 equal) and decode clean. Returns the forwarder's counters.
+pub fn repaired_over_lossy_link(label: &str, model: LossModel) -> LossStats {
+    let media = Media::standard();
+    let dir = TestDir::new(label);
+    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
+    let edge_cfg = EdgeConfig::unicast(&cloud_cfg);
+    let edge_udp: std::net::SocketAddr = edge_cfg.unicast_target().parse().expect("addr");
     let forwarder = Forwarder::start(edge_udp, model);
     cloud_cfg.client_addr_list = vec![forwarder.listen.to_string()];
     let mut edge = Edge::start(dir.path(), "edge", edge_cfg);
     let mut cloud = Cloud::start(dir.path(), cloud_cfg);
-    publish_and_check(&dir, &mut cloud, &mut edge, "lossy", media);
+    publish_and_check(&dir, &mut cloud, &mut edge, label, media);
     let stats = forwarder.stop();
-    eprintln!("lossy: {stats:?} (model {model:?})");
+    eprintln!("{label}: {stats:?} (model {model:?})");
+    let fwd = stats.forward;
     assert!(
-        stats.dropped > 20,
-        "the forwarder dropped only {} datagrams: the test did not exercise repair",
-        stats.dropped
+        fwd.dropped > 20,
+        "the forwarder dropped only {} of {} datagrams: the test did not exercise repair",
+        fwd.dropped,
+        fwd.received
     );
+    if model.reorder > 0.0 {
+        assert!(
+            fwd.reordered > 10,
+            "the forwarder reordered only {} datagrams: the test did not exercise reordering",
+            fwd.reordered
+        );
+    }
+    stats
 }
