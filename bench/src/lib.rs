@@ -86,45 +86,10 @@ fn body(prefix: &[u8], len: usize, rng: &mut SplitMix64) -> Bytes {
     Bytes::from(out)
 }
 
-/// `onMetaData`, the AVC sequence header and the AAC sequence header, at timestamp 0.
+/// `onMetaData`, the AVC sequence header and the AAC sequence header, at timestamp 0: the same
+/// ones the recovery simulation publishes.
 pub fn config_tags() -> Vec<Tag> {
-    let mut metadata = vec![0x02, 0x00, 0x0a];
-    metadata.extend_from_slice(b"onMetaData");
-    // An AMF0 ECMA array with a few typical properties, roughly the size OBS sends.
-    metadata.extend_from_slice(&[0x08, 0, 0, 0, 6]);
-    for (key, value) in [
-        ("width", 1280.0f64),
-        ("height", 720.0),
-        ("framerate", 30.0),
-        ("videodatarate", 2850.0),
-        ("audiosamplerate", 48000.0),
-        ("audiodatarate", 150.0),
-    ] {
-        metadata.extend_from_slice(&(key.len() as u16).to_be_bytes());
-        metadata.extend_from_slice(key.as_bytes());
-        metadata.push(0x00);
-        metadata.extend_from_slice(&value.to_be_bytes());
-    }
-    metadata.extend_from_slice(&[0, 0, 9]);
-    // AVC: FrameType 1, CodecID 7, AVCPacketType 0, CTS 0, then an AVCDecoderConfigurationRecord.
-    let mut avc = vec![
-        0x17, 0x00, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x19,
-    ];
-    avc.extend_from_slice(&[0x67; 25]);
-    avc.extend_from_slice(&[0x01, 0x00, 0x04, 0x68, 0xeb, 0xe3, 0xcb]);
-    let tags = vec![
-        Tag::new(TagType::Script, 0, Bytes::from(metadata)),
-        Tag::new(TagType::Video, 0, Bytes::from(avc)),
-        // AAC: SoundFormat 10, 44 kHz flag, 16 bit, stereo; AACPacketType 0; AudioSpecificConfig.
-        Tag::new(
-            TagType::Audio,
-            0,
-            Bytes::from_static(&[0xaf, 0x00, 0x11, 0x90]),
-        ),
-    ];
-    debug_assert!(tags[0].is_metadata());
-    debug_assert!(tags[1].is_sequence_header() && tags[2].is_sequence_header());
-    tags
+    repair_sim::config_tags().to_vec()
 }
 
 /// `gops` GOPs of audio and video interleaved by timestamp, starting with a keyframe at 0.
@@ -262,7 +227,7 @@ pub fn shuffle_within<T>(items: &mut [T], window: usize, seed: u64) {
 /// Tags as the edge keeps them: framed once, ready to share.
 pub fn framed(tags: &[Tag]) -> Vec<FlvTag> {
     tags.iter()
-        .map(|t| FlvTag::from_tag(t).expect("tags fit the FLV length field"))
+        .map(|t| FlvTag::from_tag(t, 0).expect("tags fit the FLV length field"))
         .collect()
 }
 

@@ -27,6 +27,7 @@ mod stream;
 
 pub use netem::Loss;
 pub use report::{repair_bounds, Durations, OutageReport, SimReport};
+pub use stream::config_tags;
 
 use bytes::Bytes;
 use flv::TagType;

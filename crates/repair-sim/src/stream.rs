@@ -172,7 +172,7 @@ impl StreamGen {
 }
 
 /// `onMetaData`, the AVC sequence header and the AAC sequence header, at timestamp 0.
-fn config_tags() -> [Tag; 3] {
+pub fn config_tags() -> [Tag; 3] {
     let mut metadata = vec![0x02, 0x00, 0x0a];
     metadata.extend_from_slice(b"onMetaData");
     metadata.extend_from_slice(&[0x08, 0, 0, 0, 3]);
