@@ -83,20 +83,26 @@ struct Hole {
     last_nack: Option<Instant>,
 }
 
-/// Retries past the second wait twice as long each time, up to this many retry intervals: a
-/// path that answers nothing (a cut link) is not flooded with requests that will all be
-/// answered at once when it comes back (RFC 6298 §5.5 backs off the same way).
+/// When the repair path answers nothing at all (a cut link), retries past the second wait
+/// twice as long each time, up to this many retry intervals, so the path is not flooded with
+/// requests that would all be answered at once when it comes back (RFC 6298 §5.5 backs off the
+/// same way). While answers flow, a lossy path is retried at the full rate.
 const MAX_BACKOFF_FACTOR: u32 = 8;
 
 impl Hole {
-    /// When to ask again, given the current retry interval; `None` before the first ask.
-    fn next_ask(&self, retry: Duration) -> Option<Instant> {
-        let factor = 1u32
-            << self
-                .nacks
+    /// When to ask again, given the retry interval and the last answer of any kind; `None`
+    /// before the first ask.
+    fn next_ask(&self, retry: Duration, last_answer: Option<Instant>) -> Option<Instant> {
+        let asked = self.last_nack?;
+        let path_answers = last_answer.is_some_and(|answer| answer >= asked);
+        let doublings = if path_answers {
+            0
+        } else {
+            self.nacks
                 .saturating_sub(2)
-                .min(MAX_BACKOFF_FACTOR.trailing_zeros());
-        self.last_nack.map(|asked| asked + retry * factor)
+                .min(MAX_BACKOFF_FACTOR.trailing_zeros())
+        };
+        Some(asked + retry * (1 << doublings))
     }
 }
 
@@ -118,6 +124,8 @@ pub struct Receiver {
     /// The second copy of the request just returned.
     repeat: Option<NackRequest>,
     jitter: JitterEstimator,
+    /// When the repair path last answered anything (a repair or "evicted").
+    last_answer: Option<Instant>,
     stats: RecoveryStats,
 }
 
@@ -132,6 +140,7 @@ impl Receiver {
             next_request_id: 0,
             repeat: None,
             jitter: JitterEstimator::default(),
+            last_answer: None,
             stats: RecoveryStats::default(),
         }
     }
@@ -169,8 +178,9 @@ impl Receiver {
 
     pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
         let header = packet.header;
-        if source == Source::Network {
-            self.jitter.on_packet(now, header.timestamp);
+        match source {
+            Source::Network => self.jitter.on_packet(now, header.timestamp),
+            Source::Repair => self.last_answer = Some(now),
         }
         if header.kind == MessageKind::Sync {
             self.stats.syncs += 1;
@@ -268,6 +278,7 @@ impl Receiver {
     /// The cloud no longer has `seq` (a wire number): give it up now and resume at the next
     /// keyframe.
     pub fn on_evicted(&mut self, now: Instant, seq: u64) {
+        self.last_answer = Some(now);
         let seq = self.reassembler.unwrap_seq(seq);
         if self.holes.remove(&seq).is_some() {
             self.stats.evicted += 1;
@@ -296,7 +307,7 @@ impl Receiver {
         let mut first_asks = Vec::new();
         let mut retries = Vec::new();
         for (seq, hole) in &self.holes {
-            match hole.next_ask(retry) {
+            match hole.next_ask(retry, self.last_answer) {
                 None => first_asks.push(*seq),
                 Some(due) if now >= due => retries.push(*seq),
                 Some(_) => {}
@@ -343,7 +354,10 @@ impl Receiver {
             let retry = self.rtt.retry_interval();
             self.holes
                 .values()
-                .map(|hole| hole.next_ask(retry).unwrap_or(hole.noticed))
+                .map(|hole| {
+                    hole.next_ask(retry, self.last_answer)
+                        .unwrap_or(hole.noticed)
+                })
                 .min()
         });
         [
