@@ -39,6 +39,8 @@ pub struct StreamState {
     awaiting_keyframe: bool,
     /// A keyframe has come: players of a video stream start on one, nothing before it.
     started: bool,
+    /// Announced without video: nothing to wait for.
+    audio_only: bool,
     players: Vec<Arc<Player>>,
     /// Largest timestamp handed to players, presentation times (with B-frames, past the
     /// decoding time) included.
@@ -57,6 +59,7 @@ impl Default for StreamState {
             gop_overflowed: false,
             awaiting_keyframe: true,
             started: false,
+            audio_only: false,
             players: Vec::new(),
             last_timestamp: 0,
             counters: StreamCounters::default(),
@@ -73,13 +76,23 @@ impl StreamState {
         self.players.len()
     }
 
-    /// Fills configuration this edge has not seen in band (it joined mid-stream, or the repair
-    /// connection told it first). Players already watching get it too: they joined without it.
-    pub fn on_announced_config(&mut self, tag: FlvTag) {
-        let slot = self.config_slot(&tag);
-        if slot.is_none() {
-            *slot = Some(tag.clone());
-            self.fan_out(&tag);
+    /// An announcement's configuration tags. They fill configuration this edge has not seen in
+    /// band (it joined mid-stream, or the repair connection told it first); players already
+    /// watching get it too, since they joined without it. An announcement with configuration
+    /// but no video configuration says the stream is audio-only: it starts at once.
+    pub fn on_announced_config(&mut self, tags: Vec<FlvTag>) {
+        if !tags.is_empty()
+            && self.video_config.is_none()
+            && !tags.iter().any(|t| t.tag_type == TagType::Video)
+        {
+            self.audio_only = true;
+        }
+        for tag in tags {
+            let slot = self.config_slot(&tag);
+            if slot.is_none() {
+                *slot = Some(tag.clone());
+                self.fan_out(&tag);
+            }
         }
     }
 
@@ -112,8 +125,7 @@ impl StreamState {
                 self.counters.skipped_after_gap += 1;
                 return;
             }
-        } else if !self.started && self.video_config.is_some() {
-            // Audio-only streams (no video configuration) start at once.
+        } else if !self.started && !self.audio_only {
             self.counters.skipped_before_start += 1;
             return;
         }
@@ -292,7 +304,9 @@ mod tests {
         let player = Player::new(1 << 20);
         let mut body = PlayerBody::new(player.clone());
         audio_only.join(player);
-        audio_only.on_tag(tag(TagType::Audio, false, true, 3));
+        // Before any announcement says what the stream carries, audio waits too.
+        audio_only.on_tag(tag(TagType::Audio, false, false, 4));
+        audio_only.on_announced_config(vec![tag(TagType::Audio, false, true, 3)]);
         audio_only.on_tag(tag(TagType::Audio, false, false, 5));
         audio_only.finish();
         assert_eq!(drain(&mut body), vec![b'F', 3, 5]);
@@ -337,7 +351,7 @@ mod tests {
     #[test]
     fn a_config_tag_already_announced_is_not_sent_twice() {
         let mut state = StreamState::default();
-        state.on_announced_config(tag(TagType::Video, false, true, 2));
+        state.on_announced_config(vec![tag(TagType::Video, false, true, 2)]);
         let player = Player::new(1 << 20);
         let mut body = PlayerBody::new(player.clone());
         state.join(player);
@@ -354,7 +368,7 @@ mod tests {
         let player = Player::new(1 << 20);
         let mut body = PlayerBody::new(player.clone());
         state.join(player);
-        state.on_announced_config(tag(TagType::Script, false, true, 1));
+        state.on_announced_config(vec![tag(TagType::Script, false, true, 1)]);
         state.on_tag(tag(TagType::Script, false, true, 1));
         state.on_tag(tag(TagType::Video, true, false, 10));
         state.finish();
@@ -365,8 +379,10 @@ mod tests {
     fn announced_config_fills_only_what_is_missing() {
         let mut state = StreamState::default();
         state.on_tag(tag(TagType::Video, false, true, 2));
-        state.on_announced_config(tag(TagType::Video, false, true, 99));
-        state.on_announced_config(tag(TagType::Audio, false, true, 3));
+        state.on_announced_config(vec![
+            tag(TagType::Video, false, true, 99),
+            tag(TagType::Audio, false, true, 3),
+        ]);
         let player = Player::new(1 << 20);
         let mut body = PlayerBody::new(player.clone());
         state.join(player);

@@ -231,11 +231,12 @@ impl StreamTask {
     }
 
     fn on_announcement(&mut self, announcement: Announcement) {
-        for tag in &announcement.config_tags {
-            if let Ok(tag) = FlvTag::from_tag(tag, self.timestamp_offset) {
-                self.state.on_announced_config(tag);
-            }
-        }
+        let config = announcement
+            .config_tags
+            .iter()
+            .filter_map(|tag| FlvTag::from_tag(tag, self.timestamp_offset).ok())
+            .collect();
+        self.state.on_announced_config(config);
         let name = announcement.stream.as_str();
         if self.name.as_deref().is_some_and(|current| current != name) {
             tracing::warn!(
