@@ -3,7 +3,8 @@
 //! Loss is noticed two ways: by reordering (a later packet arrives, so the ones between are
 //! holes) and by time (the last packet of a message is overdue: the fragments a message still
 //! needs follow from its length, so a lost tail is found without waiting for the next message).
-//! A hole is asked for at once, then again about once per measured RTT until the playout
+//! A hole is asked for at once (or, once the path has shown reordering, after the largest
+//! recent displacement, a few milliseconds), then again about once per measured RTT until the playout
 //! deadline, when the reassembler gives it up and video resumes at the next keyframe.
 //!
 //! Redundancy where it is cheap: every request is sent twice (a NACK is a few dozen bytes and
@@ -126,6 +127,8 @@ pub struct Receiver {
     jitter: JitterEstimator,
     /// When the repair path last answered anything (a repair or "evicted").
     last_answer: Option<Instant>,
+    /// How long a hole waits before its first request: zero until reordering is seen.
+    reorder_window: Duration,
     stats: RecoveryStats,
 }
 
@@ -141,6 +144,7 @@ impl Receiver {
             repeat: None,
             jitter: JitterEstimator::default(),
             last_answer: None,
+            reorder_window: Duration::ZERO,
             stats: RecoveryStats::default(),
         }
     }
@@ -239,7 +243,16 @@ impl Receiver {
                     self.rtt.sample(now.saturating_duration_since(asked));
                 }
             }
-            Source::Network => self.stats.late_arrivals += 1,
+            Source::Network => {
+                self.stats.late_arrivals += 1;
+                // A hole filled by the original packet was reordering, not loss: wait that
+                // long before asking next time (RFC 8985 §6.2's reordering window, kept as the
+                // largest recent displacement, decaying by 1/8 per sample and at most a
+                // quarter of the retry interval).
+                let displacement = now.saturating_duration_since(hole.noticed);
+                let cap = self.rtt.retry_interval() / 4;
+                self.reorder_window = (self.reorder_window * 7 / 8).max(displacement).min(cap);
+            }
         }
     }
 
@@ -308,7 +321,8 @@ impl Receiver {
         let mut retries = Vec::new();
         for (seq, hole) in &self.holes {
             match hole.next_ask(retry, self.last_answer) {
-                None => first_asks.push(*seq),
+                None if now >= hole.noticed + self.reorder_window => first_asks.push(*seq),
+                None => {}
                 Some(due) if now >= due => retries.push(*seq),
                 Some(_) => {}
             }
@@ -356,7 +370,7 @@ impl Receiver {
                 .values()
                 .map(|hole| {
                     hole.next_ask(retry, self.last_answer)
-                        .unwrap_or(hole.noticed)
+                        .unwrap_or(hole.noticed + self.reorder_window)
                 })
                 .min()
         });
@@ -444,6 +458,30 @@ mod tests {
         assert_eq!(tags, 3);
         // Asked twice: no RTT sample (Karn); the initial guess stands.
         assert_eq!(receiver.rtt().smoothed(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn once_reordering_is_seen_first_requests_wait_out_the_displacement() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        let all = packets(6);
+        receiver.push(ms(0), all[0].clone(), Source::Network);
+        receiver.push(ms(0), all[2].clone(), Source::Network);
+        // No reordering seen yet: asked at once (twice).
+        assert!(receiver.poll_nack(ms(0)).is_some());
+        receiver.poll_nack(ms(0));
+        // The original arrives 3 ms late: reordering.
+        receiver.push(ms(3), all[1].clone(), Source::Network);
+        assert_eq!(receiver.recovery_stats().late_arrivals, 1);
+        receiver.push(ms(10), all[4].clone(), Source::Network);
+        assert_eq!(
+            receiver.poll_nack(ms(10)),
+            None,
+            "within the reordering window"
+        );
+        assert_eq!(receiver.poll_timeout(), Some(ms(13)));
+        assert!(receiver.poll_nack(ms(13)).is_some());
     }
 
     #[test]
