@@ -203,3 +203,57 @@ impl IngestSession for RmlSession {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A completed handshake, as a client would do it.
+    fn shaken() -> RmlSession {
+        let mut session = RmlSession::new();
+        let mut client = Handshake::new(PeerType::Client);
+        let mut to_server = client.generate_outbound_p0_and_p1().unwrap();
+        for _ in 0..4 {
+            let mut to_client = Vec::new();
+            for event in session.handle_input(&to_server).unwrap() {
+                if let IngestEvent::Send(bytes) = event {
+                    to_client.extend(bytes);
+                }
+            }
+            if session.handshake.is_none() {
+                break;
+            }
+            to_server = match client.process_bytes(&to_client).unwrap() {
+                HandshakeProcessResult::InProgress { response_bytes } => response_bytes,
+                HandshakeProcessResult::Completed { response_bytes, .. } => response_bytes,
+            };
+        }
+        assert!(session.handshake.is_none(), "handshake completes");
+        session
+    }
+
+    /// Random input, before and after a good handshake, gives errors or events, never a panic
+    /// out of the session (the library's own panics are caught and returned as errors).
+    #[test]
+    fn random_input_never_escapes_the_session() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut errors = 0;
+        for round in 0..1000 {
+            let mut session = if round % 2 == 0 {
+                RmlSession::new()
+            } else {
+                shaken()
+            };
+            for _ in 0..8 {
+                let len = rng.random_range(1..2048);
+                let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                if session.handle_input(&bytes).is_err() {
+                    errors += 1;
+                    break;
+                }
+            }
+        }
+        assert!(errors > 0, "random bytes are refused somewhere");
+    }
+}
