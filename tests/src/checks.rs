@@ -4,6 +4,7 @@ use crate::flv::{self, Flv, Tag};
 use crate::http::HttpResponse;
 use crate::media::{check_decodes_clean, framemd5, FrameMd5, Media};
 use crate::util::TestDir;
+use std::path::PathBuf;
 
 /// Where in the source the received stream is expected to start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +125,33 @@ pub fn check_preamble(media: &Media, got: &Flv) -> Result<(), String> {
     Ok(())
 }
 
+/// The play headers are right, the response ended properly and its body is whole FLV: the parsed
+/// body, saved as `<label>.flv` in `dir` (kept for a failing test's post-mortem).
+pub fn parse_capture(
+    resp: &HttpResponse,
+    dir: &TestDir,
+    label: &str,
+) -> Result<(flv::Flv, PathBuf), String> {
+    check_play_headers(resp)?;
+    let path = dir.join(&format!("{label}.flv"));
+    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
+    if !resp.complete {
+        return Err(format!(
+            "the HTTP response was not ended properly after {} body bytes ({})",
+            resp.body.len(),
+            resp.error.as_deref().unwrap_or("?")
+        ));
+    }
+    let got = flv::parse(&resp.body).map_err(|e| format!("malformed FLV: {e}"))?;
+    if got.trailing != 0 {
+        return Err(format!(
+            "FLV ends with a truncated tag ({} bytes after the last complete tag)",
+            got.trailing
+        ));
+    }
+    Ok((got, path))
+}
+
 /// Full check of a captured HTTP-FLV response against the source: headers, a response the
 /// edge ended properly, a well-formed FLV, the preamble, tags equal to the source's (raw
 /// bytes), framemd5 equal to the source's (ffmpeg's view) and a clean decode. Writes the body
@@ -136,23 +164,7 @@ pub fn check_capture(
     join: Join,
 ) -> Result<Received, String> {
     let ctx = |e: String| format!("player {label}: {e}");
-    check_play_headers(resp).map_err(ctx)?;
-    let path = dir.join(&format!("{label}.flv"));
-    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
-    if !resp.complete {
-        return Err(ctx(format!(
-            "the HTTP response was not ended properly after {} body bytes ({})",
-            resp.body.len(),
-            resp.error.as_deref().unwrap_or("?")
-        )));
-    }
-    let got = flv::parse(&resp.body).map_err(|e| ctx(format!("malformed FLV: {e}")))?;
-    if got.trailing != 0 {
-        return Err(ctx(format!(
-            "FLV ends with a truncated tag ({} bytes after the last complete tag)",
-            got.trailing
-        )));
-    }
+    let (got, path) = parse_capture(resp, dir, label).map_err(ctx)?;
     // Browsers' players (flv.js, mpegts.js) take hasAudio/hasVideo from these header flags
     // and ignore a track the header does not announce.
     if got.header[4] & 0x05 != 0x05 {
@@ -324,23 +336,7 @@ pub fn check_degraded_capture(
     label: &str,
 ) -> Result<Degraded, String> {
     let ctx = |e: String| format!("player {label}: {e}");
-    check_play_headers(resp).map_err(ctx)?;
-    let path = dir.join(&format!("{label}.flv"));
-    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
-    if !resp.complete {
-        return Err(ctx(format!(
-            "the HTTP response was not ended properly after {} body bytes ({})",
-            resp.body.len(),
-            resp.error.as_deref().unwrap_or("?")
-        )));
-    }
-    let got = flv::parse(&resp.body).map_err(|e| ctx(format!("malformed FLV: {e}")))?;
-    if got.trailing != 0 {
-        return Err(ctx(format!(
-            "FLV ends with a truncated tag ({} bytes after the last complete tag)",
-            got.trailing
-        )));
-    }
+    let (got, path) = parse_capture(resp, dir, label).map_err(ctx)?;
     check_preamble(media, &got).map_err(ctx)?;
     let src_video = media.video_tags();
     let src_audio = media.audio_tags();

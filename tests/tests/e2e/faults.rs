@@ -9,8 +9,8 @@ use crate::resilience::repaired_over_lossy_link;
 use crate::{capture_timeout, expect_attached, logs, start_capture, LIVE_TIMEOUT};
 use bytes::Bytes;
 use e2e_tests::checks::{
-    check_capture, check_degraded_capture, check_play_headers, check_preamble, check_shifted_run,
-    check_timestamps_never_go_back, Join,
+    check_capture, check_degraded_capture, check_preamble, check_shifted_run,
+    check_timestamps_never_go_back, parse_capture, Join,
 };
 use e2e_tests::flv::{self, Tag};
 use e2e_tests::http::{self, Capture, HttpResponse};
@@ -678,32 +678,6 @@ fn cloud_restart_mid_stream() {
     f.edge.proc.assert_running("after the stream");
     let mut cloud = cloud;
     cloud.proc.assert_running("after the stream");
-}
-
-/// Writes a capture to `<label>.flv` and parses it, after the checks every response needs.
-fn parse_capture(
-    resp: &HttpResponse,
-    dir: &TestDir,
-    label: &str,
-) -> Result<(flv::Flv, std::path::PathBuf), String> {
-    check_play_headers(resp)?;
-    let path = dir.join(&format!("{label}.flv"));
-    std::fs::write(&path, &resp.body).map_err(|e| e.to_string())?;
-    if !resp.complete {
-        return Err(format!(
-            "the response was not ended properly after {} bytes ({})",
-            resp.body.len(),
-            resp.error.as_deref().unwrap_or("?")
-        ));
-    }
-    let got = flv::parse(&resp.body).map_err(|e| format!("malformed FLV: {e}"))?;
-    if got.trailing != 0 {
-        return Err(format!(
-            "{} bytes of a truncated tag at the end",
-            got.trailing
-        ));
-    }
-    Ok((got, path))
 }
 
 /// The player attached to the first publish, carried over to the second in the same response.
