@@ -14,18 +14,36 @@ pub struct CommandLine {
     /// YAML config file with `cloud:` and `edge:` sections; written with defaults if missing.
     #[arg(short = 'f', long = "config", default_value = "config.yaml")]
     pub config: PathBuf,
+    /// Check the config file and exit: status 0 and "config OK" when the node would start with
+    /// it, status 1 and the error otherwise. Nothing is bound or written (a missing file is an
+    /// error here).
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 /// Reads `section` of the YAML file at `path` into `T`, writing the default file first if there
 /// is none. Keys left out take `T`'s defaults; unknown keys and sections are refused by name.
 pub fn load_section<T: DeserializeOwned>(path: &Path, section: &str) -> Result<T, NodeError> {
+    load(path, section, true)
+}
+
+/// Reads `section` without writing anything: for `--check-config`.
+pub fn check_section<T: DeserializeOwned>(path: &Path, section: &str) -> Result<T, NodeError> {
+    load(path, section, false)
+}
+
+fn load<T: DeserializeOwned>(
+    path: &Path,
+    section: &str,
+    write_missing: bool,
+) -> Result<T, NodeError> {
     let io_error = |source| NodeError::Io {
         path: path.to_owned(),
         source,
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        Err(error) if write_missing && error.kind() == std::io::ErrorKind::NotFound => {
             std::fs::write(path, DEFAULT_CONFIG).map_err(io_error)?;
             tracing::info!(path = %path.display(), "config file was missing; wrote the defaults");
             DEFAULT_CONFIG.to_owned()

@@ -1,5 +1,6 @@
 //! The start-up both binaries share: command line, config file, logging, runtime.
 
+use crate::config_file::check_section;
 use crate::{init_logging, load_section, CommandLine, NodeError};
 use clap::Parser;
 use serde::de::DeserializeOwned;
@@ -33,7 +34,12 @@ where
         ExitCode::FAILURE
     };
     let command_line = CommandLine::parse();
-    let config: C = match load_section(&command_line.config, C::SECTION) {
+    let load = if command_line.check_config {
+        check_section
+    } else {
+        load_section
+    };
+    let config: C = match load(&command_line.config, C::SECTION) {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
@@ -41,6 +47,14 @@ where
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
+    if command_line.check_config {
+        println!(
+            "{}: {}: config OK",
+            C::SECTION,
+            command_line.config.display()
+        );
+        return ExitCode::SUCCESS;
+    }
     let log_file = format!("{}.log", C::SECTION);
     let log_file = config.log_to_file().then(|| Path::new(&log_file));
     let level_key = format!("{}.log_level", C::SECTION);

@@ -118,3 +118,64 @@ fn signals_shut_down_gracefully() {
     drop(publisher);
     let _ = capture.finish();
 }
+
+/// `--check-config` validates and exits without starting: 0 and "config OK" for a good file
+/// (ports are taken here, so a node that started instead would fail or keep running), 1 and
+/// the key for a bad one, and a missing file is an error rather than written.
+#[test]
+fn check_config_validates_without_starting() {
+    let dir = TestDir::new("checkconfig");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let good = format!(
+        "cloud:\n  rtmp_addr: \"127.0.0.1:{port}\"\n  api_addr: \"127.0.0.1:{port}\"\nedge:\n  flv_addr: \"127.0.0.1:{port}\"\n"
+    );
+    let bad = "cloud:\n  multicast_ttl: 0\nedge:\n  playout_deadline_ms: 1\n";
+    for (bin, key) in [
+        ("cloud", "cloud.multicast_ttl"),
+        ("edge", "edge.playout_deadline_ms"),
+    ] {
+        for (label, yaml, ok) in [("good", good.as_str(), true), ("bad", bad, false)] {
+            let path = dir.join(&format!("{bin}-{label}.yaml"));
+            std::fs::write(&path, yaml).expect("write config");
+            let output = Command::new(relay_bin(bin))
+                .arg("-f")
+                .arg(&path)
+                .arg("--check-config")
+                .current_dir(dir.path())
+                .output()
+                .expect("run");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(
+                output.status.success(),
+                ok,
+                "{bin} --check-config on the {label} file: {text}"
+            );
+            if ok {
+                assert!(text.contains("config OK"), "{bin}: {text}");
+            } else {
+                assert!(text.contains(key), "{bin} does not name {key}: {text}");
+            }
+        }
+        let missing = dir.join(&format!("{bin}-missing.yaml"));
+        let output = Command::new(relay_bin(bin))
+            .arg("-f")
+            .arg(&missing)
+            .arg("--check-config")
+            .output()
+            .expect("run");
+        assert!(
+            !output.status.success(),
+            "{bin} --check-config accepted a missing file"
+        );
+        assert!(
+            !missing.exists(),
+            "{bin} --check-config wrote the missing file"
+        );
+    }
+    drop(taken);
+}
