@@ -298,7 +298,6 @@ impl<'a> Sim<'a> {
                 nack: true,
                 initial_rtt: config.rtt,
                 tail_grace: config.tail_grace,
-                ..ReceiverConfig::default()
             },
         );
         let t0 = Instant::now();
