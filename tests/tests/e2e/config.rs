@@ -97,7 +97,9 @@ fn signals_shut_down_gracefully() {
         &[&pair.cloud.proc, &pair.edge.proc, &publisher.proc],
     );
     std::thread::sleep(Duration::from_secs(1));
-    for (proc, sig) in [(&mut pair.cloud.proc, "TERM"), (&mut pair.edge.proc, "INT")] {
+    // The edge first, while its player is attached and the publisher still streams: the
+    // player's response must end cleanly (the last chunk, not a cut connection).
+    for (proc, sig) in [(&mut pair.edge.proc, "TERM"), (&mut pair.cloud.proc, "INT")] {
         proc.signal(sig);
         let status = proc
             .wait_timeout(Duration::from_secs(10))
@@ -116,7 +118,17 @@ fn signals_shut_down_gracefully() {
         );
     }
     drop(publisher);
-    let _ = capture.finish();
+    let response = capture.finish().expect("the player's response");
+    assert!(
+        response.complete,
+        "SIGTERM to the edge cut the player's response instead of ending it: {:?} after {} bytes",
+        response.error,
+        response.body.len()
+    );
+    assert!(
+        !response.body.is_empty(),
+        "the player got nothing before the shutdown"
+    );
 }
 
 /// `--check-config` validates and exits without starting: 0 and "config OK" for a good file
