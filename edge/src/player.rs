@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
     Queued,
-    /// Dropped by the policy (counted in [`PlayerQueue::dropped`]).
+    /// Dropped by the policy (the stream counts these).
     Dropped,
     /// The player is gone or hopelessly behind: remove it.
     Disconnect,
@@ -31,7 +31,6 @@ pub struct PlayerQueue {
     bytes: usize,
     limit: usize,
     skipping_to_keyframe: bool,
-    dropped: u64,
     finished: bool,
     /// Ended for staying behind: the response is aborted, not ended, so the player sees an
     /// error rather than a stream that looks complete.
@@ -46,7 +45,6 @@ impl PlayerQueue {
             bytes: 0,
             limit,
             skipping_to_keyframe: false,
-            dropped: 0,
             finished: false,
             cut_off: false,
             closed: false,
@@ -75,11 +73,9 @@ impl PlayerQueue {
                 return Offer::Disconnect;
             }
             self.skipping_to_keyframe = true;
-            self.dropped += 1;
             return Offer::Dropped;
         }
         if tag.is_inter_video() && self.skipping_to_keyframe {
-            self.dropped += 1;
             return Offer::Dropped;
         }
         if fits {
@@ -89,7 +85,6 @@ impl PlayerQueue {
         if tag.is_inter_video() {
             self.skipping_to_keyframe = true;
         }
-        self.dropped += 1;
         Offer::Dropped
     }
 
@@ -119,14 +114,6 @@ impl PlayerQueue {
         self.finished = true;
         self.items.clear();
         self.bytes = 0;
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
-    pub fn queued_bytes(&self) -> usize {
-        self.bytes
     }
 }
 
@@ -186,10 +173,6 @@ impl Player {
 
     pub fn cut_off(&self) {
         self.update(PlayerQueue::cut_off);
-    }
-
-    pub fn dropped(&self) -> u64 {
-        self.lock().queue.dropped()
     }
 }
 
@@ -278,7 +261,6 @@ mod tests {
         assert_eq!(queue.offer(&tag(TagType::Audio, false, 10)), Offer::Queued);
         assert_eq!(queue.offer(&tag(TagType::Video, true, 500)), Offer::Queued);
         assert_eq!(queue.offer(&tag(TagType::Video, false, 10)), Offer::Queued);
-        assert_eq!(queue.dropped(), 2);
     }
 
     #[test]
@@ -297,7 +279,7 @@ mod tests {
             queue.offer(&tag(TagType::Video, true, 900)),
             Offer::Disconnect
         );
-        assert!(queue.queued_bytes() <= 1000);
+        assert!(queue.bytes <= 1000);
     }
 
     #[test]

@@ -126,22 +126,8 @@ impl<T: Clone> Netem<T> {
         }
     }
 
-    pub fn config(&self) -> &NetemConfig {
-        &self.config
-    }
-
-    /// Changes the impairments from now on (items in flight keep their arrival times).
-    pub fn set_config(&mut self, config: NetemConfig) {
-        self.config = config;
-    }
-
     pub fn stats(&self) -> NetemStats {
         self.stats
-    }
-
-    /// Items sent and not yet received or lost.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 
     /// Puts `item` on the link at `now`.

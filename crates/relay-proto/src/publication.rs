@@ -48,14 +48,6 @@ impl Publication {
         })
     }
 
-    pub fn ssrc(&self) -> u32 {
-        self.packetizer.ssrc()
-    }
-
-    pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
     pub fn stream(&self) -> &str {
         &self.stream
     }
