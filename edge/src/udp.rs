@@ -4,16 +4,17 @@
 
 use crate::config::EdgeSettings;
 use crate::error::EdgeError;
-use crate::router::{Router, Undelivered};
+use crate::router::{Router, Undelivered, MAX_STREAMS};
 use crate::stream_task::StreamInput;
 use bytes::BytesMut;
 use relay_proto::{Packet, Source};
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 const RECEIVE_BLOCK: usize = 256 * 1024;
 const MAX_DATAGRAM: usize = 65_536;
@@ -91,9 +92,11 @@ impl ReaderCounters {
     }
 }
 
-/// Reads until shutdown.
+/// Reads until shutdown. The reader keeps its own copy of the routes it has used, so the shared
+/// router (and its lock) is consulted only for a new or ended SSRC, not for every datagram.
 pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
     let mut counters = ReaderCounters::default();
+    let mut routes: HashMap<u32, mpsc::Sender<StreamInput>> = HashMap::new();
     let mut buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
     loop {
         if buffer.capacity() - buffer.len() < MAX_DATAGRAM {
@@ -124,7 +127,34 @@ pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch
             }
         };
         let ssrc = packet.header.ssrc;
-        match router.deliver(ssrc, StreamInput::Packet(packet, Source::Network), true) {
+        let mut input = StreamInput::Packet(packet, Source::Network);
+        if let Some(route) = routes.get(&ssrc) {
+            match route.try_send(input) {
+                Ok(()) => continue,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    counters.queue_full += 1;
+                    counters.warn("a stream task is behind; dropping a packet", &ssrc);
+                    continue;
+                }
+                // The task ended: the router decides whether the SSRC gets a new one.
+                Err(mpsc::error::TrySendError::Closed(back)) => {
+                    routes.remove(&ssrc);
+                    input = back;
+                }
+            }
+        }
+        let delivered = router.route(ssrc, true).and_then(|route| {
+            let sent = route.try_send(input).map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => Undelivered::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => Undelivered::Ended,
+            });
+            if routes.len() >= MAX_STREAMS {
+                routes.retain(|_, route| !route.is_closed());
+            }
+            routes.insert(ssrc, route);
+            sent
+        });
+        match delivered {
             Ok(()) | Err(Undelivered::Ended) => {}
             Err(Undelivered::QueueFull) => {
                 counters.queue_full += 1;

@@ -311,7 +311,9 @@ impl Receiver {
         }
         if let Some(next) = self.reassembler.next_seq() {
             // Holes the reassembler has passed (given up or filled) are no longer asked for.
-            self.holes = self.holes.split_off(&next);
+            while let Some(entry) = self.holes.first_entry().filter(|e| *e.key() < next) {
+                entry.remove();
+            }
         }
         if self.holes.is_empty() {
             return None;
