@@ -34,4 +34,31 @@ impl LatencyHistogram {
     pub fn sum(&self) -> Duration {
         Duration::from_micros(self.sum_micros)
     }
+
+    /// Adds `other`'s observations (node totals over many streams).
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+        self.sum_micros += other.sum_micros;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_sums() {
+        let mut a = LatencyHistogram::default();
+        a.record(Duration::from_millis(3));
+        let mut b = LatencyHistogram::default();
+        b.record(Duration::from_millis(3));
+        b.record(Duration::from_secs(2));
+        a.merge(&b);
+        assert_eq!(a.count(), 3);
+        assert_eq!(a.counts()[0], 2);
+        assert_eq!(a.counts()[LATENCY_BUCKETS_MS.len()], 1);
+        assert_eq!(a.sum(), Duration::from_millis(2006));
+    }
 }

@@ -115,8 +115,8 @@ pub use reassembler::{
 };
 pub use receiver::{Receiver, ReceiverConfig, RecoveryStats, Source};
 pub use repair::{
-    frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, MAX_COPIES,
-    MAX_FRAME_LEN, MAX_NACK_RANGES, REPAIR_ALPN, REPAIR_VERSION,
+    frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, ViewerCount, MAX_COPIES,
+    MAX_FRAME_LEN, MAX_NACK_RANGES, MAX_VIEWER_REPORT, REPAIR_ALPN, REPAIR_VERSION,
 };
 pub use responder::RepairResponder;
 pub use rtt::RttEstimator;

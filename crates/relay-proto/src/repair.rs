@@ -1,7 +1,7 @@
 //! Messages of the repair connection between an edge and the cloud (carried over QUIC).
 //!
 //! Edge to cloud: [`EdgeMessage::Hello`] first on the control stream, then NACKs in QUIC
-//! datagrams. Cloud to edge: [`CloudMessage::Welcome`] or [`CloudMessage::Refused`], stream
+//! datagrams, and every few seconds a [`EdgeMessage::Viewers`] report on the control stream. Cloud to edge: [`CloudMessage::Welcome`] or [`CloudMessage::Refused`], stream
 //! announcements and ends on the control stream, and one answer for every requested packet:
 //! the packet itself, "evicted", "not sent" or "unknown stream".
 //!
@@ -24,6 +24,8 @@ pub const MAX_NACK_RANGES: usize = 64;
 /// Largest control-stream frame accepted.
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 const MAX_TEXT_LEN: usize = 1024;
+/// Most streams in one viewer report (an edge serves at most 1024 at once).
+pub const MAX_VIEWER_REPORT: usize = 4096;
 /// Most copies of a packet an edge may ask for (for retries on a very lossy path).
 pub const MAX_COPIES: u8 = 3;
 
@@ -84,6 +86,16 @@ pub enum EdgeMessage {
         edge_name: String,
     },
     Nack(NackRequest),
+    /// The players the edge serves now, per stream it has any for. A full report: a stream left
+    /// out has none. Lets the cloud count a stream's viewers across edges.
+    Viewers(Vec<ViewerCount>),
+}
+
+/// Players of one stream on one edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewerCount {
+    pub ssrc: u32,
+    pub players: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +135,7 @@ pub enum CloudMessage {
 mod tag {
     pub const HELLO: u8 = 0x01;
     pub const NACK: u8 = 0x02;
+    pub const VIEWERS: u8 = 0x03;
     pub const WELCOME: u8 = 0x81;
     pub const REFUSED: u8 = 0x82;
     pub const ANNOUNCE: u8 = 0x83;
@@ -205,6 +218,15 @@ impl EdgeMessage {
                     out.put_u64(range.bitmap);
                 }
             }
+            EdgeMessage::Viewers(counts) => {
+                out.put_u8(tag::VIEWERS);
+                let counts = &counts[..counts.len().min(MAX_VIEWER_REPORT)];
+                out.put_u16(counts.len() as u16);
+                for count in counts {
+                    out.put_u32(count.ssrc);
+                    out.put_u32(count.players);
+                }
+            }
         }
         out.freeze()
     }
@@ -264,6 +286,22 @@ impl EdgeMessage {
                         ranges,
                     }),
                 )
+            }
+            tag::VIEWERS => {
+                if body.remaining() < 2 {
+                    return Err(bad("viewer report too short"));
+                }
+                let count = body.get_u16() as usize;
+                if count > MAX_VIEWER_REPORT || body.remaining() < count * 8 {
+                    return Err(bad("viewer report count does not match its length"));
+                }
+                let counts = (0..count)
+                    .map(|_| ViewerCount {
+                        ssrc: body.get_u32(),
+                        players: body.get_u32(),
+                    })
+                    .collect();
+                finish(body, EdgeMessage::Viewers(counts))
             }
             _ => Err(bad("unknown edge message type")),
         }
@@ -440,6 +478,16 @@ mod tests {
                 copies: 2,
                 ranges: NackRange::pack(&[5, 6, 90]),
             }),
+            EdgeMessage::Viewers(vec![
+                ViewerCount {
+                    ssrc: 9,
+                    players: 3,
+                },
+                ViewerCount {
+                    ssrc: u32::MAX,
+                    players: 0,
+                },
+            ]),
         ];
         for message in edge {
             let bytes = message.encode();
