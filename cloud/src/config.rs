@@ -1,6 +1,6 @@
 //! The `cloud:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, NodeConfig, NodeError};
+use relay_node::{parse_addr, parse_multicast_if, parse_optional_addr, NodeConfig, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -11,6 +11,8 @@ use std::path::PathBuf;
 pub struct CloudConfig {
     pub rtmp_addr: String,
     pub api_addr: String,
+    pub metrics_addr: String,
+    pub data_dir: String,
     pub client_addr_list: Vec<String>,
     pub multicast_if: String,
     pub multicast_ttl: u32,
@@ -33,6 +35,8 @@ impl Default for CloudConfig {
         CloudConfig {
             rtmp_addr: ":1935".into(),
             api_addr: ":8090".into(),
+            metrics_addr: String::new(),
+            data_dir: "data".into(),
             client_addr_list: vec!["127.0.0.1:5222".into()],
             multicast_if: String::new(),
             multicast_ttl: 1,
@@ -54,6 +58,9 @@ impl Default for CloudConfig {
 pub struct CloudSettings {
     pub rtmp_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// `/metrics` and `/status` on a listener of their own; `None`: on `api_addr`.
+    pub metrics_addr: Option<SocketAddr>,
+    pub data_dir: PathBuf,
     pub destinations: Vec<SocketAddrV4>,
     pub multicast_if: Option<Ipv4Addr>,
     pub multicast_ttl: u32,
@@ -129,6 +136,7 @@ impl NodeConfig for CloudConfig {
         for (key, value) in [
             ("cloud.quic_cert_file", &self.quic_cert_file),
             ("cloud.quic_key_file", &self.quic_key_file),
+            ("cloud.data_dir", &self.data_dir),
         ] {
             if value.is_empty() {
                 return Err(NodeError::bad_value(key, "must name a file"));
@@ -137,6 +145,8 @@ impl NodeConfig for CloudConfig {
         Ok(CloudSettings {
             rtmp_addr: parse_addr("cloud.rtmp_addr", &self.rtmp_addr)?,
             api_addr: parse_addr("cloud.api_addr", &self.api_addr)?,
+            metrics_addr: parse_optional_addr("cloud.metrics_addr", &self.metrics_addr)?,
+            data_dir: PathBuf::from(&self.data_dir),
             destinations,
             multicast_if: parse_multicast_if("cloud.multicast_if", &self.multicast_if)?,
             multicast_ttl: self.multicast_ttl,

@@ -22,6 +22,8 @@ pub enum CloudError {
     Proto(#[from] relay_proto::ProtoError),
     #[error("repair server: {0}")]
     Repair(String),
+    #[error("stream keys: {0}")]
+    StreamKeys(String),
 }
 
 impl CloudError {

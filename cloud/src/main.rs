@@ -3,37 +3,55 @@
 mod api;
 mod config;
 mod error;
+mod media_info;
+mod metrics;
 mod registry;
 mod repair;
 mod rtmp;
 mod sender;
+mod stream_keys;
 
 use crate::config::{CloudConfig, DEV_TOKEN};
 use crate::error::CloudError;
+use crate::metrics::NodeState;
 use crate::registry::Registry;
 use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
 use crate::sender::RtpSender;
+use crate::stream_keys::StreamKeys;
 use relay_node::{run_node, shutdown_signal};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+async fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener, CloudError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| CloudError::io(format!("cloud.{key}: binding {addr}"), e))
+}
 
 fn main() -> ExitCode {
     run_node::<CloudConfig, _, _, _>(run)
 }
 
 async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
-    let rtmp = TcpListener::bind(settings.rtmp_addr).await.map_err(|e| {
+    let started = Instant::now();
+    let rtmp = bind("rtmp_addr", settings.rtmp_addr).await?;
+    let api = bind("api_addr", settings.api_addr).await?;
+    let metrics_listener = match settings.metrics_addr {
+        Some(addr) => Some(bind("metrics_addr", addr).await?),
+        None => None,
+    };
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
         CloudError::io(
-            format!("cloud.rtmp_addr: binding {}", settings.rtmp_addr),
+            format!("cloud.data_dir: creating {}", settings.data_dir.display()),
             e,
         )
     })?;
-    let api = TcpListener::bind(settings.api_addr)
-        .await
-        .map_err(|e| CloudError::io(format!("cloud.api_addr: binding {}", settings.api_addr), e))?;
+    let keys = Arc::new(StreamKeys::load(&settings.data_dir)?);
     let sender = Arc::new(RtpSender::bind(&settings)?);
     let names = vec!["liverelay-cloud".to_owned(), "localhost".to_owned()];
     let (identity, created) = repair_quic::identity::load_or_create(
@@ -67,26 +85,30 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
 
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
-        sender,
-        repair: hub,
+        sender: sender.clone(),
+        repair: hub.clone(),
+        keys: keys.clone(),
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
     });
     let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
-    let mut api_shutdown = shutdown_rx.clone();
-    let api_task = tokio::spawn(async move {
-        let served = axum::serve(api, api::router(registry))
-            .with_graceful_shutdown(async move {
-                let _ = api_shutdown.changed().await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "API server failed");
-        }
+    let state = Arc::new(NodeState {
+        registry,
+        hub,
+        keys,
+        sender,
+        started,
+    });
+    let api_router = api::router(state.clone(), metrics_listener.is_some());
+    let api_task = relay_control::serve_until("API", api, api_router, shutdown_rx.clone());
+    let metrics_task = metrics_listener.map(|listener| {
+        let router = metrics::router().with_state(state);
+        relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
     });
     tracing::info!(
         rtmp = %settings.rtmp_addr,
         api = %settings.api_addr,
+        metrics = ?settings.metrics_addr,
         quic = %settings.quic_addr,
         destinations = ?settings.destinations,
         "cloud started"
@@ -96,6 +118,9 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = shutdown_tx.send(true);
     let _ = rtmp_task.await;
     let _ = api_task.await;
+    if let Some(metrics_task) = metrics_task {
+        let _ = metrics_task.await;
+    }
     // Connection tasks saw the signal too; give them a moment to send end-of-stream.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let _ = repair_task.await;

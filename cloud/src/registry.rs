@@ -1,19 +1,33 @@
-//! Which streams are live on this cloud, with the figures `/stat/livestat` reports.
+//! Which streams are live on this cloud, with the figures the API and `/metrics` report.
 //!
-//! Shared state behind a short-held `std::sync::Mutex`; the media path only touches atomics.
+//! Shared state behind short-held `std::sync::Mutex`es; the media path only touches atomics,
+//! except for sequence headers and keyframes (a few per second), which update [`MediaFacts`].
 
+use crate::repair::StreamRepairStats;
+use flv::{Tag, TagType};
+use relay_control::views::{AudioView, VideoView};
+use relay_control::RateMeter;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Speeds are recomputed at most this often, as livego does.
 const SPEED_WINDOW: Duration = Duration::from_secs(5);
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[derive(Debug, Default)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     next_stream_id: AtomicU64,
+    /// Publishes accepted since start.
+    pub publishes: AtomicU64,
+    /// Publishes refused (name taken, bad name, bad stream key) since start.
+    pub refused: AtomicU64,
 }
 
 /// One live publish.
@@ -23,24 +37,81 @@ pub struct LiveStream {
     pub url: String,
     pub stream_id: u64,
     pub ssrc: u32,
+    pub publisher: SocketAddr,
     /// Unix ms when the publish started; also the wire epoch.
     pub start_time: u64,
+    pub started: Instant,
     pub video_bytes: AtomicU64,
     pub audio_bytes: AtomicU64,
+    pub tags: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub repair: Arc<StreamRepairStats>,
+    media: Mutex<MediaFacts>,
     speeds: Mutex<Speeds>,
+}
+
+/// What the sequence headers, metadata and keyframes told about the stream.
+#[derive(Debug, Clone, Default)]
+pub struct MediaFacts {
+    pub video: Option<VideoView>,
+    pub audio: Option<AudioView>,
+    /// `framerate` from `onMetaData`, used when the bitstream gives none.
+    pub metadata_frame_rate: Option<f64>,
+    last_keyframe: Option<u32>,
+    pub keyframe_interval_ms: Option<u32>,
+}
+
+impl MediaFacts {
+    /// Takes what a sequence header, keyframe or (until one is known) audio tag tells.
+    pub fn observe(&mut self, tag: &Tag) {
+        match tag.tag_type {
+            TagType::Video if tag.is_sequence_header() => {
+                self.video = crate::media_info::video(&tag.body)
+            }
+            TagType::Video if tag.is_keyframe() => self.keyframe(tag.timestamp),
+            TagType::Audio if tag.is_sequence_header() || self.audio.is_none() => {
+                self.audio = crate::media_info::audio(&tag.body)
+            }
+            _ => {}
+        }
+    }
+
+    /// The frame rate the bitstream gives, else the one `onMetaData` claims.
+    pub fn video_view(&self) -> Option<VideoView> {
+        let mut video = self.video.clone()?;
+        video.frame_rate = video.frame_rate.or(self.metadata_frame_rate);
+        Some(video)
+    }
+
+    /// A keyframe at `timestamp` (ms): the interval is the distance from the previous one.
+    pub fn keyframe(&mut self, timestamp: u32) {
+        if let Some(previous) = self.last_keyframe {
+            let interval = timestamp.wrapping_sub(previous);
+            // A republish or a timestamp jump is not an interval.
+            if interval > 0 && interval < 600_000 {
+                self.keyframe_interval_ms = Some(interval);
+            }
+        }
+        self.last_keyframe = Some(timestamp);
+    }
 }
 
 #[derive(Debug)]
 struct Speeds {
-    at: Instant,
-    video_bytes: u64,
-    audio_bytes: u64,
-    video_kbps: u64,
-    audio_kbps: u64,
+    video: RateMeter,
+    audio: RateMeter,
 }
 
-/// A snapshot for the API.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+/// Ingest rates in kbit/s.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IngestRates {
+    pub video_kbps: f64,
+    pub audio_kbps: f64,
+}
+
+/// A snapshot for `/stat/livestat`, in livego's shape.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublisherStat {
     pub key: String,
     pub url: String,
@@ -79,40 +150,50 @@ impl Drop for Claim {
     }
 }
 
+/// Who publishes what, as a publish starts.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    pub key: String,
+    pub url: String,
+    pub ssrc: u32,
+    pub publisher: SocketAddr,
+    pub start_time: u64,
+}
+
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
-        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
+        lock(&self.streams)
     }
 
-    /// Registers a publish of `key`, or `None` if `key` is already live.
-    pub fn claim(
-        self: &Arc<Self>,
-        key: &str,
-        url: String,
-        ssrc: u32,
-        start_time: u64,
-    ) -> Option<Claim> {
+    /// Registers a publish, or `None` if its key is already live.
+    pub fn claim(self: &Arc<Self>, request: PublishRequest) -> Option<Claim> {
         let mut streams = self.lock();
-        if streams.contains_key(key) {
+        if streams.contains_key(&request.key) {
             return None;
         }
+        let now = Instant::now();
         let stream = Arc::new(LiveStream {
-            key: key.to_owned(),
-            url,
+            key: request.key.clone(),
+            url: request.url,
             stream_id: self.next_stream_id.fetch_add(1, Ordering::Relaxed) + 1,
-            ssrc,
-            start_time,
+            ssrc: request.ssrc,
+            publisher: request.publisher,
+            start_time: request.start_time,
+            started: now,
             video_bytes: AtomicU64::new(0),
             audio_bytes: AtomicU64::new(0),
+            tags: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            repair: Arc::default(),
+            media: Mutex::default(),
             speeds: Mutex::new(Speeds {
-                at: Instant::now(),
-                video_bytes: 0,
-                audio_bytes: 0,
-                video_kbps: 0,
-                audio_kbps: 0,
+                video: RateMeter::new(now, SPEED_WINDOW),
+                audio: RateMeter::new(now, SPEED_WINDOW),
             }),
         });
-        streams.insert(key.to_owned(), stream.clone());
+        streams.insert(request.key, stream.clone());
+        self.publishes.fetch_add(1, Ordering::Relaxed);
         Some(Claim {
             registry: self.clone(),
             stream,
@@ -120,43 +201,66 @@ impl Registry {
     }
 
     /// Every live stream, or only `key`, sorted by key.
-    pub fn publishers(&self, key: Option<&str>, now: Instant) -> Vec<PublisherStat> {
-        let streams: Vec<Arc<LiveStream>> = self
+    pub fn streams(&self, key: Option<&str>) -> Vec<Arc<LiveStream>> {
+        let mut streams: Vec<Arc<LiveStream>> = self
             .lock()
             .values()
             .filter(|s| key.is_none_or(|k| s.key == k))
             .cloned()
             .collect();
-        let mut stats: Vec<PublisherStat> = streams.iter().map(|s| s.stat(now)).collect();
-        stats.sort_by(|a, b| a.key.cmp(&b.key));
-        stats
+        streams.sort_by(|a, b| a.key.cmp(&b.key));
+        streams
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<LiveStream>> {
+        self.lock().get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// livestat's view of every live stream, or only `key`.
+    pub fn publishers(&self, key: Option<&str>, now: Instant) -> Vec<PublisherStat> {
+        self.streams(key).iter().map(|s| s.stat(now)).collect()
     }
 }
 
 impl LiveStream {
-    fn stat(&self, now: Instant) -> PublisherStat {
-        let video = self.video_bytes.load(Ordering::Relaxed);
-        let audio = self.audio_bytes.load(Ordering::Relaxed);
-        let mut speeds = self.speeds.lock().unwrap_or_else(PoisonError::into_inner);
-        let elapsed = now.saturating_duration_since(speeds.at);
-        if elapsed >= SPEED_WINDOW {
-            let ms = elapsed.as_millis().max(1) as u64;
-            speeds.video_kbps = (video - speeds.video_bytes) * 8 / ms;
-            speeds.audio_kbps = (audio - speeds.audio_bytes) * 8 / ms;
-            speeds.at = now;
-            speeds.video_bytes = video;
-            speeds.audio_bytes = audio;
+    pub fn media(&self) -> MutexGuard<'_, MediaFacts> {
+        lock(&self.media)
+    }
+
+    /// Ingest rates over the last completed window of at least 5 s.
+    pub fn rates(&self, now: Instant) -> IngestRates {
+        let mut speeds = lock(&self.speeds);
+        let kbps = |bytes_per_second: f64| bytes_per_second * 8.0 / 1000.0;
+        IngestRates {
+            video_kbps: kbps(
+                speeds
+                    .video
+                    .rate(now, self.video_bytes.load(Ordering::Relaxed)),
+            ),
+            audio_kbps: kbps(
+                speeds
+                    .audio
+                    .rate(now, self.audio_bytes.load(Ordering::Relaxed)),
+            ),
         }
+    }
+
+    fn stat(&self, now: Instant) -> PublisherStat {
+        let rates = self.rates(now);
         PublisherStat {
             key: self.key.clone(),
             url: self.url.clone(),
             stream_id: self.stream_id,
             ssrc: self.ssrc,
             start_time: self.start_time,
-            video_total_bytes: video,
-            video_speed: speeds.video_kbps,
-            audio_total_bytes: audio,
-            audio_speed: speeds.audio_kbps,
+            video_total_bytes: self.video_bytes.load(Ordering::Relaxed),
+            video_speed: rates.video_kbps.round() as u64,
+            audio_total_bytes: self.audio_bytes.load(Ordering::Relaxed),
+            audio_speed: rates.audio_kbps.round() as u64,
         }
     }
 }
@@ -165,13 +269,21 @@ impl LiveStream {
 mod tests {
     use super::*;
 
+    fn request(key: &str, ssrc: u32) -> PublishRequest {
+        PublishRequest {
+            key: key.into(),
+            url: format!("rtmp://x/{key}"),
+            ssrc,
+            publisher: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            start_time: 1000,
+        }
+    }
+
     #[test]
     fn one_publisher_per_key_and_release_on_drop() {
         let registry = Arc::new(Registry::default());
-        let claim = registry
-            .claim("live/a", "rtmp://x/live/a".into(), 5, 1000)
-            .unwrap();
-        assert!(registry.claim("live/a", String::new(), 6, 0).is_none());
+        let claim = registry.claim(request("live/a", 5)).unwrap();
+        assert!(registry.claim(request("live/a", 6)).is_none());
         claim
             .stream()
             .video_bytes
@@ -193,8 +305,22 @@ mod tests {
             stats[0].video_speed
         );
         assert!(registry.publishers(Some("live/b"), later).is_empty());
+        assert_eq!(registry.len(), 1);
         drop(claim);
         assert!(registry.publishers(None, later).is_empty());
-        assert!(registry.claim("live/a", String::new(), 7, 0).is_some());
+        assert!(registry.claim(request("live/a", 7)).is_some());
+        assert_eq!(registry.publishes.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn keyframe_interval_is_the_last_distance() {
+        let mut facts = MediaFacts::default();
+        facts.keyframe(0);
+        assert_eq!(facts.keyframe_interval_ms, None);
+        facts.keyframe(2000);
+        facts.keyframe(4000);
+        assert_eq!(facts.keyframe_interval_ms, Some(2000));
+        facts.keyframe(4000);
+        assert_eq!(facts.keyframe_interval_ms, Some(2000));
     }
 }

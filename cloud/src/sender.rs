@@ -107,6 +107,27 @@ impl RtpSender {
     }
 }
 
+/// Packets sent to one destination, and sends that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationStats {
+    pub destination: String,
+    pub sent: u64,
+    pub errors: u64,
+}
+
+impl RtpSender {
+    pub fn destination_stats(&self) -> Vec<DestinationStats> {
+        self.destinations
+            .iter()
+            .map(|d| DestinationStats {
+                destination: d.shown.to_string(),
+                sent: d.sent.load(Ordering::Relaxed),
+                errors: d.errors.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}
+
 impl Destination {
     fn failed(&self, error: &std::io::Error) {
         let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,6 +1,6 @@
 //! The `edge:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, NodeConfig, NodeError};
+use relay_node::{parse_addr, parse_multicast_if, parse_optional_addr, NodeConfig, NodeError};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ pub struct EdgeConfig {
     pub udp_addr: String,
     pub multicast_if: String,
     pub flv_addr: String,
+    pub metrics_addr: String,
     pub playout_deadline_ms: u64,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
@@ -33,6 +34,7 @@ impl Default for EdgeConfig {
             udp_addr: ":5222".into(),
             multicast_if: String::new(),
             flv_addr: ":7001".into(),
+            metrics_addr: String::new(),
             playout_deadline_ms: 300,
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
@@ -55,6 +57,8 @@ pub struct EdgeSettings {
     pub udp_addr: SocketAddr,
     pub multicast_if: Option<Ipv4Addr>,
     pub flv_addr: SocketAddr,
+    /// `/metrics` and `/status` on a listener of their own; `None`: on `flv_addr`.
+    pub metrics_addr: Option<SocketAddr>,
     pub playout_deadline: Duration,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
@@ -110,6 +114,7 @@ impl NodeConfig for EdgeConfig {
             udp_addr,
             multicast_if: parse_multicast_if("edge.multicast_if", &self.multicast_if)?,
             flv_addr: parse_addr("edge.flv_addr", &self.flv_addr)?,
+            metrics_addr: parse_optional_addr("edge.metrics_addr", &self.metrics_addr)?,
             playout_deadline: Duration::from_millis(self.playout_deadline_ms),
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,

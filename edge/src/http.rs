@@ -1,4 +1,5 @@
-//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player.
+//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player. The same listener serves
+//! the edge's API ([`crate::api`]).
 
 use crate::player::{Player, PlayerBody};
 use crate::streams::{Command, Streams};
@@ -8,35 +9,27 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use relay_control::{request_id_layer, with_cors};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub streams: Arc<Streams>,
     pub player_queue_bytes: usize,
+    pub started: Instant,
+    /// The repair connection's RTT while it is up.
+    pub repair_rtt: watch::Receiver<Option<Duration>>,
 }
 
-pub fn router(state: HttpState) -> Router {
+/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`.
+pub fn router(state: HttpState, metrics_apart: bool) -> Router {
     Router::new()
         .route("/{app}/{file}", any(play))
+        .merge(crate::api::router(metrics_apart))
         .with_state(state)
-}
-
-fn with_cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("*"),
-    );
-    response
+        .layer(axum::middleware::from_fn(request_id_layer))
 }
 
 fn not_found(what: &str) -> Response {

@@ -3,12 +3,14 @@
 //! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`], [`stream_state::StreamState`],
 //! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer.
 
+pub mod api;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod player;
 pub mod repair_client;
 pub mod router;
+pub mod stats;
 pub mod stream_state;
 pub mod stream_task;
 pub mod streams;

@@ -23,9 +23,18 @@ fn main() -> ExitCode {
 async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     let settings = Arc::new(settings);
     let socket = edge::udp::bind(&settings)?;
+    let started = std::time::Instant::now();
     let listener = TcpListener::bind(settings.flv_addr)
         .await
         .map_err(|e| EdgeError::io(format!("edge.flv_addr: binding {}", settings.flv_addr), e))?;
+    let metrics_listener = match settings.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| EdgeError::io(format!("edge.metrics_addr: binding {addr}"), e))?,
+        ),
+        None => None,
+    };
     let streams = Arc::new(Streams::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (nack_tx, nack_rx) = tokio::sync::mpsc::channel(NACK_QUEUE);
@@ -34,7 +43,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         streams: streams.clone(),
         settings: settings.clone(),
         nacks: nack_tx,
-        rtt: rtt_rx,
+        rtt: rtt_rx.clone(),
     });
     let repair = match settings.repair.clone() {
         Some(repair) => {
@@ -60,18 +69,15 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     let state = HttpState {
         streams,
         player_queue_bytes: settings.player_queue_bytes,
+        started,
+        repair_rtt: rtt_rx,
     };
-    let mut http_shutdown = shutdown_rx;
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "HTTP server failed");
-        }
+    let metrics = metrics_listener.map(|listener| {
+        let router = edge::api::metrics_router().with_state(state.clone());
+        relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
     });
+    let http_router = router(state, metrics.is_some());
+    let http = relay_control::serve_until("HTTP", listener, http_router, shutdown_rx);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -84,5 +90,8 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     // Open player responses keep graceful shutdown waiting; stream tasks end them once the reader
     // is gone, so wait a bounded time.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     Ok(())
 }

@@ -22,6 +22,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the connection's RTT is passed to the stream tasks.
 const RTT_REPORT: Duration = Duration::from_secs(1);
+/// How often the cloud is told the players per stream (it shows viewers across edges).
+const VIEWER_REPORT: Duration = Duration::from_secs(2);
 
 pub async fn run_repair_client(
     settings: RepairSettings,
@@ -145,6 +147,7 @@ async fn session(
     *backoff = MIN_BACKOFF;
     let _ = rtt.send(Some(connection.rtt()));
     let mut rtt_report = tokio::time::interval(RTT_REPORT);
+    let mut viewer_report = tokio::time::interval(VIEWER_REPORT);
     loop {
         tokio::select! {
             message = reader.next(&mut recv) => match message? {
@@ -166,6 +169,10 @@ async fn session(
             },
             _ = rtt_report.tick() => {
                 let _ = rtt.send(Some(connection.rtt()));
+            }
+            _ = viewer_report.tick() => {
+                let report = EdgeMessage::Viewers(router.streams().viewer_counts());
+                write_frame(&mut send, report.encode()).await?;
             }
         }
     }

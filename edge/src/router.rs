@@ -97,6 +97,10 @@ impl Router {
         })
     }
 
+    pub fn streams(&self) -> &Arc<Streams> {
+        &self.context.streams
+    }
+
     /// Closes every stream task's queue (shutdown).
     pub fn close_all(&self) {
         self.lock().by_ssrc.clear();

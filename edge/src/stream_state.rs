@@ -76,6 +76,11 @@ impl StreamState {
         self.players.len()
     }
 
+    /// Tags and bytes held for players that join.
+    pub fn gop_cache(&self) -> (usize, usize) {
+        (self.gop.len(), self.gop_bytes)
+    }
+
     /// An announcement's configuration tags. They fill configuration this edge has not seen in
     /// band (it joined mid-stream, or the repair connection told it first); players already
     /// watching get it too, since they joined without it. An announcement with configuration

@@ -2,6 +2,7 @@
 //! Nothing else touches them; everything reaches the task as a [`StreamInput`] or a [`Command`].
 
 use crate::router::StreamContext;
+use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
 use crate::streams::{Command, Registration, StreamHandle};
 use crate::tag::FlvTag;
@@ -9,6 +10,7 @@ use relay_proto::{
     Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,
     ReceiverConfig, Source,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
@@ -48,6 +50,12 @@ struct StreamTask {
     /// Added to every timestamp so adopted players' timelines never go back.
     timestamp_offset: u32,
     nacks_dropped: u64,
+    /// RTP bytes received, headers included (repairs too).
+    bytes: u64,
+    /// Unix ms when the publish started, from its announcement.
+    epoch: u64,
+    stats: Arc<SnapshotCell>,
+    next_snapshot: Instant,
 }
 
 /// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
@@ -77,6 +85,10 @@ pub async fn run_stream(
         ends_at: None,
         timestamp_offset: 0,
         nacks_dropped: 0,
+        bytes: 0,
+        epoch: 0,
+        stats: SnapshotCell::new(Instant::now().into_std()),
+        next_snapshot: Instant::now(),
         context,
     };
     let mut last_input = Instant::now();
@@ -92,7 +104,10 @@ pub async fn run_stream(
                 }
             }
             command = command_rx.recv() => match command {
-                Some(Command::Join(player)) => task.state.join(player),
+                Some(Command::Join(player)) => {
+                    task.state.join(player);
+                    task.next_snapshot = Instant::now();
+                }
                 Some(Command::Adopt { players, last_timestamp }) => task.adopt(players, last_timestamp),
                 Some(Command::Superseded { successor }) => {
                     tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
@@ -124,6 +139,10 @@ pub async fn run_stream(
         }
         task.handle_events();
         task.send_nacks();
+        if Instant::now() >= task.next_snapshot {
+            task.stats.publish(task.snapshot());
+            task.next_snapshot = Instant::now() + SNAPSHOT_INTERVAL;
+        }
         if !task.ended
             && task
                 .ends_at
@@ -150,7 +169,10 @@ impl StreamTask {
     fn handle_input(&mut self, input: StreamInput) {
         let now = Instant::now().into_std();
         match input {
-            StreamInput::Packet(packet, source) => self.receiver.push(now, packet, source),
+            StreamInput::Packet(packet, source) => {
+                self.bytes += (relay_proto::HEADER_LEN + packet.payload.len()) as u64;
+                self.receiver.push(now, packet, source)
+            }
             StreamInput::Announce(announcement) => self.on_announcement(announcement),
             StreamInput::End { last_seq } => {
                 // Finish the tail first: the in-band end of stream (or the deadline) closes it.
@@ -250,6 +272,7 @@ impl StreamTask {
             ssrc: self.ssrc,
             epoch: announcement.epoch,
             commands: self.commands.clone(),
+            stats: self.stats.clone(),
         };
         match self.context.streams.register(name, handle) {
             Registration::Registered => {
@@ -260,6 +283,8 @@ impl StreamTask {
                     "stream is live"
                 );
                 self.name = Some(name.to_owned());
+                self.epoch = announcement.epoch;
+                self.stats.publish(self.snapshot());
             }
             Registration::AlreadyRegistered => {}
             Registration::Stale => {
@@ -272,8 +297,33 @@ impl StreamTask {
         }
     }
 
+    /// The task's figures now.
+    fn snapshot(&self) -> StreamSnapshot {
+        let counters = self.state.counters();
+        let (gop_tags, gop_bytes) = self.state.gop_cache();
+        let reassembly = self.receiver.reassembly_stats();
+        StreamSnapshot {
+            name: self.name.clone().unwrap_or_default(),
+            ssrc: self.ssrc,
+            start_time: self.epoch,
+            players: self.state.player_count() as u64,
+            packets: reassembly.packets,
+            bytes: self.bytes,
+            tags: counters.tags,
+            gop_cache_tags: gop_tags as u64,
+            gop_cache_bytes: gop_bytes as u64,
+            recovery: self.receiver.recovery_stats().clone(),
+            unrecovered: reassembly.lost,
+            player_drops: counters.player_drops,
+            players_removed: counters.players_removed,
+            rtt: self.receiver.rtt().smoothed(),
+            jitter: self.receiver.jitter(),
+        }
+    }
+
     fn finish(mut self) {
         self.state.finish();
+        self.context.streams.retire(&self.snapshot());
         let counters = self.state.counters();
         let reassembly = self.receiver.reassembly_stats();
         let recovery = self.receiver.recovery_stats();

@@ -1,6 +1,8 @@
 //! Which stream name is served by which stream task.
 
 use crate::player::Player;
+use crate::stats::{NodeTotals, SnapshotCell, StreamSnapshot};
+use relay_proto::ViewerCount;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc;
@@ -26,11 +28,15 @@ pub struct StreamHandle {
     pub ssrc: u32,
     pub epoch: u64,
     pub commands: mpsc::Sender<Command>,
+    /// The task's published figures.
+    pub stats: Arc<SnapshotCell>,
 }
 
 #[derive(Debug, Default)]
 pub struct Streams {
     by_name: Mutex<HashMap<String, StreamHandle>>,
+    /// Counters of the streams that ended.
+    retired: Mutex<NodeTotals>,
 }
 
 /// The outcome of [`Streams::register`].
@@ -67,6 +73,50 @@ impl Streams {
         }
         by_name.insert(name.to_owned(), handle);
         Registration::Registered
+    }
+
+    /// Every stream served, sorted by name.
+    pub fn handles(&self) -> Vec<(String, StreamHandle)> {
+        let mut handles: Vec<(String, StreamHandle)> = self
+            .lock()
+            .iter()
+            .map(|(name, handle)| (name.clone(), handle.clone()))
+            .collect();
+        handles.sort_by(|a, b| a.0.cmp(&b.0));
+        handles
+    }
+
+    /// Node-wide counters: streams that ended plus the live ones now.
+    pub fn totals(&self) -> NodeTotals {
+        let mut totals = self
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (_, handle) in self.handles() {
+            totals.add(&handle.stats.read());
+        }
+        totals
+    }
+
+    /// Keeps an ended stream task's counters in the node's totals.
+    pub fn retire(&self, last: &StreamSnapshot) {
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(last);
+    }
+
+    /// Players per stream, for the report to the cloud.
+    pub fn viewer_counts(&self) -> Vec<ViewerCount> {
+        self.lock()
+            .values()
+            .map(|handle| ViewerCount {
+                ssrc: handle.ssrc,
+                players: u32::try_from(handle.stats.read().players).unwrap_or(u32::MAX),
+            })
+            .filter(|count| count.players > 0)
+            .collect()
     }
 
     /// Forgets `name` if `ssrc` still holds it.

@@ -288,8 +288,21 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
 }
 
 pub fn request_bytes(method: &str, addr: SocketAddr, path: &str) -> Vec<u8> {
+    request_bytes_with(method, addr, path, &[])
+}
+
+fn request_bytes_with(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: liverelay-e2e\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: liverelay-e2e\r\nAccept: */*\r\n{extra}Connection: close\r\n\r\n"
     )
     .into_bytes()
 }
@@ -301,9 +314,20 @@ pub fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<HttpResponse, String> {
+    request_with_headers(addr, method, path, &[], timeout)
+}
+
+/// As [`request`], with extra request headers.
+pub fn request_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<HttpResponse, String> {
     let deadline = Instant::now() + timeout;
     let mut s = connect(addr)?;
-    s.write_all(&request_bytes(method, addr, path))
+    s.write_all(&request_bytes_with(method, addr, path, headers))
         .map_err(|e| format!("write request: {e}"))?;
     let resp = read_response(&mut s, deadline, method == "HEAD", &mut |_| {})?;
     if !resp.complete {

@@ -32,6 +32,7 @@ pub mod http;
 pub mod lossy;
 pub mod media;
 pub mod process;
+pub mod prometheus;
 pub mod repair_probe;
 pub mod rtmp;
 pub mod tap;

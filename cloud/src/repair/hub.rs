@@ -1,11 +1,15 @@
 //! What the repair server shares with the publishing sessions: one retransmit cache per live
-//! stream, the streams' announcements, and a broadcast of announcements and ends to every edge.
+//! stream, the streams' announcements, a broadcast of announcements and ends to every edge, and
+//! the connected edges with what they report.
 
-use relay_proto::{Announcement, CloudMessage, Packet, RetransmitCache};
+use relay_control::views::EdgeLinkView;
+use relay_control::RateMeter;
+use relay_proto::{Announcement, CloudMessage, Packet, RetransmitCache, ViewerCount};
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// A cache outlives its stream this long, for edges still repairing the last packets.
@@ -28,14 +32,67 @@ pub struct RepairCounters {
     pub unknown_stream: AtomicU64,
 }
 
+/// The repair server's work for one stream, shared with the stream's registry entry.
+#[derive(Debug, Default)]
+pub struct StreamRepairStats {
+    pub nacks: AtomicU64,
+    pub packets_requested: AtomicU64,
+    pub repaired: AtomicU64,
+    pub evicted: AtomicU64,
+    pub not_sent: AtomicU64,
+}
+
+/// NACK rates are computed over windows this long.
+const NACK_RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// One connected edge.
+struct EdgeLink {
+    name: String,
+    addr: SocketAddr,
+    connection: quinn::Connection,
+    streams: HashMap<u32, EdgeStreamLink>,
+}
+
+/// One edge's traffic for one stream.
+struct EdgeStreamLink {
+    nacks: u64,
+    nack_rate: RateMeter,
+    viewers: u64,
+}
+
+impl EdgeStreamLink {
+    fn new() -> Self {
+        EdgeStreamLink {
+            nacks: 0,
+            nack_rate: RateMeter::new(Instant::now(), NACK_RATE_WINDOW),
+            viewers: 0,
+        }
+    }
+}
+
+/// Removes its edge from the hub when the connection ends, however it ends.
+pub struct EdgeRegistration {
+    hub: Arc<RepairHub>,
+    id: u64,
+}
+
+impl Drop for EdgeRegistration {
+    fn drop(&mut self) {
+        lock(&self.hub.edges).remove(&self.id);
+    }
+}
+
 struct LiveEntry {
     cache: Arc<Mutex<RetransmitCache>>,
+    stats: Arc<StreamRepairStats>,
     /// `None` once the stream ended (the cache is kept for the grace period).
     announcement: Option<Announcement>,
 }
 
 pub struct RepairHub {
     streams: Mutex<HashMap<u32, LiveEntry>>,
+    edges: Mutex<HashMap<u64, EdgeLink>>,
+    next_edge: AtomicU64,
     control: broadcast::Sender<CloudMessage>,
     cache_packets: usize,
     cache_bytes: usize,
@@ -58,6 +115,8 @@ impl RepairHub {
         let (control, _) = broadcast::channel(CONTROL_BACKLOG);
         Arc::new(RepairHub {
             streams: Mutex::new(HashMap::new()),
+            edges: Mutex::new(HashMap::new()),
+            next_edge: AtomicU64::new(0),
             control,
             cache_packets,
             cache_bytes,
@@ -65,8 +124,13 @@ impl RepairHub {
         })
     }
 
-    /// Starts caching a new publish and announces it to every edge.
-    pub fn open(self: &Arc<Self>, ssrc: u32, announcement: Announcement) -> StreamCache {
+    /// Starts caching a new publish and announces it to every edge; `stats` count the repairs.
+    pub fn open(
+        self: &Arc<Self>,
+        ssrc: u32,
+        announcement: Announcement,
+        stats: Arc<StreamRepairStats>,
+    ) -> StreamCache {
         let cache = Arc::new(Mutex::new(RetransmitCache::new(
             self.cache_packets,
             self.cache_bytes,
@@ -75,6 +139,7 @@ impl RepairHub {
             ssrc,
             LiveEntry {
                 cache: cache.clone(),
+                stats,
                 announcement: Some(announcement.clone()),
             },
         );
@@ -108,11 +173,106 @@ impl RepairHub {
             .collect()
     }
 
-    /// The cache of `ssrc`, live or in its grace period.
-    pub fn cache(&self, ssrc: u32) -> Option<Arc<Mutex<RetransmitCache>>> {
+    /// The cache of `ssrc` and its stream's repair counters, live or in its grace period.
+    pub fn cache(
+        &self,
+        ssrc: u32,
+    ) -> Option<(Arc<Mutex<RetransmitCache>>, Arc<StreamRepairStats>)> {
         lock(&self.streams)
             .get(&ssrc)
-            .map(|entry| entry.cache.clone())
+            .map(|entry| (entry.cache.clone(), entry.stats.clone()))
+    }
+
+    /// Packets and bytes held in `ssrc`'s cache.
+    pub fn cache_occupancy(&self, ssrc: u32) -> Option<(usize, usize)> {
+        let (cache, _) = self.cache(ssrc)?;
+        let cache = lock(&cache);
+        Some((cache.len(), cache.bytes()))
+    }
+
+    /// Lists a newly accepted edge until the returned registration is dropped.
+    pub fn register_edge(
+        self: &Arc<Self>,
+        name: String,
+        connection: quinn::Connection,
+    ) -> EdgeRegistration {
+        let id = self.next_edge.fetch_add(1, Ordering::Relaxed);
+        let link = EdgeLink {
+            name,
+            addr: connection.remote_address(),
+            connection,
+            streams: HashMap::new(),
+        };
+        lock(&self.edges).insert(id, link);
+        EdgeRegistration {
+            hub: self.clone(),
+            id,
+        }
+    }
+
+    pub fn edge_count(&self) -> usize {
+        lock(&self.edges).len()
+    }
+
+    /// Counts a NACK `edge` sent for `ssrc`.
+    pub fn count_nack(&self, edge: &EdgeRegistration, ssrc: u32) {
+        if let Some(link) = lock(&self.edges).get_mut(&edge.id) {
+            link.streams
+                .entry(ssrc)
+                .or_insert_with(EdgeStreamLink::new)
+                .nacks += 1;
+        }
+    }
+
+    /// Takes `edge`'s full report of its players per stream.
+    pub fn report_viewers(&self, edge: &EdgeRegistration, counts: &[ViewerCount]) {
+        let mut edges = lock(&self.edges);
+        let Some(link) = edges.get_mut(&edge.id) else {
+            return;
+        };
+        for stream in link.streams.values_mut() {
+            stream.viewers = 0;
+        }
+        for count in counts {
+            link.streams
+                .entry(count.ssrc)
+                .or_insert_with(EdgeStreamLink::new)
+                .viewers = u64::from(count.players);
+        }
+        // Forget streams this edge neither watches nor asked about any more.
+        let live = lock(&self.streams);
+        link.streams
+            .retain(|ssrc, stream| stream.viewers > 0 || live.contains_key(ssrc));
+    }
+
+    /// Every edge connected now, with its traffic for `ssrc`, or for all streams with `None`.
+    pub fn edge_links(&self, ssrc: Option<u32>, now: Instant) -> Vec<EdgeLinkView> {
+        let mut edges = lock(&self.edges);
+        let mut views: Vec<EdgeLinkView> = edges
+            .values_mut()
+            .map(|link| {
+                let (mut nacks, mut nack_rate, mut viewers) = (0, 0.0, 0);
+                for (_, stream) in link
+                    .streams
+                    .iter_mut()
+                    .filter(|(s, _)| ssrc.is_none_or(|ssrc| **s == ssrc))
+                {
+                    nacks += stream.nacks;
+                    nack_rate += stream.nack_rate.rate(now, stream.nacks);
+                    viewers += stream.viewers;
+                }
+                EdgeLinkView {
+                    name: link.name.clone(),
+                    addr: link.addr.to_string(),
+                    rtt_ms: link.connection.rtt().as_secs_f64() * 1000.0,
+                    nacks,
+                    nack_rate,
+                    viewers,
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| (&a.name, &a.addr).cmp(&(&b.name, &b.addr)));
+        views
     }
 }
 

@@ -3,5 +3,5 @@
 mod hub;
 mod server;
 
-pub use hub::{RepairHub, StreamCache};
+pub use hub::{RepairHub, StreamCache, StreamRepairStats};
 pub use server::serve_repair;

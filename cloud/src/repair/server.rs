@@ -1,12 +1,12 @@
 //! The QUIC repair server: authenticates edges, announces streams, answers NACKs.
 
-use super::hub::RepairHub;
+use super::hub::{EdgeRegistration, RepairHub};
 use bytes::Bytes;
 use quinn::{Connection, Endpoint, Incoming};
 use relay_proto::{CloudMessage, EdgeMessage, RepairResponder, REPAIR_VERSION};
 use repair_quic::channel::{read_unordered, send_unordered, write_frame, FrameReader};
 use repair_quic::QuicError;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -74,43 +74,36 @@ async fn serve_edge(
     let hello = tokio::time::timeout(HELLO_TIMEOUT, reader.next(&mut recv))
         .await
         .map_err(|_| QuicError::Timeout("the edge sent no hello"))??;
-    let refusal = match hello.map(EdgeMessage::decode) {
+    let accepted = match hello.map(EdgeMessage::decode) {
         Some(Ok(EdgeMessage::Hello {
             version,
             token,
             edge_name,
         })) => {
             if version != REPAIR_VERSION {
-                Some(format!(
+                Err(format!(
                     "repair protocol version {version} is not {REPAIR_VERSION}"
                 ))
             } else if !token_matches(&tokens, &token) {
-                Some("edge token refused".to_owned())
+                Err("edge token refused".to_owned())
             } else {
                 tracing::info!(peer = %connection.remote_address(), edge = %edge_name, "edge connected");
-                None
+                Ok(edge_name)
             }
         }
-        _ => Some("expected a hello".to_owned()),
+        _ => Err("expected a hello".to_owned()),
     };
-    if let Some(reason) = refusal {
-        hub.counters.edges_refused.fetch_add(1, Ordering::Relaxed);
-        let _ = write_frame(
-            &mut send,
-            CloudMessage::Refused {
-                reason: reason.clone(),
-            }
-            .encode(),
-        )
-        .await;
-        let _ = send.finish();
-        // Let the refusal reach the edge before the close does.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        connection.close(CLOSE_REFUSED.into(), reason.as_bytes());
-        return Err(QuicError::Refused(reason));
-    }
+    let edge_name = match accepted {
+        Ok(edge_name) => edge_name,
+        Err(reason) => {
+            refuse(&hub, &connection, &mut send, &reason).await;
+            return Err(QuicError::Refused(reason));
+        }
+    };
     hub.counters.edges_accepted.fetch_add(1, Ordering::Relaxed);
+    let edge = hub.register_edge(edge_name, connection.clone());
     let mut control = hub.subscribe();
+
     write_frame(
         &mut send,
         CloudMessage::Welcome {
@@ -154,7 +147,7 @@ async fn serve_edge(
                 None => return Ok(()),
             },
         };
-        let answers = answer(&connection, &hub, &mut responder, request);
+        let answers = answer(&connection, &hub, &edge, &mut responder, request);
         if !answers.is_empty() {
             let connection = connection.clone();
             tokio::spawn(async move {
@@ -168,16 +161,40 @@ async fn serve_edge(
     }
 }
 
-/// The answers to one NACK: one for every packet it names (none for a second copy).
+/// Tells a refused edge why, then closes its connection.
+async fn refuse(
+    hub: &RepairHub,
+    connection: &Connection,
+    send: &mut quinn::SendStream,
+    reason: &str,
+) {
+    hub.counters.edges_refused.fetch_add(1, Ordering::Relaxed);
+    let refusal = CloudMessage::Refused {
+        reason: reason.to_owned(),
+    };
+    let _ = write_frame(send, refusal.encode()).await;
+    let _ = send.finish();
+    // Let the refusal reach the edge before the close does.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    connection.close(CLOSE_REFUSED.into(), reason.as_bytes());
+}
+
+/// The answers to one request: one for every packet a NACK names (none for a second copy);
+/// a viewer report is taken and needs none.
 fn answer(
     connection: &Connection,
     hub: &RepairHub,
+    edge: &EdgeRegistration,
     responder: &mut RepairResponder,
     request: Bytes,
 ) -> Vec<CloudMessage> {
     let counters = &hub.counters;
     let request = match EdgeMessage::decode(request) {
         Ok(EdgeMessage::Nack(request)) => request,
+        Ok(EdgeMessage::Viewers(counts)) => {
+            hub.report_viewers(edge, &counts);
+            return Vec::new();
+        }
         Ok(EdgeMessage::Hello { .. }) => {
             counters.bad_requests.fetch_add(1, Ordering::Relaxed);
             return Vec::new();
@@ -189,26 +206,43 @@ fn answer(
         }
     };
     let mut answers = Vec::new();
-    let cache = hub.cache(request.ssrc);
-    let cache = cache
-        .as_ref()
-        .map(|c| c.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    let found = hub.cache(request.ssrc);
+    let (cache, stream) = match &found {
+        Some((cache, stream)) => (
+            Some(
+                cache
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
+            Some(stream),
+        ),
+        None => (None, None),
+    };
     if !responder.answer(cache.as_deref(), &request, &mut answers) {
         return answers;
     }
-    counters.nacks.fetch_add(1, Ordering::Relaxed);
-    let requested: usize = request.ranges.iter().map(|r| r.seqs().count()).sum();
-    counters
-        .packets_requested
-        .fetch_add(requested as u64, Ordering::Relaxed);
+    drop(cache);
+    hub.count_nack(edge, request.ssrc);
+    let requested: u64 = request.ranges.iter().map(|r| r.seqs().count() as u64).sum();
+    let add = |node: &AtomicU64, stream: Option<&AtomicU64>, by: u64| {
+        node.fetch_add(by, Ordering::Relaxed);
+        if let Some(counter) = stream {
+            counter.fetch_add(by, Ordering::Relaxed);
+        }
+    };
+    add(&counters.nacks, stream.map(|s| &s.nacks), 1);
+    add(
+        &counters.packets_requested,
+        stream.map(|s| &s.packets_requested),
+        requested,
+    );
     for message in &answers {
-        let counter = match message {
-            CloudMessage::Repair(_) => &counters.repairs_sent,
-            CloudMessage::Evicted { .. } => &counters.evicted,
-            CloudMessage::NotSent { .. } => &counters.not_sent,
-            _ => &counters.unknown_stream,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        match message {
+            CloudMessage::Repair(_) => add(&counters.repairs_sent, stream.map(|s| &s.repaired), 1),
+            CloudMessage::Evicted { .. } => add(&counters.evicted, stream.map(|s| &s.evicted), 1),
+            CloudMessage::NotSent { .. } => add(&counters.not_sent, stream.map(|s| &s.not_sent), 1),
+            _ => add(&counters.unknown_stream, None, 1),
+        }
     }
     answers
 }

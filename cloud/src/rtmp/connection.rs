@@ -3,9 +3,10 @@
 use super::rml::RmlSession;
 use super::{IngestEvent, IngestSession};
 use crate::error::CloudError;
-use crate::registry::{Claim, Registry};
+use crate::registry::{Claim, PublishRequest, Registry};
 use crate::repair::{RepairHub, StreamCache};
 use crate::sender::RtpSender;
+use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
 use flv::{Tag, TagType};
 use relay_proto::{is_valid_stream_name, Publication};
@@ -26,6 +27,7 @@ pub struct IngestContext {
     pub registry: Arc<Registry>,
     pub sender: Arc<RtpSender>,
     pub repair: Arc<RepairHub>,
+    pub keys: Arc<StreamKeys>,
     pub rtmp_addr: SocketAddr,
     pub max_datagram: usize,
 }
@@ -70,6 +72,8 @@ struct Publishing {
     /// Dropped after `claim`'s stream has sent its last packet: tells edges it ended.
     cache: StreamCache,
     claim: Claim,
+    /// The audio codec is known (from a sequence header or the first audio tag).
+    audio_known: bool,
 }
 
 struct Connection {
@@ -157,6 +161,10 @@ impl Connection {
                     Vec::new()
                 }
                 IngestEvent::Metadata(body) => {
+                    if let Some(publishing) = &self.publishing {
+                        publishing.claim.stream().media().metadata_frame_rate =
+                            super::metadata::frame_rate(&body);
+                    }
                     self.publish_tag(Tag::new(TagType::Script, 0, body)).await?;
                     Vec::new()
                 }
@@ -184,32 +192,39 @@ impl Connection {
     ) -> Result<Vec<IngestEvent>, CloudError> {
         // Publishers may append a query string (tokens); the stream is named by the path alone.
         let key = key.split('?').next().unwrap_or_default();
-        let name = format!("{app}/{key}");
         if self.publishing.is_some() {
-            return self.session.reject(
-                request,
-                "NetStream.Publish.BadName",
-                "this connection is already publishing",
-            );
+            return self.refuse(request, "this connection is already publishing");
         }
-        if !is_valid_stream_name(&name) {
-            tracing::warn!(peer = %self.peer, stream = %name, "refused a publish with an invalid stream name");
-            return self.session.reject(
+        if !is_valid_stream_name(&format!("{app}/{key}")) {
+            tracing::warn!(peer = %self.peer, app, key, "refused a publish with an invalid stream name");
+            return self.refuse(
                 request,
-                "NetStream.Publish.BadName",
                 "stream names are app/name of letters, digits, '_', '-' and '.'",
             );
         }
+        let name = match self.context.keys.resolve(app, key) {
+            Publish::Keyed(room) => room,
+            Publish::Open => format!("{app}/{key}"),
+            Publish::Refused(reason) => {
+                tracing::warn!(peer = %self.peer, app, reason, "refused a publish (stream key)");
+                return self.refuse(request, reason);
+            }
+        };
         let ssrc = rand::random::<u32>();
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let url = format!("rtmp://{}/{name}", self.local);
-        let Some(claim) = self.context.registry.claim(&name, url, ssrc, epoch) else {
+        let claim = self.context.registry.claim(PublishRequest {
+            key: name.clone(),
+            url: format!("rtmp://{}/{name}", self.local),
+            ssrc,
+            publisher: self.peer,
+            start_time: epoch,
+        });
+        let Some(claim) = claim else {
             tracing::warn!(peer = %self.peer, stream = %name, "refused a second publisher");
-            return self.session.reject(
+            return self.refuse(
                 request,
-                "NetStream.Publish.BadName",
                 &format!("stream {name} is already being published"),
             );
         };
@@ -221,11 +236,16 @@ impl Connection {
             first_seq,
             self.context.max_datagram,
         )?;
-        let cache = self.context.repair.open(ssrc, publication.announcement());
+        let cache = self.context.repair.open(
+            ssrc,
+            publication.announcement(),
+            claim.stream().repair.clone(),
+        );
         let publishing = self.publishing.insert(Publishing {
             publication,
             cache,
             claim,
+            audio_known: false,
         });
         publishing
             .publication
@@ -251,12 +271,34 @@ impl Connection {
         self.publish_tag(Tag::new(tag_type, timestamp, data)).await
     }
 
+    /// Refuses a publish request with `NetStream.Publish.BadName` and `reason`, counted.
+    fn refuse(&mut self, request: u32, reason: &str) -> Result<Vec<IngestEvent>, CloudError> {
+        self.context
+            .registry
+            .refused
+            .fetch_add(1, Ordering::Relaxed);
+        self.session
+            .reject(request, "NetStream.Publish.BadName", reason)
+    }
+
     async fn publish_tag(&mut self, tag: Tag) -> Result<(), CloudError> {
         let Some(publishing) = self.publishing.as_mut() else {
             tracing::debug!(peer = %self.peer, "media before publish; dropped");
             return Ok(());
         };
         let config = tag.is_metadata() || tag.is_sequence_header();
+        let stream = publishing.claim.stream();
+        stream.tags.fetch_add(1, Ordering::Relaxed);
+        let telling = match tag.tag_type {
+            TagType::Video => tag.is_sequence_header() || tag.is_keyframe(),
+            TagType::Audio => tag.is_sequence_header() || !publishing.audio_known,
+            TagType::Script => false,
+        };
+        if telling {
+            let mut media = stream.media();
+            media.observe(&tag);
+            publishing.audio_known |= media.audio.is_some();
+        }
         publishing
             .publication
             .push_tag(Instant::now(), tag, &mut self.packets)?;
@@ -286,6 +328,16 @@ impl Connection {
         }
         if let Some(publishing) = &self.publishing {
             publishing.cache.insert(&self.packets);
+            let stream = publishing.claim.stream();
+            let bytes: usize = self
+                .packets
+                .iter()
+                .map(|p| relay_proto::HEADER_LEN + p.payload.len())
+                .sum();
+            stream
+                .packets_sent
+                .fetch_add(self.packets.len() as u64, Ordering::Relaxed);
+            stream.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
         }
         self.context.sender.send(&self.packets).await;
         self.packets.clear();

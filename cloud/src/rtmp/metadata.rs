@@ -35,6 +35,18 @@ pub fn on_metadata_body(metadata: &StreamMetadata) -> Option<Bytes> {
     rml_amf0::serialize(&values).ok().map(Bytes::from)
 }
 
+/// The `framerate` property of an `onMetaData` body, if it has a sensible one.
+pub fn frame_rate(body: &[u8]) -> Option<f64> {
+    let values = rml_amf0::deserialize(&mut std::io::Cursor::new(body)).ok()?;
+    let properties = values.into_iter().nth(1)?.get_object_properties()?;
+    match properties.get("framerate") {
+        Some(Amf0Value::Number(rate)) if rate.is_finite() && *rate > 0.0 && *rate < 1000.0 => {
+            Some(*rate)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +64,10 @@ mod tests {
         let properties = values[1].clone().get_object_properties().unwrap();
         assert_eq!(properties["width"], Amf0Value::Number(320.0));
         assert_eq!(properties["stereo"], Amf0Value::Boolean(true));
+        assert_eq!(frame_rate(&body), None);
+        metadata.video_frame_rate = Some(29.97);
+        let rate = frame_rate(&on_metadata_body(&metadata).unwrap()).unwrap();
+        assert!((rate - 29.97).abs() < 1e-3, "{rate}");
+        assert_eq!(frame_rate(b"garbage"), None);
     }
 }

@@ -27,6 +27,14 @@ pub fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, NodeError> {
         .ok_or_else(|| bad("the name resolves to nothing"))
 }
 
+/// Like [`parse_addr`], with `""` meaning "none".
+pub fn parse_optional_addr(key: &str, value: &str) -> Result<Option<SocketAddr>, NodeError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    parse_addr(key, value).map(Some)
+}
+
 /// Parses the interface address for multicast: empty means "let the kernel choose".
 pub fn parse_multicast_if(key: &str, value: &str) -> Result<Option<Ipv4Addr>, NodeError> {
     if value.is_empty() {

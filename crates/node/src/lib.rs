@@ -5,7 +5,7 @@ mod config_file;
 mod logging;
 mod start;
 
-pub use addr::{parse_addr, parse_multicast_if};
+pub use addr::{parse_addr, parse_multicast_if, parse_optional_addr};
 pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
 pub use logging::init_logging;
 pub use start::{run_node, NodeConfig};

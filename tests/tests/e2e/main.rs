@@ -8,6 +8,7 @@
 mod api;
 mod bad_input;
 mod config;
+mod control;
 mod faults;
 mod harness;
 mod identity;

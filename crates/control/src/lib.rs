@@ -1,0 +1,26 @@
+//! The control API both liverelay nodes serve: the `{request_id, code, message, data}` envelope
+//! and its errors, livego's `{status, data}` envelope for the paths kept from livego, paging,
+//! the stream views, Prometheus text and the OpenAPI document.
+//!
+//! Handlers stay in the binaries (they know the state they show); everything about how an answer
+//! looks on the wire lives here, so the cloud and the edge cannot drift apart.
+
+mod envelope;
+mod livego;
+pub mod metrics;
+mod openapi;
+mod paging;
+mod query;
+mod rate;
+mod request_id;
+mod serve;
+pub mod views;
+
+pub use envelope::{ApiError, ErrorBody, Reply};
+pub use livego::{livego_reply, with_cors};
+pub use openapi::serve_openapi;
+pub use paging::{Page, PageQuery};
+pub use query::{ApiQuery, StreamName};
+pub use rate::RateMeter;
+pub use request_id::{request_id_layer, RequestId, REQUEST_ID_HEADER};
+pub use serve::serve_until;
