@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod error;
+mod record;
 mod registry;
 mod repair;
 mod rtmp;
@@ -10,6 +11,7 @@ mod sender;
 
 use crate::config::{CloudConfig, DEV_TOKEN};
 use crate::error::CloudError;
+use crate::record::{Recorder, RecordingStats};
 use crate::registry::Registry;
 use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
@@ -17,8 +19,13 @@ use crate::sender::RtpSender;
 use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// How long shutdown waits for recordings to be written out and closed. A recording still open
+/// then keeps what was written (it reads to its last whole tag) without its duration.
+const RECORDINGS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     run_node::<CloudConfig, _, _, _>(run)
@@ -34,6 +41,10 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let api = TcpListener::bind(settings.api_addr)
         .await
         .map_err(|e| CloudError::io(format!("cloud.api_addr: binding {}", settings.api_addr), e))?;
+    let recorder = Recorder::new(
+        settings.record_dir.clone(),
+        Arc::new(RecordingStats::default()),
+    )?;
     let sender = Arc::new(RtpSender::bind(&settings)?);
     let names = vec!["liverelay-cloud".to_owned(), "localhost".to_owned()];
     let (identity, created) = repair_quic::identity::load_or_create(
@@ -71,6 +82,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         repair: hub,
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
+        recorder: recorder.clone(),
     });
     let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
     let mut api_shutdown = shutdown_rx.clone();
@@ -89,6 +101,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         api = %settings.api_addr,
         quic = %settings.quic_addr,
         destinations = ?settings.destinations,
+        record_dir = ?settings.record_dir,
         "cloud started"
     );
     shutdown_signal().await;
@@ -97,7 +110,24 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = rtmp_task.await;
     let _ = api_task.await;
     // Connection tasks saw the signal too; give them a moment to send end-of-stream.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Their publishes have ended or are ending, which closes the recordings.
+    if !recorder.wait_closed(RECORDINGS_CLOSE_TIMEOUT).await {
+        tracing::warn!(
+            open = recorder.stats().snapshot().open,
+            "recordings still open at exit: they end at their last whole tag, without duration"
+        );
+    }
+    if settings.record_dir.is_some() {
+        let totals = recorder.stats().snapshot();
+        tracing::info!(
+            started = totals.started,
+            finished = totals.finished,
+            failed = totals.failed,
+            bytes = totals.bytes_written,
+            "recording totals"
+        );
+    }
     let _ = repair_task.await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use super::rml::RmlSession;
 use super::{IngestEvent, IngestSession};
 use crate::error::CloudError;
+use crate::record::{Recorder, Recording};
 use crate::registry::{Claim, Registry};
 use crate::repair::{RepairHub, StreamCache};
 use crate::sender::RtpSender;
@@ -28,6 +29,9 @@ pub struct IngestContext {
     pub repair: Arc<RepairHub>,
     pub rtmp_addr: SocketAddr,
     pub max_datagram: usize,
+    /// Records publishes to files (`cloud.enable_record`); its counters are
+    /// [`Recorder::stats`].
+    pub recorder: Recorder,
 }
 
 /// Accepts RTMP connections until shutdown; each runs in its own task.
@@ -70,6 +74,8 @@ struct Publishing {
     /// Dropped after `claim`'s stream has sent its last packet: tells edges it ended.
     cache: StreamCache,
     claim: Claim,
+    /// Dropped with the publish, however it ends: that closes the file.
+    recording: Option<Recording>,
 }
 
 struct Connection {
@@ -222,10 +228,12 @@ impl Connection {
             self.context.max_datagram,
         )?;
         let cache = self.context.repair.open(ssrc, publication.announcement());
+        let recording = self.context.recorder.start(app, key, epoch / 1000);
         let publishing = self.publishing.insert(Publishing {
             publication,
             cache,
             claim,
+            recording,
         });
         publishing
             .publication
@@ -256,6 +264,9 @@ impl Connection {
             tracing::debug!(peer = %self.peer, "media before publish; dropped");
             return Ok(());
         };
+        if let Some(recording) = publishing.recording.as_mut() {
+            recording.push(&tag);
+        }
         let config = tag.is_metadata() || tag.is_sequence_header();
         publishing
             .publication
