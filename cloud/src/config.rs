@@ -25,6 +25,8 @@ pub struct CloudConfig {
     pub rtp_cache_bytes: usize,
     pub log_level: String,
     pub enable_log_file: bool,
+    pub enable_record: bool,
+    pub record_dir: String,
 }
 
 /// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
@@ -49,6 +51,8 @@ impl Default for CloudConfig {
             rtp_cache_bytes: 32 << 20,
             log_level: "info".into(),
             enable_log_file: false,
+            enable_record: false,
+            record_dir: "record".into(),
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct CloudSettings {
     pub edge_tokens: Vec<String>,
     pub rtp_cache_size: usize,
     pub rtp_cache_bytes: usize,
+    /// Where recordings go; `None` when recording is off.
+    pub record_dir: Option<PathBuf>,
 }
 
 impl NodeConfig for CloudConfig {
@@ -142,6 +148,11 @@ impl NodeConfig for CloudConfig {
                 return Err(NodeError::bad_value(key, "must name a file"));
             }
         }
+        let record_dir = if self.enable_record {
+            Some(check_record_dir(&self.record_dir)?)
+        } else {
+            None
+        };
         Ok(CloudSettings {
             rtmp_addr: parse_addr("cloud.rtmp_addr", &self.rtmp_addr)?,
             api_addr: parse_addr("cloud.api_addr", &self.api_addr)?,
@@ -157,6 +168,7 @@ impl NodeConfig for CloudConfig {
             edge_tokens: self.edge_tokens.clone(),
             rtp_cache_size: self.rtp_cache_size,
             rtp_cache_bytes: self.rtp_cache_bytes,
+            record_dir,
         })
     }
 
@@ -167,6 +179,34 @@ impl NodeConfig for CloudConfig {
     fn log_to_file(&self) -> bool {
         self.enable_log_file
     }
+}
+
+/// What can be known about `cloud.record_dir` without writing anything (`--check-config` runs
+/// this too): it is named, and the nearest part of it that exists is a directory. Creating it
+/// and writing in it are tried at start.
+fn check_record_dir(value: &str) -> Result<PathBuf, NodeError> {
+    const KEY: &str = "cloud.record_dir";
+    if value.is_empty() || value.contains('\0') {
+        return Err(NodeError::bad_value(
+            KEY,
+            "must name a directory while cloud.enable_record is on",
+        ));
+    }
+    let dir = PathBuf::from(value);
+    for existing in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(existing) {
+            Ok(found) if found.is_dir() => break,
+            Ok(_) => {
+                return Err(NodeError::bad_value(
+                    KEY,
+                    format!("{value:?}: {} is not a directory", existing.display()),
+                ))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(NodeError::bad_value(KEY, format!("{value:?}: {error}"))),
+        }
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -237,5 +277,35 @@ mod tests {
             let error = config.validate().unwrap_err().to_string();
             assert!(error.starts_with(key), "{error}");
         }
+    }
+
+    #[test]
+    fn record_dir_is_checked_only_when_recording() {
+        let file = std::env::temp_dir().join(format!("liverelay-config-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let under_file = file.join("record").to_string_lossy().into_owned();
+        for (enable_record, record_dir, error) in [
+            (true, "", Some("cloud.record_dir: must name a directory")),
+            (true, under_file.as_str(), Some("cloud.record_dir: ")),
+            (true, "not/there/yet", None),
+            (false, under_file.as_str(), None),
+        ] {
+            let config = CloudConfig {
+                enable_record,
+                record_dir: record_dir.into(),
+                ..Default::default()
+            };
+            match (config.validate(), error) {
+                (Ok(settings), None) => assert_eq!(
+                    settings.record_dir,
+                    enable_record.then(|| PathBuf::from(record_dir))
+                ),
+                (Err(found), Some(error)) => {
+                    assert!(found.to_string().starts_with(error), "{found}")
+                }
+                (result, _) => panic!("{record_dir:?}: {result:?}"),
+            }
+        }
+        std::fs::remove_file(&file).unwrap();
     }
 }

@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod media_info;
 mod metrics;
+mod record;
 mod registry;
 mod repair;
 mod rtmp;
@@ -14,6 +15,7 @@ mod stream_keys;
 use crate::config::{CloudConfig, DEV_TOKEN};
 use crate::error::CloudError;
 use crate::metrics::NodeState;
+use crate::record::{Recorder, RecordingStats};
 use crate::registry::Registry;
 use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
@@ -23,7 +25,7 @@ use relay_node::{run_node, shutdown_signal};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -32,6 +34,10 @@ async fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener, CloudError> {
         .await
         .map_err(|e| CloudError::io(format!("cloud.{key}: binding {addr}"), e))
 }
+
+/// How long shutdown waits for recordings to be written out and closed. A recording still open
+/// then keeps what was written (it reads to its last whole tag) without its duration.
+const RECORDINGS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     run_node::<CloudConfig, _, _, _>(run)
@@ -52,6 +58,10 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         )
     })?;
     let keys = Arc::new(StreamKeys::load(&settings.data_dir)?);
+    let recorder = Recorder::new(
+        settings.record_dir.clone(),
+        Arc::new(RecordingStats::default()),
+    )?;
     let sender = Arc::new(RtpSender::bind(&settings)?);
     let names = vec!["liverelay-cloud".to_owned(), "localhost".to_owned()];
     let (identity, created) = repair_quic::identity::load_or_create(
@@ -90,6 +100,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         keys: keys.clone(),
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
+        recorder: recorder.clone(),
     });
     let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
     let state = Arc::new(NodeState {
@@ -97,6 +108,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         hub,
         keys,
         sender,
+        recordings: recorder.stats().clone(),
         started,
     });
     let api_router = api::router(state.clone(), metrics_listener.is_some());
@@ -111,6 +123,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         metrics = ?settings.metrics_addr,
         quic = %settings.quic_addr,
         destinations = ?settings.destinations,
+        record_dir = ?settings.record_dir,
         "cloud started"
     );
     shutdown_signal().await;
@@ -122,7 +135,24 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         let _ = metrics_task.await;
     }
     // Connection tasks saw the signal too; give them a moment to send end-of-stream.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Their publishes have ended or are ending, which closes the recordings.
+    if !recorder.wait_closed(RECORDINGS_CLOSE_TIMEOUT).await {
+        tracing::warn!(
+            open = recorder.stats().snapshot().open,
+            "recordings still open at exit: they end at their last whole tag, without duration"
+        );
+    }
+    if settings.record_dir.is_some() {
+        let totals = recorder.stats().snapshot();
+        tracing::info!(
+            started = totals.started,
+            finished = totals.finished,
+            failed = totals.failed,
+            bytes = totals.bytes_written,
+            "recording totals"
+        );
+    }
     let _ = repair_task.await;
     Ok(())
 }

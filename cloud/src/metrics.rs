@@ -2,6 +2,7 @@
 //! a stream's series exist while it is live, so gauges go down when streams and edges end,
 //! and node-wide counters only ever grow.
 
+use crate::record::RecordingStats;
 use crate::registry::Registry;
 use crate::repair::RepairHub;
 use crate::sender::RtpSender;
@@ -22,6 +23,7 @@ pub struct NodeState {
     pub hub: Arc<RepairHub>,
     pub keys: Arc<StreamKeys>,
     pub sender: Arc<RtpSender>,
+    pub recordings: Arc<RecordingStats>,
     pub started: Instant,
 }
 
@@ -175,6 +177,7 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
         );
     }
     edge_metrics(&mut out, &state, now);
+    recording_metrics(&mut out, &state.recordings);
     for destination in state.sender.destination_stats() {
         let labels: &[(&str, &str)] = &[("destination", &destination.destination)];
         out.counter(
@@ -191,6 +194,45 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
         );
     }
     out
+}
+
+fn recording_metrics(out: &mut Exposition, recordings: &RecordingStats) {
+    let r = recordings.snapshot();
+    out.gauge(
+        "liverelay_cloud_recordings_open",
+        "Recordings being written.",
+        &[],
+        r.open as f64,
+    );
+    for (name, help, value) in [
+        (
+            "liverelay_cloud_recordings_started_total",
+            "Recordings begun.",
+            r.started,
+        ),
+        (
+            "liverelay_cloud_recordings_finished_total",
+            "Recordings closed with duration and size written.",
+            r.finished,
+        ),
+        (
+            "liverelay_cloud_recordings_failed_total",
+            "Recordings that could not be opened or written, or fell behind.",
+            r.failed,
+        ),
+        (
+            "liverelay_cloud_recording_bytes_total",
+            "Bytes written to recordings.",
+            r.bytes_written,
+        ),
+        (
+            "liverelay_cloud_recording_tags_dropped_total",
+            "Tags that did not reach a recording.",
+            r.tags_dropped,
+        ),
+    ] {
+        out.counter(name, help, &[], value);
+    }
 }
 
 fn edge_metrics(out: &mut Exposition, state: &NodeState, now: Instant) {

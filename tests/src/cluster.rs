@@ -59,7 +59,8 @@ impl CloudConfig {
         }
     }
 
-    fn yaml(&self) -> String {
+    /// The config file's text (a `cloud:` section).
+    pub fn yaml(&self) -> String {
         let mut s = String::from("cloud:\n");
         let local = |port: u16| format!("127.0.0.1:{port}");
         kv(&mut s, "rtmp_addr", &local(self.rtmp_port));

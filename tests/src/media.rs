@@ -208,6 +208,17 @@ pub fn run_ffmpeg(
     args: &[&str],
     timeout: Duration,
 ) -> Result<(ExitStatus, String, String), String> {
+    let mut all = vec!["-nostdin", "-hide_banner"];
+    all.extend_from_slice(args);
+    run_tool("ffmpeg", &all, timeout)
+}
+
+/// Runs `program` (ffmpeg or ffprobe) with a timeout; returns (status, stdout, stderr).
+fn run_tool(
+    program: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<(ExitStatus, String, String), String> {
     let dir = std::env::temp_dir();
     let tag = format!(
         "{TEMP_PREFIX}-ff-{}-{:?}",
@@ -219,15 +230,14 @@ pub fn run_ffmpeg(
     let err_path = dir.join(format!("{tag}.err"));
     let out = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
     let err = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
-    let mut child = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner"])
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .spawn()
         .map_err(|e| {
-            format!("spawn ffmpeg: {e} (is ffmpeg installed? scripts/test.sh installs it)")
+            format!("spawn {program}: {e} (is ffmpeg installed? scripts/test.sh installs it)")
         })?;
     let deadline = Instant::now() + timeout;
     let status = loop {
@@ -237,7 +247,9 @@ pub fn run_ffmpeg(
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("ffmpeg {args:?} did not finish within {timeout:?}"));
+            return Err(format!(
+                "{program} {args:?} did not finish within {timeout:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -261,6 +273,28 @@ pub fn framemd5(path: &Path) -> Result<FrameMd5, String> {
         return Err(format!("framemd5 of {p} failed ({status}): {err}"));
     }
     FrameMd5::parse(&out)
+}
+
+/// The duration ffprobe gives the file (`format=duration`; for FLV that is onMetaData's
+/// `duration` when it is set, else what ffprobe works out from the timestamps).
+pub fn ffprobe_duration(path: &Path) -> Result<f64, String> {
+    let p = path.to_str().expect("utf-8 path");
+    let args = [
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "default=noprint_wrappers=1:nokey=1",
+        p,
+    ];
+    let (status, out, err) = run_tool("ffprobe", &args, Duration::from_secs(60))?;
+    if !status.success() {
+        return Err(format!("ffprobe of {p} failed ({status}): {err}"));
+    }
+    out.trim()
+        .parse()
+        .map_err(|_| format!("ffprobe of {p}: duration {out:?} is not a number ({err})"))
 }
 
 /// `ffmpeg -v error -i X -f null -` must print nothing and succeed.
@@ -310,6 +344,13 @@ pub const HEAVY: SourceSpec = SourceSpec {
     noise: true,
 };
 
+/// The standard source, 10 s long (five GOPs): for tests that need a publish of that length.
+pub const LONG: SourceSpec = SourceSpec {
+    name: "long",
+    seconds: 10,
+    ..STANDARD
+};
+
 /// A generated source file with its packets and tags.
 pub struct Media {
     pub path: PathBuf,
@@ -324,6 +365,12 @@ impl Media {
     pub fn standard() -> &'static Media {
         static M: OnceLock<Media> = OnceLock::new();
         M.get_or_init(|| Media::generate(&STANDARD))
+    }
+
+    /// The 10 s source, generated once per test binary.
+    pub fn long() -> &'static Media {
+        static M: OnceLock<Media> = OnceLock::new();
+        M.get_or_init(|| Media::generate(&LONG))
     }
 
     /// The heavy source, generated once per test binary.

@@ -3,6 +3,7 @@
 use super::rml::RmlSession;
 use super::{IngestEvent, IngestSession};
 use crate::error::CloudError;
+use crate::record::{Recorder, Recording};
 use crate::registry::{Claim, PublishRequest, Registry};
 use crate::repair::{RepairHub, StreamCache};
 use crate::sender::RtpSender;
@@ -30,6 +31,9 @@ pub struct IngestContext {
     pub keys: Arc<StreamKeys>,
     pub rtmp_addr: SocketAddr,
     pub max_datagram: usize,
+    /// Records publishes to files (`cloud.enable_record`); its counters are
+    /// [`Recorder::stats`].
+    pub recorder: Recorder,
 }
 
 /// Accepts RTMP connections until shutdown; each runs in its own task.
@@ -74,6 +78,8 @@ struct Publishing {
     claim: Claim,
     /// The audio codec is known (from a sequence header or the first audio tag).
     audio_known: bool,
+    /// Dropped with the publish, however it ends: that closes the file.
+    recording: Option<Recording>,
 }
 
 struct Connection {
@@ -241,11 +247,15 @@ impl Connection {
             publication.announcement(),
             claim.stream().repair.clone(),
         );
+        let recording = name
+            .split_once('/')
+            .and_then(|(app, room)| self.context.recorder.start(app, room, epoch / 1000));
         let publishing = self.publishing.insert(Publishing {
             publication,
             cache,
             claim,
             audio_known: false,
+            recording,
         });
         publishing
             .publication
@@ -286,6 +296,9 @@ impl Connection {
             tracing::debug!(peer = %self.peer, "media before publish; dropped");
             return Ok(());
         };
+        if let Some(recording) = publishing.recording.as_mut() {
+            recording.push(&tag);
+        }
         let config = tag.is_metadata() || tag.is_sequence_header();
         let stream = publishing.claim.stream();
         stream.tags.fetch_add(1, Ordering::Relaxed);

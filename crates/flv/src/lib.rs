@@ -19,7 +19,8 @@ pub use classify::{video_composition_time, AudioCodec, VideoCodec};
 pub use error::FlvError;
 pub use reader::TagReader;
 pub use writer::{
-    file_header, write_tag_into, write_tag_parts_into, TAG_HEADER_LEN, TAG_TRAILER_LEN,
+    file_header, tag_header, tag_trailer, write_tag_into, write_tag_parts_into, TAG_HEADER_LEN,
+    TAG_TRAILER_LEN,
 };
 
 use bytes::Bytes;

@@ -37,19 +37,46 @@ pub fn write_tag_parts_into<P: AsRef<[u8]>>(
     parts: &[P],
 ) -> Result<(), FlvError> {
     let body_len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
-    if body_len > MAX_BODY_LEN {
-        return Err(FlvError::BodyTooLarge(body_len));
-    }
+    let header = tag_header(tag_type, timestamp, body_len)?;
     out.reserve(TAG_HEADER_LEN + body_len + TAG_TRAILER_LEN);
-    let len = body_len as u32;
-    out.put_u8(tag_type as u8);
-    out.put_slice(&len.to_be_bytes()[1..]);
-    out.put_slice(&timestamp.to_be_bytes()[1..]);
-    out.put_u8((timestamp >> 24) as u8);
-    out.put_slice(&[0, 0, 0]);
+    out.put_slice(&header);
     for part in parts {
         out.put_slice(part.as_ref());
     }
-    out.put_u32(len + TAG_HEADER_LEN as u32);
+    out.put_slice(&tag_trailer(body_len));
     Ok(())
+}
+
+/// The 11-byte header of a tag whose body is `body_len` bytes, for writers that send the body
+/// from its own buffer (a file written with vectored I/O) instead of copying it next to the
+/// header.
+pub fn tag_header(
+    tag_type: TagType,
+    timestamp: u32,
+    body_len: usize,
+) -> Result<[u8; TAG_HEADER_LEN], FlvError> {
+    if body_len > MAX_BODY_LEN {
+        return Err(FlvError::BodyTooLarge(body_len));
+    }
+    let len = (body_len as u32).to_be_bytes();
+    let ts = timestamp.to_be_bytes();
+    Ok([
+        tag_type as u8,
+        len[1],
+        len[2],
+        len[3],
+        ts[1],
+        ts[2],
+        ts[3],
+        ts[0],
+        0,
+        0,
+        0,
+    ])
+}
+
+/// The PreviousTagSize that follows a tag whose body is `body_len` bytes (at most 2^24 - 1, as
+/// [`tag_header`] checks).
+pub fn tag_trailer(body_len: usize) -> [u8; TAG_TRAILER_LEN] {
+    (body_len as u32 + TAG_HEADER_LEN as u32).to_be_bytes()
 }

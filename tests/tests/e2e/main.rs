@@ -13,6 +13,7 @@ mod faults;
 mod harness;
 mod identity;
 mod multicast;
+mod recording;
 mod resilience;
 
 use e2e_tests::checks::{check_capture, Join, Received};
