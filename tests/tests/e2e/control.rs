@@ -347,7 +347,8 @@ fn refused(dir: &TestDir, label: &str, cloud: &mut Cloud, name: &str) -> bool {
 fn stream_keys_gate_publishing_and_survive_a_restart() {
     let media = Media::standard();
     let dir = TestDir::new("stream-keys");
-    let config = CloudConfig::new(dir.path(), vec!["127.0.0.1:9".into()]);
+    let mut config = CloudConfig::new(dir.path(), vec!["127.0.0.1:9".into()]);
+    config.extra.push("enable_record: true".into());
     let mut cloud = Cloud::start(dir.path(), config.clone());
     let api = cloud.api_addr();
 
