@@ -166,7 +166,9 @@ wait_port edge "$edge_pid" "$flv_port"
 echo "cloud and edge are up (config: $config, logs: $logs)"
 echo "  push:  rtmp://127.0.0.1:$rtmp_port/live/demo   (any name: rtmp://127.0.0.1:$rtmp_port/live/NAME)"
 echo "  play:  http://127.0.0.1:$flv_port/live/demo.flv   (ffplay, VLC, mpegts.js)"
-echo "  stats: http://127.0.0.1:$api_port/stat/livestat"
+echo "  api:   http://127.0.0.1:$api_port/api/v1/streams   (cloud; edge: http://127.0.0.1:$flv_port/api/v1/streams)"
+echo "  docs:  http://127.0.0.1:$api_port/api/openapi.json   (livego: /stat/livestat, /control/get?room=live/NAME)"
+echo "  metrics: http://127.0.0.1:$api_port/metrics and http://127.0.0.1:$flv_port/metrics (unless metrics_addr moves them)"
 
 if [ "$demo" -eq 1 ]; then
     (
