@@ -13,6 +13,7 @@ mod harness;
 mod identity;
 mod multicast;
 mod resilience;
+mod supervisor;
 
 use e2e_tests::checks::{check_capture, Join, Received};
 use e2e_tests::http::Capture;
