@@ -1,6 +1,9 @@
 //! The `cloud:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, NodeConfig, NodeError};
+use relay_node::{
+    parse_addr, parse_multicast_if, LogKeys, NodeConfig, NodeError, DEFAULT_LOG_MAX_BYTES,
+    DEFAULT_LOG_MAX_FILES,
+};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -23,6 +26,9 @@ pub struct CloudConfig {
     pub rtp_cache_bytes: usize,
     pub log_level: String,
     pub enable_log_file: bool,
+    pub log_file: String,
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
 }
 
 /// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
@@ -45,6 +51,9 @@ impl Default for CloudConfig {
             rtp_cache_bytes: 32 << 20,
             log_level: "info".into(),
             enable_log_file: false,
+            log_file: "cloud.log".into(),
+            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            log_max_files: DEFAULT_LOG_MAX_FILES,
         }
     }
 }
@@ -150,12 +159,8 @@ impl NodeConfig for CloudConfig {
         })
     }
 
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn log_to_file(&self) -> bool {
-        self.enable_log_file
+    fn log_keys(&self) -> LogKeys<'_> {
+        relay_node::log_keys_of!(self)
     }
 }
 
