@@ -1,6 +1,9 @@
 //! The `cloud:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, parse_optional_addr, NodeConfig, NodeError};
+use relay_node::{
+    parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
+    DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -25,6 +28,9 @@ pub struct CloudConfig {
     pub rtp_cache_bytes: usize,
     pub log_level: String,
     pub enable_log_file: bool,
+    pub log_file: String,
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
     pub enable_record: bool,
     pub record_dir: String,
 }
@@ -51,6 +57,9 @@ impl Default for CloudConfig {
             rtp_cache_bytes: 32 << 20,
             log_level: "info".into(),
             enable_log_file: false,
+            log_file: "cloud.log".into(),
+            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            log_max_files: DEFAULT_LOG_MAX_FILES,
             enable_record: false,
             record_dir: "record".into(),
         }
@@ -172,12 +181,8 @@ impl NodeConfig for CloudConfig {
         })
     }
 
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn log_to_file(&self) -> bool {
-        self.enable_log_file
+    fn log_keys(&self) -> LogKeys<'_> {
+        relay_node::log_keys_of!(self)
     }
 }
 

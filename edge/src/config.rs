@@ -1,6 +1,9 @@
 //! The `edge:` section of the config file.
 
-use relay_node::{parse_addr, parse_multicast_if, parse_optional_addr, NodeConfig, NodeError};
+use relay_node::{
+    parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
+    DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+};
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -26,6 +29,9 @@ pub struct EdgeConfig {
     pub edge_name: String,
     pub log_level: String,
     pub enable_log_file: bool,
+    pub log_file: String,
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
 }
 
 impl Default for EdgeConfig {
@@ -47,6 +53,9 @@ impl Default for EdgeConfig {
             edge_name: String::new(),
             log_level: "info".into(),
             enable_log_file: false,
+            log_file: "edge.log".into(),
+            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            log_max_files: DEFAULT_LOG_MAX_FILES,
         }
     }
 }
@@ -122,12 +131,8 @@ impl NodeConfig for EdgeConfig {
         })
     }
 
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn log_to_file(&self) -> bool {
-        self.enable_log_file
+    fn log_keys(&self) -> LogKeys<'_> {
+        relay_node::log_keys_of!(self)
     }
 }
 

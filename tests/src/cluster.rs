@@ -145,6 +145,12 @@ impl EdgeConfig {
     }
 }
 
+/// One config file with both sections, as shipped: for a cloud and an edge that read the same
+/// file (under supervisord, both programs run with the repository's `config.yaml`).
+pub fn shared_config_yaml(cloud: &CloudConfig, edge: &EdgeConfig) -> String {
+    format!("{}\n{}", cloud.yaml(), edge.yaml())
+}
+
 fn write_config(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

@@ -15,16 +15,28 @@ pub struct Proc {
 
 impl Proc {
     /// Spawns `cmd` with stdin closed and stdout+stderr appended to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Proc {
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Proc {
+        Proc::spawn_dying_with(name, cmd, log, libc::SIGKILL)
+    }
+
+    /// As [`Proc::spawn`], with the signal the child gets if the test's thread dies without
+    /// cleaning up: SIGTERM for a process supervisor, so it can stop its own children first
+    /// (they are not children of the test, so nothing else would end them).
+    pub fn spawn_dying_with(
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+        death_signal: libc::c_int,
+    ) -> Proc {
         let out = File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = out.try_clone().expect("clone log file handle");
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // If the test binary dies without running destructors (killed by a CI timeout), the
-        // kernel kills its children too, so no cloud/edge/ffmpeg is left holding ports.
+        // kernel signals its children too, so no cloud/edge/ffmpeg is left holding ports.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, death_signal) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

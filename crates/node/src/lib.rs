@@ -3,11 +3,14 @@
 mod addr;
 mod config_file;
 mod logging;
+mod rotating_file;
 mod start;
 
 pub use addr::{parse_addr, parse_multicast_if, parse_optional_addr};
 pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
-pub use logging::init_logging;
+pub use logging::{
+    init_logging, LogFile, LogKeys, LogSettings, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+};
 pub use start::{run_node, NodeConfig};
 
 use std::path::PathBuf;

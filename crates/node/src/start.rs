@@ -1,23 +1,24 @@
 //! The start-up both binaries share: command line, config file, logging, runtime.
 
 use crate::config_file::check_section;
-use crate::{init_logging, load_section, CommandLine, NodeError};
+use crate::{init_logging, load_section, CommandLine, LogKeys, NodeError};
 use clap::Parser;
 use serde::de::DeserializeOwned;
 use std::fmt::Display;
 use std::future::Future;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// A node's section of the config file.
 pub trait NodeConfig: DeserializeOwned {
-    /// `cloud` or `edge`: the section, the log file's name and the prefix of error messages.
+    /// `cloud` or `edge`: the section, and the prefix of error messages.
     const SECTION: &'static str;
     /// The checked, parsed form the node runs on.
     type Settings;
+    /// Checks the node's own keys; the logging keys are checked by [`run_node`].
     fn validate(&self) -> Result<Self::Settings, NodeError>;
-    fn log_level(&self) -> &str;
-    fn log_to_file(&self) -> bool;
+    /// The logging keys, which both sections have under the same names, so that both nodes
+    /// check them and set logging up in one place.
+    fn log_keys(&self) -> LogKeys<'_>;
 }
 
 /// Reads the config named on the command line, starts logging and runs `run` on a tokio
@@ -47,6 +48,10 @@ where
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
+    let log = match config.log_keys().validate(C::SECTION) {
+        Ok(log) => log,
+        Err(error) => return fail(&error),
+    };
     if command_line.check_config {
         println!(
             "{}: {}: config OK",
@@ -55,10 +60,7 @@ where
         );
         return ExitCode::SUCCESS;
     }
-    let log_file = format!("{}.log", C::SECTION);
-    let log_file = config.log_to_file().then(|| Path::new(&log_file));
-    let level_key = format!("{}.log_level", C::SECTION);
-    if let Err(error) = init_logging(&level_key, config.log_level(), log_file) {
+    if let Err(error) = init_logging(&log) {
         return fail(&error);
     }
     // A panic anywhere (an RTMP library bug, say) is logged where operators look.

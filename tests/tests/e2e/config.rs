@@ -14,6 +14,8 @@ fn run_with_config(dir: &TestDir, bin: &str, label: &str, yaml: &str) -> Proc {
     std::fs::write(&path, yaml).expect("write config");
     let mut cmd = Command::new(relay_bin(bin));
     cmd.arg("--config").arg(&path).current_dir(dir.path());
+    // The config's log_level, whatever RUST_LOG says outside.
+    cmd.env_remove("RUST_LOG");
     Proc::spawn(label, cmd, &dir.join(&format!("{label}.log")))
 }
 
@@ -190,4 +192,61 @@ fn check_config_validates_without_starting() {
         );
     }
     drop(taken);
+}
+
+/// With `enable_log_file` a node logs to `log_file` (relative to its working directory) and
+/// not to stderr, appending to what the file holds and rotating it by size; a `log_file` that
+/// cannot be opened stops the node at start, naming the key.
+#[test]
+fn log_file_is_written_and_rotated() {
+    let dir = TestDir::new("logfile");
+    std::fs::create_dir(dir.join("logs")).expect("create logs/");
+    // Whole lines just under the smallest log_max_bytes: the node's first lines rotate it.
+    let earlier = "a line of an earlier run\n".repeat(65_536 / 25);
+    std::fs::write(dir.join("logs/edge.log"), &earlier).expect("write the earlier log");
+    let yaml = format!(
+        "edge:\n  udp_addr: \":{}\"\n  flv_addr: \"127.0.0.1:{}\"\n  cloud_quic_addr: \"\"\n  \
+         enable_log_file: true\n  log_file: \"logs/edge.log\"\n  log_max_bytes: 65536\n  \
+         log_max_files: 1\n",
+        free_port(),
+        free_port()
+    );
+    let mut edge = run_with_config(&dir, "edge", "edge-logfile", &yaml);
+    let log = dir.join("logs/edge.log");
+    let started = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        edge.assert_running("while starting");
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("edge started").then_some(text)
+    });
+    let text = started.unwrap_or_else(|| {
+        panic!(
+            "the edge logged no \"edge started\" to {}\n{}",
+            log.display(),
+            edge.log_tail(20)
+        )
+    });
+    assert!(
+        !text.contains("earlier run"),
+        "the first lines did not rotate the full file: {text}"
+    );
+    let rotated = std::fs::read_to_string(dir.join("logs/edge.log.1")).unwrap_or_default();
+    assert_eq!(rotated, earlier, "logs/edge.log.1 is not the earlier file");
+    edge.signal("TERM");
+    edge.wait_exit(Duration::from_secs(10));
+    assert!(
+        edge.log().is_empty(),
+        "the edge wrote to stderr as well: {}",
+        edge.log_tail(20)
+    );
+    for bin in ["cloud", "edge"] {
+        let yaml = format!("{bin}:\n  enable_log_file: true\n  log_file: \"missing/{bin}.log\"\n");
+        let mut node = run_with_config(&dir, bin, &format!("{bin}-nolog"), &yaml);
+        let status = node.wait_exit(Duration::from_secs(10));
+        let key = format!("{bin}.log_file");
+        assert!(
+            !status.success() && node.log().contains(&key),
+            "{bin} with an unopenable log file: {status}, error not naming {key}:\n{}",
+            node.log_tail(10)
+        );
+    }
 }

@@ -15,6 +15,7 @@ mod identity;
 mod multicast;
 mod recording;
 mod resilience;
+mod supervisor;
 
 use e2e_tests::checks::{check_capture, Join, Received};
 use e2e_tests::http::Capture;
