@@ -44,9 +44,16 @@ pub fn metrics_router() -> Router<HttpState> {
 #[openapi(
     info(
         title = "liverelay edge API",
-        description = "Streams served by the edge node, their players, loss and repair; metrics and health. Players fetch GET /{app}/{name}.flv on the same listener."
+        description = "HTTP-FLV for players, and the streams served by the edge node with their players, loss and repair; metrics and health."
     ),
-    paths(list_streams, get_stream, stream_time, status, prometheus),
+    paths(
+        crate::http::play,
+        list_streams,
+        get_stream,
+        stream_time,
+        status,
+        prometheus
+    ),
     components(schemas(EdgeStreamView, StatusView))
 )]
 struct ApiDoc;

@@ -36,7 +36,20 @@ fn not_found(what: &str) -> Response {
     with_cors((StatusCode::NOT_FOUND, format!("{what}\n")).into_response())
 }
 
-async fn play(
+/// The live stream as HTTP-FLV: FLV header, metadata, sequence headers, the GOP cache from
+/// the latest keyframe, then live tags, until the publish ends. `HEAD` answers the headers
+/// without joining; `OPTIONS` answers CORS preflight.
+#[utoipa::path(get, path = "/{app}/{file}",
+    params(
+        ("app" = String, Path, description = "The stream's app, e.g. live"),
+        ("file" = String, Path, description = "The stream's name followed by .flv"),
+    ),
+    responses(
+        (status = 200, content_type = "video/x-flv", body = Vec<u8>, description = "the stream, chunked, until it ends"),
+        (status = 404, content_type = "text/plain", body = String, description = "not live on this edge, or not NAME.flv"),
+        (status = 405, description = "a method other than GET, HEAD or OPTIONS"),
+))]
+pub async fn play(
     method: Method,
     State(state): State<HttpState>,
     Path((app, file)): Path<(String, String)>,

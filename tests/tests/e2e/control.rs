@@ -275,6 +275,7 @@ fn stream_views_metrics_and_errors_follow_a_live_stream() {
     assert!(cloud_doc["components"]["schemas"]["CloudStreamView"].is_object());
     let edge_doc = get_json(edge, "/api/openapi.json", 200);
     for path in [
+        "/{app}/{file}",
         "/api/v1/streams",
         "/api/v1/streams/{app}/{name}",
         "/stats/time",
