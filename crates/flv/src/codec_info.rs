@@ -1,5 +1,5 @@
 //! Codec details from sequence-header tags, for the stream API: profile, level, picture size and
-//! frame rate of the video.
+//! frame rate of the video; codec profile, sample rate and channels of the audio.
 //!
 //! Every byte here comes from a publisher, so nothing is trusted: each field is read through a
 //! bounds-checked [`bits::BitReader`], value ranges the specifications set are checked before
@@ -7,13 +7,17 @@
 //!
 //! Tag headers understood: legacy AVC (codec id 7) and HEVC (codec id 12) sequence headers;
 //! Enhanced RTMP `SequenceStart` for `avc1`, `hvc1`, `av01` and `vp09`, alone or as the first
-//! track of a multitrack tag.
+//! track of a multitrack tag; AAC sequence headers (legacy SoundFormat 10 or FourCC `mp4a`);
+//! FourCC `Opus`; and the other legacy sound formats, whose tags describe themselves.
 
+mod aac;
 mod av1;
 mod avc;
 mod bits;
 mod hevc;
+mod legacy_audio;
 mod nal;
+mod opus;
 mod picture;
 #[cfg(test)]
 mod test_bits;
@@ -21,7 +25,8 @@ mod vp9;
 mod vui;
 
 use crate::classify::{
-    video_is_sequence_header, EX_HEADER_BIT, EX_PACKET_MULTITRACK, EX_PACKET_SEQUENCE_START,
+    video_is_sequence_header, AAC_PACKET_SEQUENCE_HEADER, EX_HEADER_BIT, EX_PACKET_MULTITRACK,
+    EX_PACKET_SEQUENCE_START, SOUND_FORMAT_AAC, SOUND_FORMAT_EX_HEADER,
 };
 use crate::{FlvError, VideoCodec};
 use bits::BitReader;
@@ -57,12 +62,41 @@ impl VideoInfo {
     }
 }
 
+/// What an audio tag says about the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioInfo {
+    /// `"aac"`, `"mp3"`, `"opus"`, `"pcm"`, ... (see [`audio_info`]).
+    pub codec: &'static str,
+    /// AAC profile ("LC", "HE-AAC", ...), or the audio object type number.
+    pub profile: Option<String>,
+    /// Output sample rate in Hz.
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u8>,
+}
+
+impl AudioInfo {
+    /// Only the codec is known.
+    fn codec_only(codec: &'static str) -> Self {
+        AudioInfo {
+            codec,
+            profile: None,
+            sample_rate: None,
+            channels: None,
+        }
+    }
+}
+
 const VIDEO_HEADER: &str = "FLV video tag header";
+const AUDIO_HEADER: &str = "FLV audio tag header";
 const MULTITRACK_HEADER: &str = "E-RTMP multitrack header";
 /// Legacy AVC/HEVC: frame type and codec id, AVCPacketType, 24-bit composition time.
 const LEGACY_VIDEO_HEADER_LEN: usize = 5;
 /// E-RTMP: the flags byte and the FourCC.
 const EX_HEADER_LEN: usize = 5;
+/// AudioPacketType.Multitrack (E-RTMP v2); video uses 6 ([`EX_PACKET_MULTITRACK`]).
+const EX_AUDIO_PACKET_MULTITRACK: u8 = 5;
+/// AudioPacketType.CodedFrames.
+const EX_AUDIO_PACKET_CODED_FRAMES: u8 = 1;
 /// AvMultitrackType values (E-RTMP v2, "Multitrack"); 1 is ManyTracks.
 const MULTITRACK_ONE_TRACK: u32 = 0;
 const MULTITRACK_MANY_CODECS: u32 = 2;
@@ -109,6 +143,51 @@ fn video_record(body: &[u8]) -> Result<(VideoCodec, &[u8]), FlvError> {
     match VideoCodec::from_fourcc(&packet.fourcc) {
         VideoCodec::Other => Err(FlvError::UnknownFourCc(packet.fourcc)),
         codec => Ok((codec, packet.payload)),
+    }
+}
+
+/// Reads the codec details out of an audio tag body.
+///
+/// * AAC (SoundFormat 10 or FourCC `mp4a`): the sequence header's AudioSpecificConfig gives the
+///   profile, the output sample rate (with SBR, twice the core rate) and the channels. Raw AAC
+///   frames are [`FlvError::NotSequenceHeader`].
+/// * FourCC `Opus`: the sequence start's identification header gives the channels and the
+///   encoder's input sample rate.
+/// * MP3: the MPEG audio frame header in the tag, which unlike the FLV flags can say 48 kHz.
+/// * Other legacy formats (`pcm`, `pcm_le`, `adpcm`, `nellymoser`, `g711_alaw`, `g711_mulaw`,
+///   `speex`, `device_specific`): the rate and channel flags of the FLV audio header, or the
+///   fixed values the FLV specification gives Nellymoser 8/16 kHz, G.711 and Speex.
+/// * FourCCs `fLaC`, `ac-3`, `ec-3`, `.mp3` with no parser here: the codec name only.
+pub fn audio_info(body: &[u8]) -> Result<AudioInfo, FlvError> {
+    let first = *body.first().ok_or(FlvError::Truncated(AUDIO_HEADER))?;
+    match first >> 4 {
+        SOUND_FORMAT_AAC => match body.get(1) {
+            Some(&AAC_PACKET_SEQUENCE_HEADER) => aac::audio_info(body.get(2..).unwrap_or(&[])),
+            Some(_) => Err(FlvError::NotSequenceHeader),
+            None => Err(FlvError::Truncated(AUDIO_HEADER)),
+        },
+        SOUND_FORMAT_EX_HEADER => ex_audio_info(body),
+        _ => legacy_audio::audio_info(body),
+    }
+}
+
+/// Enhanced RTMP audio (SoundFormat 9): AudioPacketType in the low nibble, then a FourCC.
+fn ex_audio_info(body: &[u8]) -> Result<AudioInfo, FlvError> {
+    let packet = ex_packet(body, EX_AUDIO_PACKET_MULTITRACK, AUDIO_HEADER)?;
+    let sequence_start = packet.packet_type == EX_PACKET_SEQUENCE_START;
+    match &packet.fourcc {
+        b"mp4a" if sequence_start => aac::audio_info(packet.payload),
+        b"Opus" if sequence_start => opus::audio_info(packet.payload),
+        b"mp4a" | b"Opus" => Err(FlvError::NotSequenceHeader),
+        b".mp3" if packet.packet_type == EX_AUDIO_PACKET_CODED_FRAMES => {
+            Ok(legacy_audio::mp3_frame_info(packet.payload)
+                .unwrap_or_else(|| AudioInfo::codec_only("mp3")))
+        }
+        b".mp3" => Ok(AudioInfo::codec_only("mp3")),
+        b"fLaC" => Ok(AudioInfo::codec_only("flac")),
+        b"ac-3" => Ok(AudioInfo::codec_only("ac3")),
+        b"ec-3" => Ok(AudioInfo::codec_only("eac3")),
+        _ => Err(FlvError::UnknownFourCc(packet.fourcc)),
     }
 }
 
