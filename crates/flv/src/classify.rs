@@ -33,12 +33,12 @@ const FRAME_TYPE_KEY: u8 = 1;
 const CODEC_ID_AVC: u8 = 7;
 const CODEC_ID_HEVC: u8 = 12;
 const AVC_PACKET_SEQUENCE_HEADER: u8 = 0;
-const EX_HEADER_BIT: u8 = 0x80;
-const EX_PACKET_SEQUENCE_START: u8 = 0;
-const EX_PACKET_MULTITRACK: u8 = 6;
-const SOUND_FORMAT_AAC: u8 = 10;
-const SOUND_FORMAT_EX_HEADER: u8 = 9;
-const AAC_PACKET_SEQUENCE_HEADER: u8 = 0;
+pub(crate) const EX_HEADER_BIT: u8 = 0x80;
+pub(crate) const EX_PACKET_SEQUENCE_START: u8 = 0;
+pub(crate) const EX_PACKET_MULTITRACK: u8 = 6;
+pub(crate) const SOUND_FORMAT_AAC: u8 = 10;
+pub(crate) const SOUND_FORMAT_EX_HEADER: u8 = 9;
+pub(crate) const AAC_PACKET_SEQUENCE_HEADER: u8 = 0;
 
 fn video_frame_type(first: u8) -> u8 {
     if first & EX_HEADER_BIT != 0 {
@@ -126,20 +126,24 @@ impl VideoCodec {
     pub fn of(body: &[u8]) -> Option<Self> {
         let first = *body.first()?;
         if first & EX_HEADER_BIT != 0 {
-            let fourcc = body.get(1..5)?;
-            return Some(match fourcc {
-                b"avc1" => VideoCodec::Avc,
-                b"hvc1" => VideoCodec::Hevc,
-                b"av01" => VideoCodec::Av1,
-                b"vp09" => VideoCodec::Vp9,
-                _ => VideoCodec::Other,
-            });
+            return body.get(1..5).map(Self::from_fourcc);
         }
         Some(match first & 0x0f {
             CODEC_ID_AVC => VideoCodec::Avc,
             CODEC_ID_HEVC => VideoCodec::Hevc,
             _ => VideoCodec::Other,
         })
+    }
+
+    /// The codec an Enhanced RTMP video FourCC names.
+    pub(crate) fn from_fourcc(fourcc: &[u8]) -> Self {
+        match fourcc {
+            b"avc1" => VideoCodec::Avc,
+            b"hvc1" => VideoCodec::Hevc,
+            b"av01" => VideoCodec::Av1,
+            b"vp09" => VideoCodec::Vp9,
+            _ => VideoCodec::Other,
+        }
     }
 }
 

@@ -15,4 +15,16 @@ pub enum FlvError {
     BodyTooLarge(usize),
     #[error("previous tag size {found} does not match the tag just read ({expected})")]
     BadPreviousTagSize { expected: u32, found: u32 },
+    #[error("tag body is not a sequence header")]
+    NotSequenceHeader,
+    #[error("{0} ends early")]
+    Truncated(&'static str),
+    #[error("{field} has the invalid value {value}")]
+    InvalidField { field: &'static str, value: u64 },
+    #[error("{0}: exp-Golomb code longer than 32 bits")]
+    ExpGolombTooLong(&'static str),
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("unknown FourCC {:?}", String::from_utf8_lossy(.0))]
+    UnknownFourCc([u8; 4]),
 }

@@ -9,13 +9,18 @@
 //! Classification ([`Tag::is_keyframe`], [`Tag::is_sequence_header`]) understands legacy AVC
 //! (codec id 7), the common HEVC convention (codec id 12), Enhanced RTMP video and audio
 //! (FourCC headers: `hvc1`, `av01`, `vp09`, `avc1`, `Opus`, `mp4a`, ...) and AAC.
+//!
+//! [`video_info`] and [`audio_info`] read codec details (profile, level, picture size, frame
+//! rate; sample rate, channels) out of sequence-header tags for the stream API.
 
 mod classify;
+mod codec_info;
 mod error;
 mod reader;
 mod writer;
 
 pub use classify::{video_composition_time, AudioCodec, VideoCodec};
+pub use codec_info::{audio_info, video_info, AudioInfo, VideoInfo};
 pub use error::FlvError;
 pub use reader::TagReader;
 pub use writer::{
