@@ -222,7 +222,10 @@ fn answer(
         return answers;
     }
     drop(cache);
-    hub.count_nack(edge, request.ssrc);
+    // Only streams the cloud has: an edge naming made-up SSRCs must not grow the table.
+    if stream.is_some() {
+        hub.count_nack(edge, request.ssrc);
+    }
     let requested: u64 = request.ranges.iter().map(|r| r.seqs().count() as u64).sum();
     let add = |node: &AtomicU64, stream: Option<&AtomicU64>, by: u64| {
         node.fetch_add(by, Ordering::Relaxed);
