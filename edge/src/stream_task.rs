@@ -91,6 +91,7 @@ pub async fn run_stream(
         next_snapshot: Instant::now(),
         context,
     };
+    task.context.streams.track(ssrc, task.stats.clone());
     let mut last_input = Instant::now();
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
@@ -323,7 +324,7 @@ impl StreamTask {
 
     fn finish(mut self) {
         self.state.finish();
-        self.context.streams.retire(&self.snapshot());
+        self.context.streams.retire(self.ssrc, &self.snapshot());
         let counters = self.state.counters();
         let reassembly = self.receiver.reassembly_stats();
         let recovery = self.receiver.recovery_stats();

@@ -35,8 +35,16 @@ pub struct StreamHandle {
 #[derive(Debug, Default)]
 pub struct Streams {
     by_name: Mutex<HashMap<String, StreamHandle>>,
-    /// Counters of the streams that ended.
-    retired: Mutex<NodeTotals>,
+    counted: Mutex<Counted>,
+}
+
+/// Every stream task's figures, named or not, and the totals of those that ended. One lock, so
+/// a task moving from live to ended is never counted twice or not at all: node counters never
+/// go down.
+#[derive(Debug, Default)]
+struct Counted {
+    live: HashMap<u32, Arc<SnapshotCell>>,
+    retired: NodeTotals,
 }
 
 /// The outcome of [`Streams::register`].
@@ -86,25 +94,30 @@ impl Streams {
         handles
     }
 
-    /// Node-wide counters: streams that ended plus the live ones now.
+    fn counted(&self) -> MutexGuard<'_, Counted> {
+        self.counted.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a stream task's figures from its start.
+    pub fn track(&self, ssrc: u32, stats: Arc<SnapshotCell>) {
+        self.counted().live.insert(ssrc, stats);
+    }
+
+    /// Node-wide counters: streams that ended plus the running ones now.
     pub fn totals(&self) -> NodeTotals {
-        let mut totals = self
-            .retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for (_, handle) in self.handles() {
-            totals.add(&handle.stats.read());
+        let counted = self.counted();
+        let mut totals = counted.retired.clone();
+        for stats in counted.live.values() {
+            totals.add(&stats.read());
         }
         totals
     }
 
-    /// Keeps an ended stream task's counters in the node's totals.
-    pub fn retire(&self, last: &StreamSnapshot) {
-        self.retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(last);
+    /// Moves an ended stream task's last figures into the node's totals.
+    pub fn retire(&self, ssrc: u32, last: &StreamSnapshot) {
+        let mut counted = self.counted();
+        counted.live.remove(&ssrc);
+        counted.retired.add(last);
     }
 
     /// Players per stream, for the report to the cloud.
@@ -125,5 +138,34 @@ impl Streams {
         if by_name.get(name).is_some_and(|h| h.ssrc == ssrc) {
             by_name.remove(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn snapshot(packets: u64) -> StreamSnapshot {
+        StreamSnapshot {
+            packets,
+            ..StreamSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn totals_move_from_live_to_retired_without_a_dip() {
+        let streams = Streams::default();
+        let cell = SnapshotCell::new(Instant::now());
+        streams.track(7, cell.clone());
+        cell.publish(snapshot(100));
+        let live = streams.totals();
+        assert_eq!((live.streams, live.packets), (1, 100));
+        streams.retire(7, &snapshot(120));
+        let ended = streams.totals();
+        assert_eq!((ended.streams, ended.packets), (1, 120));
+        // A later publish into the retired cell is no longer counted.
+        cell.publish(snapshot(500));
+        assert_eq!(streams.totals().packets, 120);
     }
 }
