@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Known-answer vectors for the auth_*.rs tests beside this file, computed apart from the Rust code.
 
-Uses only the Python standard library (hmac, hashlib, base64). Run it and compare its output
-with the constants in auth_request.rs.
+Uses only the Python standard library (hmac, hashlib, base64, json), plus PyJWT when it is
+installed (`pip install PyJWT`) to cross-check the hand-made tokens. Run it and compare its
+output with the constants in auth_request.rs and auth_jwt.rs.
 """
 
 import base64
 import hashlib
 import hmac
+import json
 
 
 def b64(raw, pad=True):
@@ -55,3 +57,44 @@ cases = {
 for name, data in cases.items():
     print(name, repr(data))
     print(f"  Qiniu {AK}:{sha1_sign(SK, data)}")
+
+print("== client JWT (HS256) ==")
+JWT_KEY = b"liverelay-jwt-key"
+
+
+def jwt_hs256(header, payload, key=JWT_KEY, alg=hashlib.sha256):
+    head = b64(json.dumps(header, separators=(",", ":")).encode(), pad=False)
+    body = b64(json.dumps(payload, separators=(",", ":")).encode(), pad=False)
+    signing_input = f"{head}.{body}".encode()
+    return f"{head}.{body}." + b64(hmac.new(key, signing_input, alg).digest(), pad=False)
+
+
+HS256 = {"alg": "HS256", "typ": "JWT"}
+user = {"exp": NOW + 3600, "iat": NOW, "AppId": "app1", "UserId": "user-42",
+        "DeviceId": "dev-7", "Role": ""}
+admin = dict(user, UserId="root", Role="admin")
+expired = dict(user, exp=NOW - 1)
+# Vendor-server style: Go field order, no iat.
+vendor = {"AppId": "app1", "UserId": "user-42", "DeviceId": "dev-7", "Role": "",
+          "exp": NOW + 60}
+tokens = {
+    "user": jwt_hs256(HS256, user),
+    "admin": jwt_hs256(HS256, admin),
+    "expired": jwt_hs256(HS256, expired),
+    "vendor": jwt_hs256(HS256, vendor),
+    "hs512": jwt_hs256({"alg": "HS512", "typ": "JWT"}, user, alg=hashlib.sha512),
+    "none": b64(json.dumps({"alg": "none", "typ": "JWT"}, separators=(",", ":")).encode(),
+                pad=False)
+    + "." + b64(json.dumps(user, separators=(",", ":")).encode(), pad=False) + ".",
+}
+for name, token in tokens.items():
+    print(name, token)
+try:
+    import jwt as pyjwt
+
+    for name, payload in [("user", user), ("admin", admin), ("expired", expired)]:
+        assert pyjwt.encode(payload, JWT_KEY, algorithm="HS256") == tokens[name], name
+    assert pyjwt.encode(user, None, algorithm="none") == tokens["none"]
+    print("PyJWT", pyjwt.__version__, "agrees")
+except ImportError:
+    print("PyJWT not installed; hand-made tokens only")

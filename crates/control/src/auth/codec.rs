@@ -7,6 +7,7 @@ use base64::Engine;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
 
 /// Letters, digits, `-`, `_`, `.` and `~`: the characters a URL carries as they are
 /// (RFC 3986 §2.3), so names made of them read the same escaped or not.
@@ -17,6 +18,11 @@ pub(crate) fn is_unreserved(byte: u8) -> bool {
 /// URL-safe base64 with padding, as the vendor signers emit it (Go's `base64.URLEncoding`).
 pub(crate) fn b64_padded(bytes: &[u8]) -> String {
     general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// URL-safe base64 without padding, as JWT segments are written (RFC 7515 §2).
+pub(crate) fn b64_unpadded(bytes: &[u8]) -> String {
+    general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Decodes URL-safe base64 with or without its padding: clients differ, and padding carries no
@@ -53,11 +59,24 @@ pub(crate) fn sha1_tag_matches(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool 
     keyed::<Hmac<Sha1>>(key, parts).verify_slice(tag).is_ok()
 }
 
+/// HMAC-SHA256 over the concatenation of `parts`.
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    keyed::<Hmac<Sha256>>(key, parts)
+        .finalize()
+        .into_bytes()
+        .to_vec()
+}
+
+/// Whether `tag` is HMAC-SHA256 over `parts`, in constant time.
+pub(crate) fn sha256_tag_matches(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+    keyed::<Hmac<Sha256>>(key, parts).verify_slice(tag).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// RFC 2202 test case 2: key "Jefe", data given here in two parts.
+    /// RFC 2202 and RFC 4231 both use test case 2: key "Jefe", given here in two parts.
     const JEFE_DATA: &[&[u8]] = &[b"what do ya want ", b"for nothing?"];
 
     #[test]
@@ -83,5 +102,15 @@ mod tests {
         assert!(sha1_tag_matches(b"Jefe", JEFE_DATA, &tag));
         assert!(!sha1_tag_matches(b"Jeff", JEFE_DATA, &tag));
         assert!(!sha1_tag_matches(b"Jefe", JEFE_DATA, &tag[..19]));
+    }
+
+    #[test]
+    fn hmac_sha256_rfc4231_case_2() {
+        // 5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843 in the RFC's hex.
+        let tag = hmac_sha256(b"Jefe", JEFE_DATA);
+        let expected = "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM";
+        assert_eq!(b64_unpadded(&tag), expected);
+        assert!(sha256_tag_matches(b"Jefe", JEFE_DATA, &tag));
+        assert!(!sha256_tag_matches(b"Jefe", JEFE_DATA, &tag[1..]));
     }
 }
