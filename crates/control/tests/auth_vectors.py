@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Known-answer vectors for the auth_*.rs tests beside this file, computed apart from the Rust code.
 
-Uses only the Python standard library (hmac, hashlib, base64, json), plus PyJWT when it is
-installed (`pip install PyJWT`) to cross-check the hand-made tokens. Run it and compare its
-output with the constants in auth_request.rs and auth_jwt.rs.
+Uses only the Python standard library (hmac, hashlib, base64, json, urllib), plus PyJWT when
+it is installed (`pip install PyJWT`) to cross-check the hand-made tokens. Run it and compare
+its output with the constants in auth_request.rs, auth_jwt.rs and auth_push.rs.
 """
 
 import base64
 import hashlib
 import hmac
 import json
+import urllib.parse
 
 
 def b64(raw, pad=True):
@@ -98,3 +99,23 @@ try:
     print("PyJWT", pyjwt.__version__, "agrees")
 except ImportError:
     print("PyJWT not installed; hand-made tokens only")
+
+print("== push URLs ==")
+PUBLISH_KEY = b"pubkey-123"
+EXPIRE = NOW + 3600
+BASE, STREAM = "rtmp://ingest.example.com:1935/live", "room-1001"
+
+
+def push(path, params, key, ak=None):
+    # Sorted by name, escaped as a Go url.Values encoder does (quote_plus keeps -_.~).
+    query = urllib.parse.urlencode(sorted(params, key=lambda kv: kv[0]))
+    sign = sha1_sign(key, f"{path}?{query}".encode())
+    token = f"{ak}:{sign}" if ak else sign
+    return f"rtmp://ingest.example.com:1935{path}?{query}&token={token}"
+
+
+print("expiry", push(f"/live/{STREAM}", [("expire", str(EXPIRE))], PUBLISH_KEY))
+print("expiry_sk", push(f"/live/{STREAM}", [("e", str(EXPIRE))], SK, AK))
+# Parameters already present are kept, re-encoded and signed; an old token is dropped.
+print("expiry_sk_params",
+      push(f"/live/{STREAM}", [("zz", "a b"), ("aa", "1/2"), ("e", str(EXPIRE))], SK, AK))

@@ -2,23 +2,30 @@
 //! no storage, no clock. Every check takes `now` (Unix seconds) from its caller, so a test can
 //! stand at any instant and a handler reads the clock once per request.
 //!
+//! Three schemes, one per caller group:
+//!
 //! - **Server** (`/server`, the business back end): the vendor SDKs' request signing,
 //!   `Authorization: Qiniu <AK>:<sign>`, with a required `X-Qiniu-Date` so a captured request
 //!   cannot be replayed ([`ServerAuth`], [`sign_request`]).
 //! - **Client** and **admin** (`/client`, `/admin`, apps and the console): HS256 JSON Web Tokens
 //!   (RFC 7519) carrying the vendor SDKs' claim names ([`jwt`]).
+//! - **Publish** (RTMP ingest): push URLs signed with the vendor SDKs' `expiry` and `expiry_sk`
+//!   schemes, checked when an encoder publishes ([`sign_push_url`], [`verify_publish`]).
 //!
-//! Failures are an [`AuthError`], which becomes the API envelope's [`ApiError`].
+//! HTTP-side failures are an [`AuthError`], which becomes the API envelope's [`ApiError`]; a
+//! refused publish is a [`PublishRefusal`], whose message fits an RTMP status description.
 
 mod codec;
 mod date;
 pub mod jwt;
 mod keys;
+mod push;
 mod request;
 
 pub use date::{format_qiniu_date, parse_qiniu_date};
 pub use jwt::Claims;
 pub use keys::{KeyPair, KeyRing, SecretKey};
+pub use push::{sign_push_url, verify_publish, PublishRefusal, PushKeys, PushScheme};
 pub use request::{
     canonical_string, sign_request, RequestParts, ServerAuth, DATE_HEADER, DEFAULT_DATE_WINDOW,
 };
