@@ -1,10 +1,12 @@
 //! The control API both liverelay nodes serve: the `{request_id, code, message, data}` envelope
 //! and its errors, livego's `{status, data}` envelope for the paths kept from livego, paging,
-//! the stream views, Prometheus text and the OpenAPI document.
+//! the stream views, Prometheus text and the OpenAPI document; and the authentication of the
+//! live-room API and of RTMP publishing.
 //!
 //! Handlers stay in the binaries (they know the state they show); everything about how an answer
 //! looks on the wire lives here, so the cloud and the edge cannot drift apart.
 
+pub mod auth;
 mod envelope;
 mod livego;
 pub mod metrics;
