@@ -1,5 +1,6 @@
 //! The `cloud:` section of the config file.
 
+use relay_control::auth::{KeyPair, KeyRing, PushKeys, PushScheme, SecretKey};
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
     DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
@@ -33,7 +34,22 @@ pub struct CloudConfig {
     pub log_max_files: u32,
     pub enable_record: bool,
     pub record_dir: String,
+    pub publish_auth: PushScheme,
+    pub publish_key: String,
+    pub server_keys: Vec<ServerKey>,
 }
+
+/// One access key / secret key pair, as written in `server_keys`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// Shortest publish key or secret key accepted: a short HMAC key can be guessed offline from one
+/// signed URL.
+const MIN_SECRET_LEN: usize = 16;
 
 /// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
 pub const DEV_TOKEN: &str = "dev-token-change-me";
@@ -62,6 +78,9 @@ impl Default for CloudConfig {
             log_max_files: DEFAULT_LOG_MAX_FILES,
             enable_record: false,
             record_dir: "record".into(),
+            publish_auth: PushScheme::None,
+            publish_key: String::new(),
+            server_keys: Vec::new(),
         }
     }
 }
@@ -86,6 +105,8 @@ pub struct CloudSettings {
     pub rtp_cache_bytes: usize,
     /// Where recordings go; `None` when recording is off.
     pub record_dir: Option<PathBuf>,
+    pub publish_auth: PushScheme,
+    pub push_keys: PushKeys,
 }
 
 impl NodeConfig for CloudConfig {
@@ -157,6 +178,7 @@ impl NodeConfig for CloudConfig {
                 return Err(NodeError::bad_value(key, "must name a file"));
             }
         }
+        let push_keys = self.push_keys()?;
         let record_dir = if self.enable_record {
             Some(check_record_dir(&self.record_dir)?)
         } else {
@@ -178,11 +200,64 @@ impl NodeConfig for CloudConfig {
             rtp_cache_size: self.rtp_cache_size,
             rtp_cache_bytes: self.rtp_cache_bytes,
             record_dir,
+            publish_auth: self.publish_auth,
+            push_keys,
         })
     }
 
     fn log_keys(&self) -> LogKeys<'_> {
         relay_node::log_keys_of!(self)
+    }
+}
+
+impl CloudConfig {
+    /// The keys publish URLs are signed with; the scheme in `publish_auth` must have its key.
+    fn push_keys(&self) -> Result<PushKeys, NodeError> {
+        let publish_key = match self.publish_key.as_str() {
+            "" => None,
+            key if key.len() < MIN_SECRET_LEN => {
+                return Err(NodeError::bad_value(
+                    "cloud.publish_key",
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ))
+            }
+            key => Some(
+                SecretKey::new(key.as_bytes())
+                    .map_err(|e| NodeError::bad_value("cloud.publish_key", e.to_string()))?,
+            ),
+        };
+        let mut pairs = Vec::with_capacity(self.server_keys.len());
+        for key in &self.server_keys {
+            if key.secret_key.len() < MIN_SECRET_LEN {
+                return Err(NodeError::bad_value(
+                    "cloud.server_keys",
+                    format!(
+                        "the secret_key of {:?} must be at least {MIN_SECRET_LEN} characters",
+                        key.access_key
+                    ),
+                ));
+            }
+            let pair = SecretKey::new(key.secret_key.as_bytes())
+                .and_then(|secret| KeyPair::new(key.access_key.clone(), secret))
+                .map_err(|e| NodeError::bad_value("cloud.server_keys", e.to_string()))?;
+            pairs.push(pair);
+        }
+        let key_ring = KeyRing::new(pairs)
+            .map_err(|e| NodeError::bad_value("cloud.server_keys", e.to_string()))?;
+        match self.publish_auth {
+            PushScheme::Expiry if publish_key.is_none() => Err(NodeError::bad_value(
+                "cloud.publish_auth",
+                "expiry needs cloud.publish_key",
+            )),
+            PushScheme::ExpirySk if key_ring.is_empty() => Err(NodeError::bad_value(
+                "cloud.publish_auth",
+                "expiry_sk needs at least one pair in cloud.server_keys",
+            )),
+            _ => Ok(PushKeys {
+                publish_key,
+                key_ring,
+            }),
+        }
     }
 }
 
@@ -281,6 +356,67 @@ mod tests {
         for (config, key) in cases {
             let error = config.validate().unwrap_err().to_string();
             assert!(error.starts_with(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn publish_auth_needs_its_key() {
+        let pair = |secret: &str| ServerKey {
+            access_key: "ak-1".into(),
+            secret_key: secret.into(),
+        };
+        let cases = [
+            (
+                PushScheme::Expiry,
+                "",
+                vec![],
+                Some("cloud.publish_auth: expiry needs"),
+            ),
+            (
+                PushScheme::Expiry,
+                "short",
+                vec![],
+                Some("cloud.publish_key: must be at least"),
+            ),
+            (PushScheme::Expiry, "0123456789abcdef", vec![], None),
+            (
+                PushScheme::ExpirySk,
+                "",
+                vec![],
+                Some("cloud.publish_auth: expiry_sk needs"),
+            ),
+            (
+                PushScheme::ExpirySk,
+                "",
+                vec![pair("short")],
+                Some("cloud.server_keys: "),
+            ),
+            (
+                PushScheme::ExpirySk,
+                "",
+                vec![pair("0123456789abcdef"), pair("0123456789abcdef")],
+                Some("cloud.server_keys: "),
+            ),
+            (
+                PushScheme::ExpirySk,
+                "",
+                vec![pair("0123456789abcdef")],
+                None,
+            ),
+            (PushScheme::None, "", vec![], None),
+        ];
+        for (scheme, key, pairs, error) in cases {
+            let config = CloudConfig {
+                publish_auth: scheme,
+                publish_key: key.into(),
+                server_keys: pairs,
+                ..Default::default()
+            };
+            match (config.validate(), error) {
+                (Ok(settings), None) => assert_eq!(settings.publish_auth, scheme),
+                (Err(e), Some(prefix)) => assert!(e.to_string().starts_with(prefix), "{e}"),
+                (result, _) => panic!("{scheme:?} {key:?}: {result:?}"),
+            }
         }
     }
 

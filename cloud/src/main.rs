@@ -98,6 +98,8 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         sender: sender.clone(),
         repair: hub.clone(),
         keys: keys.clone(),
+        publish_auth: settings.publish_auth,
+        push_keys: settings.push_keys.clone(),
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
         recorder: recorder.clone(),

@@ -10,6 +10,7 @@ use crate::sender::RtpSender;
 use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
 use flv::{Tag, TagType};
+use relay_control::auth::{verify_publish, PushKeys, PushScheme};
 use relay_proto::{is_valid_stream_name, Publication};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -29,6 +30,9 @@ pub struct IngestContext {
     pub sender: Arc<RtpSender>,
     pub repair: Arc<RepairHub>,
     pub keys: Arc<StreamKeys>,
+    /// How publishes are authenticated (`publish_auth`) and the keys that sign them.
+    pub publish_auth: PushScheme,
+    pub push_keys: PushKeys,
     pub rtmp_addr: SocketAddr,
     pub max_datagram: usize,
     /// Records publishes to files (`cloud.enable_record`); its counters are
@@ -196,7 +200,10 @@ impl Connection {
         app: &str,
         key: &str,
     ) -> Result<Vec<IngestEvent>, CloudError> {
-        // Publishers may append a query string (tokens); the stream is named by the path alone.
+        // Encoders put the signed query (expire, token) on the stream key or on the app; the
+        // stream is named by the paths alone.
+        let (signed_app, signed_key) = (app, key);
+        let app = app.split('?').next().unwrap_or_default();
         let key = key.split('?').next().unwrap_or_default();
         if self.publishing.is_some() {
             return self.refuse(request, "this connection is already publishing");
@@ -207,6 +214,20 @@ impl Connection {
                 request,
                 "stream names are app/name of letters, digits, '_', '-' and '.'",
             );
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(refusal) = verify_publish(
+            signed_app,
+            signed_key,
+            None,
+            self.context.publish_auth,
+            &self.context.push_keys,
+            now,
+        ) {
+            tracing::warn!(peer = %self.peer, app, key, %refusal, "refused a publish (publish_auth)");
+            return self.refuse(request, &refusal.to_string());
         }
         let name = match self.context.keys.resolve(app, key) {
             Publish::Keyed(room) => room,
