@@ -12,6 +12,9 @@
 //! - **Publish** (RTMP ingest): push URLs signed with the vendor SDKs' `expiry` and `expiry_sk`
 //!   schemes, checked when an encoder publishes ([`sign_push_url`], [`verify_publish`]).
 //!
+//! And one the other way: the webhooks the cloud sends carry a timestamped HMAC-SHA256 of their
+//! body ([`sign_webhook`]; [`verify_webhook`] is what a receiver runs).
+//!
 //! HTTP-side failures are an [`AuthError`], which becomes the API envelope's [`ApiError`]; a
 //! refused publish is a [`PublishRefusal`], whose message fits an RTMP status description.
 
@@ -21,6 +24,7 @@ pub mod jwt;
 mod keys;
 mod push;
 mod request;
+mod webhook;
 
 pub use date::{format_qiniu_date, parse_qiniu_date};
 pub use jwt::Claims;
@@ -29,6 +33,7 @@ pub use push::{sign_push_url, verify_publish, PublishRefusal, PushKeys, PushSche
 pub use request::{
     canonical_string, sign_request, RequestParts, ServerAuth, DATE_HEADER, DEFAULT_DATE_WINDOW,
 };
+pub use webhook::{sign_webhook, verify_webhook, WebhookRefusal, SIGNATURE_HEADER};
 
 use crate::ApiError;
 use axum::http::StatusCode;
