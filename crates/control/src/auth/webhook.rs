@@ -69,7 +69,7 @@ pub fn verify_webhook(
 /// Lower- or upper-case hex; `None` for anything else (`from_str_radix` alone would take a sign).
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
         return None;
     }
     let value = |digit: u8| (digit as char).to_digit(16).map(|v| v as u8);
