@@ -19,18 +19,12 @@ as_root() {
     fi
 }
 
-# need TOOL PACKAGE...: install PACKAGE... with apt-get when TOOL is not on PATH.
-need() {
-    local tool=$1
-    shift
-    if command -v "$tool" >/dev/null 2>&1; then
-        return 0
-    fi
+# apt_install PACKAGE...: install with apt-get (its package lists updated once per run).
+apt_install() {
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "test.sh: $tool is missing and apt-get is not available; install: $*" >&2
+        echo "test.sh: apt-get is not available; install: $*" >&2
         return 1
     fi
-    echo "test.sh: $tool not found, installing $*" >&2
     if [ "$apt_updated" -eq 0 ]; then
         as_root apt-get update
         apt_updated=1
@@ -38,8 +32,117 @@ need() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 }
 
+# need TOOL PACKAGE...: install PACKAGE... with apt-get when TOOL is not on PATH.
+need() {
+    local tool=$1
+    shift
+    if command -v "$tool" >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "test.sh: $tool not found, installing $*" >&2
+    apt_install "$@"
+}
+
+# The newest installed PostgreSQL's bin directory (Debian keeps the server binaries off PATH).
+pg_bin_dir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# PostgreSQL for the rooms storage tests (crates/rooms): a throwaway server made afresh in
+# target/pg-test for this run, listening on 127.0.0.1 only, stopped when the script exits. Its
+# URL goes to the tests in LIVERELAY_TEST_POSTGRES_URL. A URL already set (another server, or
+# "skip") is used as it is. PostgreSQL refuses to run as root, so as root the server runs as
+# the postgres user.
+pg_root=""
+pg_bin=""
+pg_tmp=0
+pg_run=()
+
+pg_stop() {
+    if [ -n "$pg_root" ] && [ -f "$pg_root/data/postmaster.pid" ]; then
+        ${pg_run[@]+"${pg_run[@]}"} "$pg_bin/pg_ctl" -D "$pg_root/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    if [ -n "$pg_root" ]; then
+        rm -rf "$pg_root/data"
+        if [ "$pg_tmp" -eq 1 ]; then
+            rm -rf "$pg_root"
+        fi
+    fi
+}
+
+pg_start() {
+    if [ -n "${LIVERELAY_TEST_POSTGRES_URL:-}" ]; then
+        echo "test.sh: rooms tests use LIVERELAY_TEST_POSTGRES_URL as set" >&2
+        return 0
+    fi
+    pg_bin=$(pg_bin_dir) || {
+        echo "test.sh: PostgreSQL not found, installing postgresql" >&2
+        apt_install postgresql
+        pg_bin=$(pg_bin_dir) || {
+            echo "test.sh: no initdb under /usr/lib/postgresql/*/bin after installing postgresql" >&2
+            return 1
+        }
+    }
+    pg_root="$PWD/target/pg-test"
+    if [ "$(id -u)" -eq 0 ]; then
+        pg_run=(runuser -u postgres --)
+    fi
+    # A server left by a run that was killed: stop it and start from nothing.
+    pg_stop
+    mkdir -p "$pg_root/data"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres: "$pg_root"
+        # The postgres user cannot reach a repository under a private directory (/root/...):
+        # then the server lives in a directory of its own under /tmp, removed on exit.
+        if ! runuser -u postgres -- test -w "$pg_root/data"; then
+            rm -rf "$pg_root"
+            pg_root=$(mktemp -d /tmp/liverelay-pg-test.XXXXXX)
+            pg_tmp=1
+            mkdir "$pg_root/data"
+            chown -R postgres: "$pg_root"
+        fi
+    fi
+    ${pg_run[@]+"${pg_run[@]}"} "$pg_bin/initdb" -D "$pg_root/data" -U postgres -A trust \
+        -E UTF8 --locale=C --no-sync >"$pg_root/initdb.log" 2>&1 || {
+        cat "$pg_root/initdb.log" >&2
+        echo "test.sh: initdb failed (log above)" >&2
+        return 1
+    }
+    trap pg_stop EXIT
+    # A port nothing listens on, from a range unlikely to be in use; durability off (the data
+    # is thrown away) and no Unix socket (its path would depend on where the repository is).
+    local port started=0
+    for port in $(seq $((54320 + RANDOM % 500)) 10 59999 | head -n 20); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
+        fi
+        if ${pg_run[@]+"${pg_run[@]}"} "$pg_bin/pg_ctl" -D "$pg_root/data" -l "$pg_root/server.log" -w -t 30 \
+            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            start >/dev/null; then
+            started=1
+            break
+        fi
+    done
+    if [ "$started" -eq 0 ]; then
+        cat "$pg_root/server.log" >&2 || true
+        echo "test.sh: could not start PostgreSQL (server log above)" >&2
+        return 1
+    fi
+    "$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U postgres liverelay_test
+    export LIVERELAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/liverelay_test"
+    echo "test.sh: PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') for the rooms tests at $LIVERELAY_TEST_POSTGRES_URL" >&2
+}
+
 need ffmpeg ffmpeg
 need supervisord supervisor
+pg_start
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo not found (install Rust from https://rustup.rs)" >&2
@@ -47,17 +150,20 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # The end-to-end tests run target/<profile>/cloud and edge: build them first, in the profile
-# the tests will be built in.
+# the tests will be built in. Every package is tested unless some are named (-p relay-rooms):
+# cargo would take --workspace over them.
 build_args=()
+scope=(--workspace)
 prev=""
 for arg in "$@"; do
     [ "$arg" = "--" ] && break
     case "$arg" in
         --release) build_args+=(--release) ;;
         --profile=*) build_args+=("$arg") ;;
+        -p | --package | -p* | --package=*) scope=() ;;
     esac
     [ "$prev" = "--profile" ] && build_args+=(--profile "$arg")
     prev=$arg
 done
 cargo build --workspace --bins ${build_args[@]+"${build_args[@]}"}
-cargo test --workspace "$@"
+cargo test ${scope[@]+"${scope[@]}"} "$@"
