@@ -1,5 +1,6 @@
-//! Live rooms storage: users mirrored from the app, rooms (one row per broadcast, with the state
-//! machine created → live → ended) and the webhook outbox, behind one [`Store`].
+//! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
+//! created → live → ended) and the webhook outbox, behind one [`Store`]; and who is watching,
+//! kept in memory ([`Presence`]).
 //!
 //! One code path serves both databases: an embedded SQLite file, the default, which needs no
 //! set-up and suits a single cloud node, and PostgreSQL, for several cloud nodes sharing their
@@ -17,6 +18,7 @@ mod ids;
 mod migrate;
 mod outbox;
 mod paging;
+mod presence;
 mod rooms;
 mod types;
 mod users;
@@ -24,6 +26,7 @@ mod users;
 pub use error::{RoomsError, CODE_EXISTS, CODE_STORAGE};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::Backoff;
+pub use presence::{Departure, Joined, Presence, PresenceConfig};
 pub use types::{
     BatchRegistered, Deleted, Event, EventFor, Extends, NewEvent, NewRoom, NewUser, Room,
     RoomStatus, RoomUpdate, StopReason, User, UserUpdate, DEFAULT_ROOM_TTL_MS,
