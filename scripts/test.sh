@@ -141,6 +141,7 @@ pg_start() {
 }
 
 need ffmpeg ffmpeg
+need python3 python3
 need supervisord supervisor
 pg_start
 

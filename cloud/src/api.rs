@@ -24,8 +24,9 @@ use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// The API router; `/metrics` and `/status` too unless `metrics_apart`.
-pub fn router(state: Arc<NodeState>, metrics_apart: bool) -> Router {
-    let document = ApiDoc::openapi();
+pub fn router(state: Arc<NodeState>, metrics_apart: bool, rooms: Router) -> Router {
+    let mut document = ApiDoc::openapi();
+    document.merge(crate::rooms::RoomsDoc::openapi());
     let mut router = Router::new()
         .route("/stat/livestat", any(livestat))
         .route("/control/get", any(control_get))
@@ -40,6 +41,7 @@ pub fn router(state: Arc<NodeState>, metrics_apart: bool) -> Router {
     }
     router
         .with_state(state)
+        .merge(rooms)
         .layer(axum::middleware::from_fn(request_id_layer))
 }
 
@@ -51,7 +53,7 @@ async fn not_found() -> ApiError {
 #[openapi(
     info(
         title = "liverelay cloud API",
-        description = "Streams live on the cloud node, livego-compatible stream keys, metrics and health."
+        description = "Streams live on the cloud node, livego-compatible stream keys, metrics and health; the live-room API (/server signed with Qiniu AK/SK and X-Qiniu-Date, /client with a JWT, /admin with an admin JWT)."
     ),
     paths(
         livestat,

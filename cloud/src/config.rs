@@ -37,6 +37,19 @@ pub struct CloudConfig {
     pub publish_auth: PushScheme,
     pub publish_key: String,
     pub server_keys: Vec<ServerKey>,
+    pub database_url: String,
+    pub jwt_key: String,
+    pub server_auth: bool,
+    pub publish_expire_s: u64,
+    pub publish_base_url: String,
+    pub play_base_urls: Vec<String>,
+    pub auto_start_on_publish: bool,
+    pub heartbeat_interval_s: u64,
+    pub presence_expire_s: u64,
+    pub publish_grace_s: u64,
+    pub anchor_grace_s: u64,
+    pub callback_addr: String,
+    pub callback_secret: String,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -53,6 +66,11 @@ const MIN_SECRET_LEN: usize = 16;
 
 /// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
 pub const DEV_TOKEN: &str = "dev-token-change-me";
+/// The shipped server key pair and JWT key: enough to try the room API on one machine, warned
+/// about when the API listens beyond loopback.
+pub const DEV_ACCESS_KEY: &str = "dev-ak";
+pub const DEV_SECRET_KEY: &str = "dev-secret-key-change-me";
+pub const DEV_JWT_KEY: &str = "dev-jwt-key-change-me";
 
 impl Default for CloudConfig {
     fn default() -> Self {
@@ -80,7 +98,23 @@ impl Default for CloudConfig {
             record_dir: "record".into(),
             publish_auth: PushScheme::None,
             publish_key: String::new(),
-            server_keys: Vec::new(),
+            server_keys: vec![ServerKey {
+                access_key: DEV_ACCESS_KEY.into(),
+                secret_key: DEV_SECRET_KEY.into(),
+            }],
+            database_url: String::new(),
+            jwt_key: DEV_JWT_KEY.into(),
+            server_auth: true,
+            publish_expire_s: 3600,
+            publish_base_url: "rtmp://127.0.0.1:1935/live".into(),
+            play_base_urls: vec!["http://127.0.0.1:7001/live".into()],
+            auto_start_on_publish: true,
+            heartbeat_interval_s: 5,
+            presence_expire_s: 20,
+            publish_grace_s: 60,
+            anchor_grace_s: 600,
+            callback_addr: String::new(),
+            callback_secret: String::new(),
         }
     }
 }
@@ -107,6 +141,7 @@ pub struct CloudSettings {
     pub record_dir: Option<PathBuf>,
     pub publish_auth: PushScheme,
     pub push_keys: PushKeys,
+    pub rooms: crate::rooms::RoomsSettings,
 }
 
 impl NodeConfig for CloudConfig {
@@ -201,6 +236,7 @@ impl NodeConfig for CloudConfig {
             rtp_cache_bytes: self.rtp_cache_bytes,
             record_dir,
             publish_auth: self.publish_auth,
+            rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,
             push_keys,
         })
     }
@@ -410,6 +446,7 @@ mod tests {
                 publish_auth: scheme,
                 publish_key: key.into(),
                 server_keys: pairs,
+                server_auth: false,
                 ..Default::default()
             };
             match (config.validate(), error) {
@@ -418,6 +455,49 @@ mod tests {
                 (result, _) => panic!("{scheme:?} {key:?}: {result:?}"),
             }
         }
+    }
+
+    #[test]
+    fn room_keys_are_checked() {
+        type Change = fn(&mut CloudConfig);
+        let cases: [(Change, &str); 9] = [
+            (|c| c.jwt_key = "short".into(), "cloud.jwt_key: "),
+            (
+                |c| c.database_url = "mysql://x".into(),
+                "cloud.database_url: ",
+            ),
+            (|c| c.server_keys.clear(), "cloud.server_auth: "),
+            (
+                |c| c.publish_base_url = "http://x/live".into(),
+                "cloud.publish_base_url: ",
+            ),
+            (
+                |c| c.publish_base_url = "rtmp://x".into(),
+                "cloud.publish_base_url: ",
+            ),
+            (
+                |c| c.play_base_urls = vec!["ftp://x/live".into()],
+                "cloud.play_base_urls: ",
+            ),
+            (|c| c.presence_expire_s = 5, "cloud.presence_expire_s: "),
+            (
+                |c| c.callback_addr = "http://app/hook".into(),
+                "cloud.callback_secret: ",
+            ),
+            (
+                |c| c.callback_addr = "app/hook".into(),
+                "cloud.callback_addr: ",
+            ),
+        ];
+        for (change, prefix) in cases {
+            let mut config = CloudConfig::default();
+            change(&mut config);
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.starts_with(prefix), "{error}");
+        }
+        let settings = CloudConfig::default().validate().unwrap();
+        assert_eq!(settings.rooms.database_url, "sqlite://data/rooms.db");
+        assert_eq!(settings.rooms.publish_app, "live");
     }
 
     #[test]

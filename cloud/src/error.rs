@@ -24,6 +24,8 @@ pub enum CloudError {
     Repair(String),
     #[error("stream keys: {0}")]
     StreamKeys(String),
+    #[error("rooms: {0}")]
+    Rooms(String),
 }
 
 impl CloudError {

@@ -8,11 +8,12 @@ mod metrics;
 mod record;
 mod registry;
 mod repair;
+mod rooms;
 mod rtmp;
 mod sender;
 mod stream_keys;
 
-use crate::config::{CloudConfig, DEV_TOKEN};
+use crate::config::{CloudConfig, DEV_ACCESS_KEY, DEV_JWT_KEY, DEV_TOKEN};
 use crate::error::CloudError;
 use crate::metrics::NodeState;
 use crate::record::{Recorder, RecordingStats};
@@ -58,6 +59,9 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         )
     })?;
     let keys = Arc::new(StreamKeys::load(&settings.data_dir)?);
+    let store = relay_rooms::Store::open(&settings.rooms.database_url)
+        .await
+        .map_err(|e| CloudError::Rooms(format!("cloud.database_url: {e}")))?;
     let recorder = Recorder::new(
         settings.record_dir.clone(),
         Arc::new(RecordingStats::default()),
@@ -79,6 +83,15 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         fingerprint = %fingerprint,
         "repair certificate (edges pin it with cloud_cert_fingerprint or cloud_cert_file)"
     );
+    let dev_room_keys = settings.rooms.jwt_key.as_bytes() == DEV_JWT_KEY.as_bytes()
+        || settings
+            .push_keys
+            .key_ring
+            .pair_for(DEV_ACCESS_KEY)
+            .is_some();
+    if dev_room_keys && !settings.api_addr.ip().is_loopback() {
+        tracing::warn!("cloud.jwt_key or cloud.server_keys still hold the shipped development keys; anyone who can reach cloud.api_addr can mint tokens and sign server requests");
+    }
     if settings.edge_tokens.iter().any(|t| t == DEV_TOKEN) && !settings.quic_addr.ip().is_loopback()
     {
         tracing::warn!("cloud.edge_tokens still holds the shipped development token; anyone who can reach cloud.quic_addr can use the repair cache");
@@ -93,11 +106,21 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         shutdown_rx.clone(),
     ));
 
+    let rooms = rooms::Rooms::new(
+        store,
+        settings.rooms.clone(),
+        settings.publish_auth,
+        settings.push_keys.clone(),
+        registry.clone(),
+        hub.clone(),
+    );
+    let watchdog = tokio::spawn(rooms::watch_rooms(rooms.clone(), shutdown_rx.clone()));
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
         sender: sender.clone(),
         repair: hub.clone(),
         keys: keys.clone(),
+        rooms: rooms.clone(),
         publish_auth: settings.publish_auth,
         push_keys: settings.push_keys.clone(),
         rtmp_addr: settings.rtmp_addr,
@@ -113,7 +136,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         recordings: recorder.stats().clone(),
         started,
     });
-    let api_router = api::router(state.clone(), metrics_listener.is_some());
+    let api_router = api::router(state.clone(), metrics_listener.is_some(), rooms.router());
     let api_task = relay_control::serve_until("API", api, api_router, shutdown_rx.clone());
     let metrics_task = metrics_listener.map(|listener| {
         let router = metrics::router().with_state(state);
@@ -133,6 +156,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = shutdown_tx.send(true);
     let _ = rtmp_task.await;
     let _ = api_task.await;
+    let _ = watchdog.await;
     if let Some(metrics_task) = metrics_task {
         let _ = metrics_task.await;
     }

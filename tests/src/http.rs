@@ -325,9 +325,29 @@ pub fn request_with_headers(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<HttpResponse, String> {
+    request_with_body(addr, method, path, headers, &[], timeout)
+}
+
+/// As [`request`], with extra request headers and a body (sent with its Content-Length when
+/// not empty).
+pub fn request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, String> {
     let deadline = Instant::now() + timeout;
     let mut s = connect(addr)?;
-    s.write_all(&request_bytes_with(method, addr, path, headers))
+    let length = body.len().to_string();
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if !body.is_empty() {
+        all.push(("Content-Length", &length));
+    }
+    let mut bytes = request_bytes_with(method, addr, path, &all);
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes)
         .map_err(|e| format!("write request: {e}"))?;
     let resp = read_response(&mut s, deadline, method == "HEAD", &mut |_| {})?;
     if !resp.complete {

@@ -34,6 +34,7 @@ pub mod media;
 pub mod process;
 pub mod prometheus;
 pub mod repair_probe;
+pub mod rooms;
 pub mod rtmp;
 pub mod tap;
 pub mod util;

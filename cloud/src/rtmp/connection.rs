@@ -6,6 +6,7 @@ use crate::error::CloudError;
 use crate::record::{Recorder, Recording};
 use crate::registry::{Claim, PublishRequest, Registry};
 use crate::repair::{RepairHub, StreamCache};
+use crate::rooms::{PublishDecision, Rooms};
 use crate::sender::RtpSender;
 use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
@@ -30,6 +31,7 @@ pub struct IngestContext {
     pub sender: Arc<RtpSender>,
     pub repair: Arc<RepairHub>,
     pub keys: Arc<StreamKeys>,
+    pub rooms: Arc<Rooms>,
     /// How publishes are authenticated (`publish_auth`) and the keys that sign them.
     pub publish_auth: PushScheme,
     pub push_keys: PushKeys,
@@ -82,6 +84,8 @@ struct Publishing {
     claim: Claim,
     /// The audio codec is known (from a sequence header or the first audio tag).
     audio_known: bool,
+    /// The live room this is the stream of, if any.
+    room: Option<String>,
     /// Dropped with the publish, however it ends: that closes the file.
     recording: Option<Recording>,
 }
@@ -255,6 +259,17 @@ impl Connection {
                 &format!("stream {name} is already being published"),
             );
         };
+        // Holding the name, ask the rooms (a refusal drops the claim).
+        let (stream_app, stream_name) = name.split_once('/').unwrap_or((app, key));
+        let room = match self.context.rooms.on_publish(stream_app, stream_name).await {
+            PublishDecision::NotARoom => None,
+            PublishDecision::Room { live_id } => Some(live_id),
+            PublishDecision::Refused(reason) => {
+                drop(claim);
+                tracing::warn!(peer = %self.peer, stream = %name, reason, "refused a publish (room)");
+                return self.refuse(request, &reason);
+            }
+        };
         let first_seq = rand::random::<u64>();
         let publication = Publication::new(
             name.clone(),
@@ -276,6 +291,7 @@ impl Connection {
             cache,
             claim,
             audio_known: false,
+            room,
             recording,
         });
         publishing
@@ -388,6 +404,12 @@ impl Connection {
         self.flush().await;
         if let Some(publishing) = self.publishing.take() {
             tracing::info!(peer = %self.peer, stream = publishing.publication.stream(), "publish ended");
+            let room = publishing.room.clone();
+            // The name is free before the room hears of it, so a quick republish is not refused.
+            drop(publishing);
+            if let Some(live_id) = room {
+                self.context.rooms.on_unpublish(&live_id).await;
+            }
         }
     }
 }

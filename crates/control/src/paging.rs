@@ -27,6 +27,39 @@ pub struct Page<T> {
     pub list: Vec<T>,
 }
 
+impl<T> Page<T> {
+    /// Page `num` (from 1) of `size` rows, holding `list`, out of `total_count` rows.
+    pub fn new(total_count: usize, num: usize, size: usize, list: Vec<T>) -> Self {
+        let page_total = total_count.div_ceil(size.max(1));
+        Page {
+            total_count,
+            page_total,
+            end_page: num >= page_total,
+            list,
+        }
+    }
+
+    /// The same page with every row turned into `U`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            total_count: self.total_count,
+            page_total: self.page_total,
+            end_page: self.end_page,
+            list: self.list.into_iter().map(f).collect(),
+        }
+    }
+
+    /// As [`Page::map`], stopping at the first row that fails.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            total_count: self.total_count,
+            page_total: self.page_total,
+            end_page: self.end_page,
+            list: self.list.into_iter().map(f).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 impl PageQuery {
     /// Checks the numbers; errors say which one is wrong.
     pub fn checked(self) -> Result<(usize, usize), ApiError> {
@@ -47,18 +80,12 @@ impl PageQuery {
     pub fn page<T>(self, rows: Vec<T>) -> Result<Page<T>, ApiError> {
         let (num, size) = self.checked()?;
         let total_count = rows.len();
-        let page_total = total_count.div_ceil(size);
         let list: Vec<T> = rows
             .into_iter()
             .skip((num - 1).saturating_mul(size))
             .take(size)
             .collect();
-        Ok(Page {
-            total_count,
-            page_total,
-            end_page: num >= page_total,
-            list,
-        })
+        Ok(Page::new(total_count, num, size, list))
     }
 }
 

@@ -75,3 +75,20 @@ mod tests {
             .contains("stream is required"));
     }
 }
+
+/// Like `axum::Json`, failing with an [`ApiError`] 400 that says what was wrong with the body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| ApiJson(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("bad JSON body: {}", rejection.body_text()))
+            })
+    }
+}

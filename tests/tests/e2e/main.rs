@@ -16,6 +16,7 @@ mod multicast;
 mod publish_auth;
 mod recording;
 mod resilience;
+mod rooms;
 mod supervisor;
 
 use e2e_tests::checks::{check_capture, Join, Received};

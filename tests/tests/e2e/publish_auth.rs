@@ -6,10 +6,9 @@
 //! `/APP/NAME?<query without token>`, URL-safe base64.
 
 use crate::logs;
-use base64::Engine;
+use e2e_tests::rooms;
 use e2e_tests::util::{now_ms, poll_until};
 use e2e_tests::{Cloud, CloudConfig, Media, Publisher, TestDir};
-use hmac::{Hmac, Mac};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -17,24 +16,12 @@ const PUBLISH_KEY: &str = "e2e-publish-key-0123456789";
 const ACCESS_KEY: &str = "ak-e2e";
 const SECRET_KEY: &str = "e2e-secret-key-0123456789";
 
-fn sign(key: &str, path_and_query: &str) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).expect("any key length");
-    mac.update(path_and_query.as_bytes());
-    base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+fn expiry_query(name: &str, expire: i64, key: &str) -> String {
+    rooms::expiry_query("live", name, expire, key)
 }
 
-/// `?expire=..&token=..` for `/live/<name>`, keyed by the publish key.
-fn expiry_query(name: &str, expire: u64, key: &str) -> String {
-    let query = format!("expire={expire}");
-    let token = sign(key, &format!("/live/{name}?{query}"));
-    format!("?{query}&token={token}")
-}
-
-/// `?e=..&token=AK:..` for `/live/<name>`, keyed by a secret key.
-fn expiry_sk_query(name: &str, expire: u64, access_key: &str, secret: &str) -> String {
-    let query = format!("e={expire}");
-    let token = sign(secret, &format!("/live/{name}?{query}"));
-    format!("?{query}&token={access_key}:{token}")
+fn expiry_sk_query(name: &str, expire: i64, access_key: &str, secret: &str) -> String {
+    rooms::expiry_sk_query("live", name, expire, access_key, secret)
 }
 
 /// Publishes to `name` + `query`; true when the cloud refused it (ffmpeg exits non-zero).
@@ -89,8 +76,8 @@ fn expiry_urls_are_checked_at_publish() {
     config.extra.push("publish_auth: expiry".into());
     config.extra.push(format!("publish_key: \"{PUBLISH_KEY}\""));
     let mut cloud = Cloud::start(dir.path(), config);
-    let later = now_ms() / 1000 + 3600;
-    let earlier = now_ms() / 1000 - 10;
+    let later = (now_ms() / 1000 + 3600) as i64;
+    let earlier = (now_ms() / 1000 - 10) as i64;
 
     let cases = [
         ("no token", "cam1".to_owned()),
@@ -159,7 +146,7 @@ fn expiry_sk_urls_name_their_access_key() {
         "server_keys: [{{access_key: \"{ACCESS_KEY}\", secret_key: \"{SECRET_KEY}\"}}]"
     ));
     let mut cloud = Cloud::start(dir.path(), config);
-    let later = now_ms() / 1000 + 600;
+    let later = (now_ms() / 1000 + 600) as i64;
     assert!(
         refused(
             &dir,

@@ -1,0 +1,404 @@
+//! The live-room API on the cloud's `api_addr`: `/server` for the app's back end (signed
+//! requests), `/client` for apps (JWT), `/admin` (admin JWT), with the vendor room servers'
+//! paths, fields and envelope. Rooms are stored in [`relay_rooms::Store`]; who is watching is in
+//! memory ([`Presence`]); whether the anchor is on air comes from the media path itself.
+
+mod auth;
+mod client;
+mod media;
+mod server;
+mod settings;
+mod views;
+
+pub use media::{watch_rooms, PublishDecision};
+pub use settings::RoomsSettings;
+
+use crate::registry::Registry;
+use crate::repair::RepairHub;
+use axum::Router;
+use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
+use relay_control::{ApiError, Page, PageQuery};
+use relay_rooms::{NewEvent, Presence, Room, RoomStatus, RoomsError, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+use views::{LiveFigures, LiveInfo, StreamStatus};
+
+/// The OpenAPI paths and schemas of the room API, merged into the cloud's document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        server::client_token,
+        server::admin_token,
+        server::register_user,
+        server::register_users,
+        server::update_user,
+        server::user_info,
+        server::create_room,
+        server::room_info,
+        server::start_room,
+        server::stop_room,
+        server::delete_room,
+        server::list_rooms,
+        server::online_users,
+        server::admin_list_rooms,
+        server::admin_stop_room,
+        client::create_room,
+        client::room_info,
+        client::list_rooms,
+        client::own_rooms,
+        client::search_rooms,
+        client::start_room,
+        client::stop_room,
+        client::delete_room,
+        client::push_url,
+        client::join_room,
+        client::leave_room,
+        client::heartbeat,
+        client::online_users,
+    ),
+    components(schemas(
+        views::LiveInfo,
+        views::HeartbeatView,
+        views::TokenView,
+        views::UserView
+    ))
+)]
+pub struct RoomsDoc;
+
+/// Code of a request that does not fit the room's state (start an ended room, stop one that
+/// is not live), kept from the vendor room servers.
+pub const CODE_BAD_STATE: u32 = 601;
+
+/// Everything the room routes and the media hooks share.
+pub struct Rooms {
+    pub store: Store,
+    pub settings: RoomsSettings,
+    publish_auth: PushScheme,
+    push_keys: PushKeys,
+    registry: Arc<Registry>,
+    hub: Arc<RepairHub>,
+    presence: Mutex<Presence>,
+    /// Live rooms' media state, by `live_id`.
+    watched: Mutex<HashMap<String, Watch>>,
+    /// Woken when an event is written to the outbox, so it goes out at once.
+    pub outbox_written: Arc<Notify>,
+}
+
+/// What the watchdog tracks of a live room.
+#[derive(Debug, Clone)]
+struct Watch {
+    stream_name: String,
+    anchor_id: String,
+    /// Since when the stream has been absent (the room's start, or the last unpublish); `None`
+    /// while it is being published.
+    absent_since: Option<Instant>,
+    /// Whether it has been published since the room went live.
+    published: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub fn unix_s() -> i64 {
+    unix_ms() / 1000
+}
+
+/// The API's view of a store failure: 404 and 400 as they are, 409 code 600 for a duplicate,
+/// 500 code 602 for the database (logged, not shown).
+pub fn store_error(error: RoomsError) -> ApiError {
+    if error.code() == "storage" || error.code() == "corrupt" {
+        tracing::error!(%error, "rooms store");
+    }
+    ApiError::from(error)
+}
+
+/// A webhook event about `room`.
+pub fn room_event(kind: &str, room: &Room, extra: serde_json::Value) -> NewEvent {
+    let mut body = serde_json::json!({
+        "live_id": room.live_id,
+        "anchor_id": room.anchor_id,
+        "status": room.status.as_str(),
+    });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    NewEvent::new(kind, body)
+}
+
+impl Rooms {
+    pub fn new(
+        store: Store,
+        settings: RoomsSettings,
+        publish_auth: PushScheme,
+        push_keys: PushKeys,
+        registry: Arc<Registry>,
+        hub: Arc<RepairHub>,
+    ) -> Arc<Self> {
+        Arc::new(Rooms {
+            presence: Mutex::new(Presence::new(settings.presence)),
+            store,
+            settings,
+            publish_auth,
+            push_keys,
+            registry,
+            hub,
+            watched: Mutex::new(HashMap::new()),
+            outbox_written: Arc::new(Notify::new()),
+        })
+    }
+
+    /// `/server`, `/client` and `/admin`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .merge(server::router(self.clone()))
+            .merge(client::router(self.clone()))
+    }
+
+    fn presence(&self) -> MutexGuard<'_, Presence> {
+        lock(&self.presence)
+    }
+
+    /// The stream key of a room's stream in the registry: `app/<stream name>`.
+    fn stream_key(&self, stream_name: &str) -> String {
+        format!("{}/{stream_name}", self.settings.publish_app)
+    }
+
+    /// The push URL of `room`, signed as `publish_auth` says and valid for `publish_expire_s`.
+    pub fn push_url(&self, room: &Room) -> Result<String, ApiError> {
+        let expire_at = unix_s() + self.settings.publish_expire.as_secs() as i64;
+        sign_push_url(
+            &self.settings.publish_base_url,
+            &room.stream_name,
+            self.publish_auth,
+            &self.push_keys,
+            expire_at,
+        )
+        .map_err(|error| ApiError::internal(format!("cannot sign the push URL: {error}")))
+    }
+
+    /// Live figures of `room`.
+    fn figures(&self, room: &Room) -> LiveFigures {
+        let stream = self.registry.get(&self.stream_key(&room.stream_name));
+        let viewer_count = stream.as_ref().map_or(0, |stream| {
+            self.hub
+                .edge_links(Some(stream.ssrc), Instant::now())
+                .iter()
+                .map(|edge| edge.viewers)
+                .sum()
+        });
+        let stream_status = match (room.status, stream.is_some()) {
+            (_, true) => StreamStatus::Publishing,
+            (RoomStatus::Live, false)
+                if lock(&self.watched)
+                    .get(&room.live_id)
+                    .is_some_and(|watch| watch.published) =>
+            {
+                StreamStatus::Interrupted
+            }
+            _ => StreamStatus::Idle,
+        };
+        LiveFigures {
+            stream_status,
+            online_count: self.presence().online_count(&room.live_id) as u64,
+            viewer_count,
+        }
+    }
+
+    /// `room` as a viewer sees it (no push URL).
+    pub fn view(&self, room: Room) -> LiveInfo {
+        let figures = self.figures(&room);
+        LiveInfo::new(room, figures, &self.settings.play_base_urls)
+    }
+
+    /// `room` as its anchor or the app's server sees it: with a freshly signed push URL while it
+    /// can still be published.
+    pub fn owner_view(&self, room: Room) -> Result<LiveInfo, ApiError> {
+        let push_url = match room.status {
+            RoomStatus::Ended => None,
+            _ => Some(self.push_url(&room)?),
+        };
+        let mut view = self.view(room);
+        view.push_url = push_url;
+        Ok(view)
+    }
+
+    /// The room, or 404.
+    pub async fn room(&self, live_id: &str) -> Result<Room, ApiError> {
+        self.store
+            .get_room(live_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("room {live_id} not found")))
+    }
+
+    /// Creates a room (`live_created` goes to the app's back end).
+    pub async fn create(&self, new: relay_rooms::NewRoom) -> Result<Room, ApiError> {
+        let event = |room: &Room| {
+            room_event(
+                "live_created",
+                room,
+                serde_json::json!({ "title": room.title }),
+            )
+        };
+        let room = self
+            .store
+            .create_room(&new, Some(&event))
+            .await
+            .map_err(store_error)?;
+        self.outbox_written.notify_one();
+        Ok(room)
+    }
+
+    /// Rooms by status (all when none is given), paged.
+    pub async fn list(&self, query: &server::ListQuery) -> Result<Page<Room>, ApiError> {
+        let statuses = query.statuses()?;
+        self.store
+            .list_rooms(&statuses, query.page())
+            .await
+            .map_err(store_error)
+    }
+
+    /// Rooms by status, paged, as viewers see them.
+    pub async fn list_views(&self, query: &server::ListQuery) -> Result<Page<LiveInfo>, ApiError> {
+        Ok(self.list(query).await?.map(|room| self.view(room)))
+    }
+
+    /// The viewers online in `live_id`, paged by user id.
+    pub fn online_page(
+        &self,
+        live_id: &str,
+        page: PageQuery,
+        now: Instant,
+    ) -> Result<Page<views::OnlineUser>, ApiError> {
+        let (num, size) = page.checked()?;
+        let presence = self.presence();
+        let total = presence.online_count(live_id);
+        let list = presence
+            .viewers(live_id, (num - 1).saturating_mul(size), size)
+            .into_iter()
+            .map(|(user_id, joined)| views::OnlineUser {
+                user_id,
+                online_s: now.saturating_duration_since(joined).as_secs(),
+            })
+            .collect();
+        Ok(Page::new(total, num, size, list))
+    }
+
+    /// Starts watching a room that went live (by the API or by its first publish).
+    fn watch(&self, room: &Room) {
+        let publishing = self
+            .registry
+            .get(&self.stream_key(&room.stream_name))
+            .is_some();
+        lock(&self.watched).insert(
+            room.live_id.clone(),
+            Watch {
+                stream_name: room.stream_name.clone(),
+                anchor_id: room.anchor_id.clone(),
+                absent_since: (!publishing).then(Instant::now),
+                published: publishing,
+            },
+        );
+    }
+
+    /// Starts a created room; 601 unless it was created (and not expired).
+    pub async fn start(&self, room: &Room) -> Result<Room, ApiError> {
+        let event = |room: &Room| room_event("live_started", room, serde_json::json!({}));
+        let started = self
+            .store
+            .start_room(&room.live_id, Some(&event))
+            .await
+            .map_err(store_error)?;
+        let Some(started) = started else {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                format!(
+                    "room {} is {}, it cannot start",
+                    room.live_id,
+                    room.status.as_str()
+                ),
+            )
+            .with_code(CODE_BAD_STATE));
+        };
+        self.outbox_written.notify_one();
+        self.watch(&started);
+        Ok(started)
+    }
+
+    /// Ends a live room with `reason`; 601 unless it was live.
+    pub async fn stop(
+        &self,
+        room: &Room,
+        reason: relay_rooms::StopReason,
+    ) -> Result<Room, ApiError> {
+        let event = |room: &Room| stopped_event(room);
+        let stopped = self
+            .store
+            .stop_room(&room.live_id, reason, Some(&event))
+            .await
+            .map_err(store_error)?;
+        let Some(stopped) = stopped else {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                format!(
+                    "room {} is {}, not live",
+                    room.live_id,
+                    room.status.as_str()
+                ),
+            )
+            .with_code(CODE_BAD_STATE));
+        };
+        self.ended(&stopped);
+        Ok(stopped)
+    }
+
+    /// Deletes a room, ending it first when it is live or not yet started.
+    pub async fn delete(&self, room: &Room) -> Result<(), ApiError> {
+        let deleted_event = |room: &Room| room_event("live_deleted", room, serde_json::json!({}));
+        let stopped_event = |room: &Room| stopped_event(room);
+        let deleted = self
+            .store
+            .delete_room(&room.live_id, Some(&deleted_event), Some(&stopped_event))
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("room {} not found", room.live_id)))?;
+        self.ended(&deleted.room);
+        Ok(())
+    }
+
+    /// Forgets what was kept live of a room that ended.
+    fn ended(&self, room: &Room) {
+        self.outbox_written.notify_one();
+        self.forget(&room.live_id);
+    }
+
+    fn forget(&self, live_id: &str) {
+        lock(&self.watched).remove(live_id);
+        self.presence().close_room(live_id);
+    }
+}
+
+fn stopped_event(room: &Room) -> NewEvent {
+    let duration_s = match (room.started_at, room.stopped_at) {
+        (Some(started), Some(stopped)) => (stopped - started).max(0) / 1000,
+        _ => 0,
+    };
+    room_event(
+        "live_stopped",
+        room,
+        serde_json::json!({
+            "reason": room.stop_reason.map(|r| r.as_str()),
+            "duration_s": duration_s,
+            "peak_viewers": room.peak_viewers,
+        }),
+    )
+}

@@ -1,0 +1,183 @@
+//! The `cloud:` keys of the live-room API, checked at start like every other key.
+
+use crate::config::CloudConfig;
+use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
+use relay_node::NodeError;
+use relay_rooms::PresenceConfig;
+use std::time::Duration;
+
+/// Shortest `jwt_key`: tokens are HS256, and a short key can be searched for offline from one
+/// token.
+const MIN_JWT_KEY_LEN: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct RoomsSettings {
+    /// `sqlite://...` or `postgres://...`; the default is a SQLite file in `data_dir`.
+    pub database_url: String,
+    pub jwt_key: SecretKey,
+    /// `None`: `server_auth: false`, the `/server` group trusts its network.
+    pub server_auth: Option<ServerAuth>,
+    pub publish_expire: Duration,
+    /// `rtmp://host:port/app`: push URLs are this plus `/<stream name>`.
+    pub publish_base_url: String,
+    /// The app of `publish_base_url`: a publish to `app/<stream name>` is the room's.
+    pub publish_app: String,
+    /// `http://edge:7001/live` and the like: play URLs are each plus `/<stream name>.flv`.
+    pub play_base_urls: Vec<String>,
+    pub auto_start_on_publish: bool,
+    pub presence: PresenceConfig,
+    pub publish_grace: Duration,
+    pub anchor_grace: Duration,
+    /// Where webhooks go and the secret they are signed with; `None` when `callback_addr` is "".
+    pub callback: Option<(String, String)>,
+}
+
+fn bad(key: &str, reason: impl Into<String>) -> NodeError {
+    NodeError::bad_value(key, reason)
+}
+
+/// `value` as seconds in `range`, for key `key`.
+fn seconds(
+    key: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, NodeError> {
+    if !range.contains(&value) {
+        return Err(bad(
+            key,
+            format!("must be {} to {} seconds", range.start(), range.end()),
+        ));
+    }
+    Ok(Duration::from_secs(value))
+}
+
+/// `scheme://host[:port]/app`: the scheme is one of `schemes`, the app one path segment.
+fn base_url<'a>(key: &str, value: &'a str, schemes: &[&str]) -> Result<&'a str, NodeError> {
+    let shape = || {
+        bad(
+            key,
+            format!("{value:?} is not {}://HOST[:PORT]/APP", schemes.join("|")),
+        )
+    };
+    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
+    let (host, app) = rest.split_once('/').ok_or_else(shape)?;
+    let app_ok = !app.is_empty()
+        && app
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if !schemes.contains(&scheme) || host.is_empty() || !app_ok {
+        return Err(shape());
+    }
+    Ok(app)
+}
+
+impl RoomsSettings {
+    pub fn from_config(config: &CloudConfig, push_keys: &PushKeys) -> Result<Self, NodeError> {
+        let database_url = match config.database_url.as_str() {
+            "" => format!(
+                "sqlite://{}/rooms.db",
+                config.data_dir.trim_end_matches('/')
+            ),
+            url if url.starts_with("sqlite://")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://") =>
+            {
+                url.to_owned()
+            }
+            _ => {
+                return Err(bad(
+                    "cloud.database_url",
+                    "must be \"\" (SQLite in data_dir), sqlite://PATH or postgres://...",
+                ))
+            }
+        };
+        if config.jwt_key.len() < MIN_JWT_KEY_LEN {
+            return Err(bad(
+                "cloud.jwt_key",
+                format!("must be at least {MIN_JWT_KEY_LEN} characters"),
+            ));
+        }
+        let jwt_key = SecretKey::new(config.jwt_key.as_bytes())
+            .map_err(|e| bad("cloud.jwt_key", e.to_string()))?;
+        let server_auth = config
+            .server_auth
+            .then(|| ServerAuth::new(push_keys.key_ring.clone()));
+        if server_auth.is_some() && push_keys.key_ring.is_empty() {
+            return Err(bad(
+                "cloud.server_auth",
+                "needs at least one pair in cloud.server_keys (or server_auth: false on a trusted network)",
+            ));
+        }
+        let publish_app = base_url(
+            "cloud.publish_base_url",
+            &config.publish_base_url,
+            &["rtmp"],
+        )?
+        .to_owned();
+        for url in &config.play_base_urls {
+            base_url("cloud.play_base_urls", url, &["http", "https"])?;
+        }
+        let heartbeat_interval = seconds(
+            "cloud.heartbeat_interval_s",
+            config.heartbeat_interval_s,
+            1..=300,
+        )?;
+        let expiry = seconds(
+            "cloud.presence_expire_s",
+            config.presence_expire_s,
+            2..=3600,
+        )?;
+        if expiry <= heartbeat_interval {
+            return Err(bad(
+                "cloud.presence_expire_s",
+                "must be longer than cloud.heartbeat_interval_s",
+            ));
+        }
+        let callback = match (
+            config.callback_addr.as_str(),
+            config.callback_secret.as_str(),
+        ) {
+            ("", _) => None,
+            (addr, _) if !(addr.starts_with("http://") || addr.starts_with("https://")) => {
+                return Err(bad(
+                    "cloud.callback_addr",
+                    "must be an http:// or https:// URL",
+                ))
+            }
+            (_, secret) if secret.len() < MIN_JWT_KEY_LEN => {
+                return Err(bad(
+                    "cloud.callback_secret",
+                    format!(
+                        "must be at least {MIN_JWT_KEY_LEN} characters when callback_addr is set"
+                    ),
+                ))
+            }
+            (addr, secret) => Some((addr.to_owned(), secret.to_owned())),
+        };
+        Ok(RoomsSettings {
+            database_url,
+            jwt_key,
+            server_auth,
+            publish_expire: seconds(
+                "cloud.publish_expire_s",
+                config.publish_expire_s,
+                60..=30 * 86_400,
+            )?,
+            publish_base_url: config.publish_base_url.trim_end_matches('/').to_owned(),
+            publish_app,
+            play_base_urls: config
+                .play_base_urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
+            auto_start_on_publish: config.auto_start_on_publish,
+            presence: PresenceConfig {
+                heartbeat_interval,
+                expiry,
+            },
+            publish_grace: seconds("cloud.publish_grace_s", config.publish_grace_s, 1..=86_400)?,
+            anchor_grace: seconds("cloud.anchor_grace_s", config.anchor_grace_s, 1..=86_400)?,
+            callback,
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! Rooms as the API shows them. The push URL is a publishing credential: it is filled only for
+//! the room's anchor and for the app's server, never in views built for anyone else.
+
+use relay_rooms::{Extends, Room, User};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What the media path says about the room's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStatus {
+    /// Never published while the room was live (or the room is not live).
+    Idle,
+    /// Being published now.
+    Publishing,
+    /// Was published and stopped; the room ends unless it comes back within the grace period.
+    Interrupted,
+}
+
+/// Play URLs on every configured edge.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlayUrls {
+    /// HTTP-FLV, one per edge base URL.
+    pub flv: Vec<String>,
+}
+
+/// The user mirrored from the app.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub user_id: String,
+    pub nick: String,
+    pub avatar: String,
+    #[schema(value_type = Object)]
+    pub extends: Extends,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        UserView {
+            user_id: user.user_id,
+            nick: user.nick,
+            avatar: user.avatar,
+            extends: user.extends,
+        }
+    }
+}
+
+/// A room, with what the relay knows live.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveInfo {
+    pub live_id: String,
+    pub title: String,
+    pub notice: String,
+    pub cover_url: String,
+    #[schema(value_type = Object)]
+    pub extends: Extends,
+    pub anchor_id: String,
+    /// "created", "live" or "ended".
+    pub status: String,
+    /// The vendor SDKs' number for `status`: 0 created, 1 live, 2 ended.
+    pub live_status: u8,
+    pub stream_status: StreamStatus,
+    /// Users joined and beating.
+    pub online_count: u64,
+    /// Players on every edge, as the edges report them.
+    pub viewer_count: u64,
+    pub peak_viewer_count: u64,
+    /// Announced times (Unix ms), as the anchor gave them.
+    pub start_at: Option<i64>,
+    pub end_at: Option<i64>,
+    /// Actual times (Unix ms).
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    /// Why it ended: anchor, server, admin, publish_timeout, heartbeat_timeout, expired, deleted.
+    pub stop_reason: Option<String>,
+    pub play_urls: PlayUrls,
+    /// The signed RTMP URL to publish with: only in answers to the anchor and the server API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
+}
+
+/// What the live side adds to a stored room.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveFigures {
+    pub stream_status: StreamStatus,
+    pub online_count: u64,
+    pub viewer_count: u64,
+}
+
+impl LiveInfo {
+    pub fn new(room: Room, figures: LiveFigures, play_bases: &[String]) -> Self {
+        let live_status = match room.status {
+            relay_rooms::RoomStatus::Created => 0,
+            relay_rooms::RoomStatus::Live => 1,
+            relay_rooms::RoomStatus::Ended => 2,
+        };
+        let peak = u64::try_from(room.peak_viewers)
+            .unwrap_or(0)
+            .max(figures.viewer_count);
+        LiveInfo {
+            play_urls: PlayUrls {
+                flv: play_bases
+                    .iter()
+                    .map(|base| format!("{base}/{}.flv", room.stream_name))
+                    .collect(),
+            },
+            live_id: room.live_id,
+            title: room.title,
+            notice: room.notice,
+            cover_url: room.cover_url,
+            extends: room.extends,
+            anchor_id: room.anchor_id,
+            status: room.status.as_str().to_owned(),
+            live_status,
+            stream_status: figures.stream_status,
+            online_count: figures.online_count,
+            viewer_count: figures.viewer_count,
+            peak_viewer_count: peak,
+            start_at: room.start_at,
+            end_at: room.end_at,
+            created_at: room.created_at,
+            started_at: room.started_at,
+            stopped_at: room.stopped_at,
+            stop_reason: room.stop_reason.map(|r| r.as_str().to_owned()),
+            push_url: None,
+        }
+    }
+}
+
+/// The answer to a viewer's heartbeat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeartbeatView {
+    pub live_id: String,
+    pub live_status: u8,
+    pub stream_status: StreamStatus,
+    pub online_count: u64,
+    pub viewer_count: u64,
+    /// Seconds until the next beat is due.
+    pub next_interval_s: u64,
+}
+
+/// A client token, as `/server/auth/token` mints it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    pub access_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An online viewer of a room.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OnlineUser {
+    pub user_id: String,
+    /// Seconds since the viewer joined.
+    pub online_s: u64,
+}

@@ -1,0 +1,256 @@
+//! Driving the cloud's live-room API: signed `/server` requests, `/client` requests with a
+//! token, the database each test runs on, and push URLs signed independently of the cloud.
+
+use crate::http;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use relay_control::auth::{format_qiniu_date, sign_request, KeyPair, RequestParts, SecretKey};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The server key pair the room tests configure.
+pub const ACCESS_KEY: &str = "ak-e2e";
+pub const SECRET_KEY: &str = "e2e-secret-key-0123456789";
+pub const JWT_KEY: &str = "e2e-jwt-key-0123456789";
+pub const PUBLISH_KEY: &str = "e2e-publish-key-0123456789";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the cloud keeps its rooms in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The default: a SQLite file in the cloud's data directory.
+    Sqlite,
+    /// The PostgreSQL server `scripts/test.sh` starts, in a schema of the test's own.
+    Postgres,
+}
+
+/// The cloud's `database_url` for `db`, or `None` when PostgreSQL runs are skipped on purpose
+/// (`LIVERELAY_TEST_POSTGRES_URL=skip`). Unset is a failure: a green run has tried both.
+pub fn database_url(db: Db, label: &str) -> Option<String> {
+    const ENV: &str = "LIVERELAY_TEST_POSTGRES_URL";
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    if db == Db::Sqlite {
+        return Some(String::new());
+    }
+    let server = match std::env::var(ENV) {
+        Ok(value) if value == "skip" => {
+            eprintln!("skipped: the PostgreSQL run of {label} ({ENV}=skip)");
+            return None;
+        }
+        Ok(value) if !value.is_empty() => value,
+        _ => {
+            panic!("{ENV} is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+        }
+    };
+    let schema = format!(
+        "e2e_{}_{}_{}",
+        label.replace('-', "_"),
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::SeqCst)
+    );
+    let out = Command::new("psql")
+        .args([&server, "-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE SCHEMA {schema}"))
+        .output()
+        .unwrap_or_else(|e| panic!("running psql: {e}"));
+    assert!(
+        out.status.success(),
+        "psql CREATE SCHEMA {schema}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let separator = if server.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{server}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+/// The YAML lines that give a cloud the rooms set-up of the tests.
+pub fn cloud_lines(database_url: &str, publish_port: u16, play_base: &str) -> Vec<String> {
+    vec![
+        format!("database_url: \"{database_url}\""),
+        format!("jwt_key: \"{JWT_KEY}\""),
+        format!("server_keys: [{{access_key: \"{ACCESS_KEY}\", secret_key: \"{SECRET_KEY}\"}}]"),
+        "publish_auth: expiry".into(),
+        format!("publish_key: \"{PUBLISH_KEY}\""),
+        format!("publish_base_url: \"rtmp://127.0.0.1:{publish_port}/live\""),
+        format!("play_base_urls: [\"{play_base}\"]"),
+    ]
+}
+
+pub fn unix_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// An answer: HTTP status and the JSON body (Null when not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn code(&self) -> i64 {
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Panics unless the answer is a success (`code` 0, HTTP 200).
+    pub fn ok(self, what: &str) -> Value {
+        assert!(
+            self.status == 200 && self.code() == 0,
+            "{what}: {} {}",
+            self.status,
+            self.text
+        );
+        self.body["data"].clone()
+    }
+
+    /// Panics unless the answer is `status` with `code` and a message containing `needle`.
+    pub fn expect_error(&self, what: &str, status: u16, code: i64, needle: &str) {
+        let message = self.body["message"].as_str().unwrap_or_default();
+        assert!(
+            self.status == status && self.code() == code && message.contains(needle),
+            "{what}: expected {status}/{code} with {needle:?}, got {} {}",
+            self.status,
+            self.text
+        );
+    }
+}
+
+/// How a server request is signed (tests change one part to check it is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    Good,
+    /// Signed with another secret key.
+    WrongKey,
+    /// No Authorization header.
+    Unsigned,
+    /// Dated this many seconds ago (and signed so).
+    DatedAgo(i64),
+    /// No X-Qiniu-Date header.
+    Undated,
+}
+
+/// The live-room API of one cloud.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomsApi {
+    pub addr: SocketAddr,
+}
+
+impl RoomsApi {
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let response = http::request_with_body(self.addr, method, path, headers, body, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let text = response.body_text();
+        Answer {
+            status: response.status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// A `/server` request with the raw `body` (JSON when not empty), signed as `signing` says.
+    pub fn server_signed(&self, signing: Signing, method: &str, path: &str, body: &str) -> Answer {
+        let host = self.addr.to_string();
+        let ago = match signing {
+            Signing::DatedAgo(seconds) => seconds,
+            _ => 0,
+        };
+        let date = format_qiniu_date(unix_s() - ago);
+        let mut headers: Vec<(&str, &str)> = vec![("Host", &host)];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        if signing != Signing::Undated {
+            headers.push(("X-Qiniu-Date", &date));
+        }
+        let secret = if signing == Signing::WrongKey {
+            "another-secret-0123456789"
+        } else {
+            SECRET_KEY
+        };
+        let pair = KeyPair::new(ACCESS_KEY, SecretKey::new(secret).expect("key")).expect("pair");
+        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+        let authorization = sign_request(
+            &pair,
+            &RequestParts {
+                method,
+                path: path_only,
+                query,
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+        );
+        // The Host header is written by the HTTP helper.
+        let mut sent: Vec<(&str, &str)> =
+            headers.into_iter().filter(|(n, _)| *n != "Host").collect();
+        if signing != Signing::Unsigned {
+            sent.push(("Authorization", &authorization));
+        }
+        self.send(method, path, &sent, body.as_bytes())
+    }
+
+    pub fn server(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.server_signed(Signing::Good, method, path, &body)
+    }
+
+    /// A `/client` request with `token` (sent as `Bearer`).
+    pub fn client(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let bearer = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", bearer.as_str())];
+        if !body.is_empty() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.send(method, path, &headers, body.as_bytes())
+    }
+
+    /// A client token for `user_id`, minted by the server API.
+    pub fn token(&self, user_id: &str) -> String {
+        let data = self
+            .server(
+                "GET",
+                &format!("/server/auth/token?user_id={user_id}&app_id=e2e"),
+                None,
+            )
+            .ok("mint a token");
+        data["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// `?expire=..&token=..` for `/<app>/<name>`, keyed by `key`, signed here with HMAC-SHA1 and
+/// URL-safe base64, independently of the cloud's signer.
+pub fn expiry_query(app: &str, name: &str, expire: i64, key: &str) -> String {
+    let query = format!("expire={expire}");
+    let token = sign(key, &format!("/{app}/{name}?{query}"));
+    format!("?{query}&token={token}")
+}
+
+/// `?e=..&token=AK:..` for `/<app>/<name>`.
+pub fn expiry_sk_query(
+    app: &str,
+    name: &str,
+    expire: i64,
+    access_key: &str,
+    secret: &str,
+) -> String {
+    let query = format!("e={expire}");
+    let token = sign(secret, &format!("/{app}/{name}?{query}"));
+    format!("?{query}&token={access_key}:{token}")
+}
+
+fn sign(key: &str, path_and_query: &str) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(path_and_query.as_bytes());
+    base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+}
