@@ -130,6 +130,28 @@ fn server_auth_and_tokens(db: Db) {
     api.server("GET", "/server/auth/token?expires_at=1", None)
         .expect_error("a token without user_id", 400, 400, "user_id");
 
+    // Every room route is in the OpenAPI document.
+    let document = e2e_tests::http::request(
+        api.addr,
+        "GET",
+        "/api/openapi.json",
+        Duration::from_secs(10),
+    )
+    .expect("GET /api/openapi.json");
+    let document: serde_json::Value = serde_json::from_slice(&document.body).expect("OpenAPI JSON");
+    for path in [
+        "/server/auth/token",
+        "/server/user/register",
+        "/server/live",
+        "/server/live/{live_id}/stop",
+        "/client/live/room/instance",
+        "/client/live/room/heartbeat/{live_id}",
+        "/client/live/room/user/{live_id}",
+        "/admin/live/{live_id}/stop",
+    ] {
+        assert!(document["paths"][path].is_object(), "OpenAPI lacks {path}");
+    }
+
     // The README's signing tool (an independent signer, in Python) is accepted too.
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sign.py");
     let out = std::process::Command::new("python3")
