@@ -134,6 +134,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         keys,
         sender,
         recordings: recorder.stats().clone(),
+        rooms: rooms.clone(),
         started,
     });
     let api_router = api::router(state.clone(), metrics_listener.is_some(), rooms.router());

@@ -24,6 +24,7 @@ pub struct NodeState {
     pub keys: Arc<StreamKeys>,
     pub sender: Arc<RtpSender>,
     pub recordings: Arc<RecordingStats>,
+    pub rooms: Arc<crate::rooms::Rooms>,
     pub started: Instant,
 }
 
@@ -178,6 +179,19 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
     }
     edge_metrics(&mut out, &state, now);
     recording_metrics(&mut out, &state.recordings);
+    let (live_rooms, online) = state.rooms.gauges();
+    out.gauge(
+        "liverelay_cloud_rooms_live",
+        "Live rooms this node watches.",
+        &[],
+        live_rooms as f64,
+    );
+    out.gauge(
+        "liverelay_cloud_room_viewers_online",
+        "Viewers joined and beating, in all rooms.",
+        &[],
+        online as f64,
+    );
     for destination in state.sender.destination_stats() {
         let labels: &[(&str, &str)] = &[("destination", &destination.destination)];
         out.counter(

@@ -156,6 +156,11 @@ impl Rooms {
         })
     }
 
+    /// Live rooms this node watches, and viewers online in all rooms, for `/metrics`.
+    pub fn gauges(&self) -> (usize, usize) {
+        (lock(&self.watched).len(), self.presence().total_online())
+    }
+
     /// `/server`, `/client` and `/admin`.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()

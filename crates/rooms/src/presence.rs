@@ -148,6 +148,11 @@ impl Presence {
         self.rooms.get(live_id).map_or(0, |room| room.viewers.len())
     }
 
+    /// Viewers online in every room.
+    pub fn total_online(&self) -> usize {
+        self.seats.len()
+    }
+
     /// Most viewers online at once since the room was first joined.
     pub fn peak(&self, live_id: &str) -> usize {
         self.rooms.get(live_id).map_or(0, |room| room.peak)
@@ -221,6 +226,7 @@ mod tests {
         assert!(p.leave("room-a", "u1"));
         assert!(!p.leave("room-a", "u1"));
         assert_eq!((p.online_count("room-a"), p.peak("room-a")), (1, 2));
+        assert_eq!(p.total_online(), 1);
         assert!(p.is_online("room-a", "u2") && !p.is_online("room-a", "u1"));
     }
 

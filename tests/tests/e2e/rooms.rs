@@ -325,6 +325,14 @@ fn users_rooms_and_presence(db: Db) {
     );
     no_push_url(&beat, "heartbeat");
     assert_eq!(beat.ok("heartbeat")["next_interval_s"], 1);
+    let metrics = e2e_tests::http::request(api.addr, "GET", "/metrics", Duration::from_secs(10))
+        .expect("GET /metrics");
+    let scrape = e2e_tests::prometheus::Scrape::parse(&metrics.body_text()).expect("metrics");
+    assert_eq!(scrape.get("liverelay_cloud_rooms_live", &[]), Some(1.0));
+    assert_eq!(
+        scrape.get("liverelay_cloud_room_viewers_online", &[]),
+        Some(2.0)
+    );
     for (what, path) in [
         ("info", format!("/client/live/room/info/{live_id}")),
         ("list", "/client/live/room/list?status=live".to_owned()),
