@@ -1,6 +1,7 @@
 //! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
 //! created → live → ended) and the webhook outbox, behind one [`Store`]; and who is watching,
-//! kept in memory ([`Presence`]).
+//! kept in memory ([`Presence`]); and the worker that delivers the outbox's events to the app
+//! ([`WebhookWorker`]).
 //!
 //! One code path serves both databases: an embedded SQLite file, the default, which needs no
 //! set-up and suits a single cloud node, and PostgreSQL, for several cloud nodes sharing their
@@ -13,6 +14,7 @@
 //! that report whether they applied, so two nodes can never both start or both stop a room, and
 //! a webhook event can be written in the same transaction as the change it announces.
 
+mod delivery;
 mod error;
 mod ids;
 mod migrate;
@@ -23,6 +25,10 @@ mod rooms;
 mod types;
 mod users;
 
+pub use delivery::{
+    WebhookConfig, WebhookConfigError, WebhookHandle, WebhookStats, WebhookWorker, EVENT_HEADER,
+    EVENT_ID_HEADER,
+};
 pub use error::{RoomsError, CODE_EXISTS, CODE_STORAGE};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::Backoff;
