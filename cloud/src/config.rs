@@ -50,6 +50,7 @@ pub struct CloudConfig {
     pub anchor_grace_s: u64,
     pub callback_addr: String,
     pub callback_secret: String,
+    pub callback_retry_s: u64,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -115,6 +116,7 @@ impl Default for CloudConfig {
             anchor_grace_s: 600,
             callback_addr: String::new(),
             callback_secret: String::new(),
+            callback_retry_s: 10,
         }
     }
 }
@@ -485,7 +487,10 @@ mod tests {
                 "cloud.callback_secret: ",
             ),
             (
-                |c| c.callback_addr = "app/hook".into(),
+                |c| {
+                    c.callback_addr = "app/hook".into();
+                    c.callback_secret = "0123456789abcdef".into();
+                },
                 "cloud.callback_addr: ",
             ),
         ];

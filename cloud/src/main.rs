@@ -61,7 +61,15 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let keys = Arc::new(StreamKeys::load(&settings.data_dir)?);
     let store = relay_rooms::Store::open(&settings.rooms.database_url)
         .await
-        .map_err(|e| CloudError::Rooms(format!("cloud.database_url: {e}")))?;
+        .map_err(|e| CloudError::Rooms(format!("cloud.database_url: {e}")))?
+        .with_backoff(settings.rooms.callback_backoff);
+    let webhooks = match settings.rooms.callback.clone() {
+        Some(config) => Some(
+            relay_rooms::WebhookWorker::new(store.clone(), config)
+                .map_err(|e| CloudError::Rooms(format!("cloud.callback_addr: {e}")))?,
+        ),
+        None => None,
+    };
     let recorder = Recorder::new(
         settings.record_dir.clone(),
         Arc::new(RecordingStats::default()),
@@ -113,7 +121,9 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         settings.push_keys.clone(),
         registry.clone(),
         hub.clone(),
+        webhooks.as_ref().map(relay_rooms::WebhookWorker::handle),
     );
+    let webhook_task = webhooks.map(|worker| tokio::spawn(worker.run(shutdown_rx.clone())));
     let watchdog = tokio::spawn(rooms::watch_rooms(rooms.clone(), shutdown_rx.clone()));
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
@@ -158,6 +168,9 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = rtmp_task.await;
     let _ = api_task.await;
     let _ = watchdog.await;
+    if let Some(webhook_task) = webhook_task {
+        let _ = webhook_task.await;
+    }
     if let Some(metrics_task) = metrics_task {
         let _ = metrics_task.await;
     }

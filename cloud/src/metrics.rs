@@ -186,6 +186,26 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
         &[],
         live_rooms as f64,
     );
+    if let Some(webhooks) = state.rooms.webhook_stats() {
+        out.counter(
+            "liverelay_cloud_webhooks_delivered_total",
+            "Webhook events delivered.",
+            &[],
+            webhooks.delivered,
+        );
+        out.counter(
+            "liverelay_cloud_webhook_failures_total",
+            "Webhook deliveries that failed (each is retried).",
+            &[],
+            webhooks.failed_attempts,
+        );
+        out.gauge(
+            "liverelay_cloud_webhooks_pending",
+            "Webhook events waiting for delivery.",
+            &[],
+            webhooks.pending as f64,
+        );
+    }
     out.gauge(
         "liverelay_cloud_room_viewers_online",
         "Viewers joined and beating, in all rooms.",

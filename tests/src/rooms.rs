@@ -215,6 +215,20 @@ impl RoomsApi {
         self.send(method, path, &headers, body.as_bytes())
     }
 
+    /// Registers `user_id` through the server API.
+    pub fn register(&self, user_id: &str) {
+        let body = serde_json::json!({ "user_id": user_id });
+        self.server("POST", "/server/user/register", Some(&body))
+            .ok("register a user");
+    }
+
+    /// A room of `anchor_id` created through the server API (with its push URL).
+    pub fn create_room(&self, anchor_id: &str, title: &str) -> Value {
+        let body = serde_json::json!({ "anchor_id": anchor_id, "title": title });
+        self.server("POST", "/server/live", Some(&body))
+            .ok("create a room")
+    }
+
     /// A client token for `user_id`, minted by the server API.
     pub fn token(&self, user_id: &str) -> String {
         let data = self
@@ -253,4 +267,140 @@ fn sign(key: &str, path_and_query: &str) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key.as_bytes()).expect("any key length");
     mac.update(path_and_query.as_bytes());
     base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+}
+
+/// One webhook delivery as received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The status the receiver answered.
+    pub answered: u16,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A real HTTP receiver of webhooks on 127.0.0.1: records every request and answers 500 while
+/// `failing` is on, else 200 with `{"code": 0}`.
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    pub deliveries: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
+    pub failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WebhookReceiver {
+    pub fn start() -> WebhookReceiver {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let failing = Arc::new(AtomicBool::new(false));
+        let (record, fail) = (deliveries.clone(), failing.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (record, fail) = (record.clone(), fail.clone());
+                std::thread::spawn(move || serve_webhooks(stream, &record, &fail));
+            }
+        });
+        WebhookReceiver {
+            addr,
+            deliveries,
+            failing,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks", self.addr)
+    }
+
+    /// Answer 500 from now on (`true`) or acknowledge (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Answers requests on one keep-alive connection until it closes.
+fn serve_webhooks(
+    mut stream: std::net::TcpStream,
+    record: &std::sync::Mutex<Vec<Delivery>>,
+    failing: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+        let headers: Vec<(String, String)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                Some((name.trim().to_owned(), value.trim().to_owned()))
+            })
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buffer.len() < head_end + 4 + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body =
+            String::from_utf8_lossy(&buffer[head_end + 4..head_end + 4 + length]).into_owned();
+        buffer.drain(..head_end + 4 + length);
+        let fail = failing.load(Ordering::SeqCst);
+        let (status, answer) = if fail {
+            (500, "{\"code\":500,\"message\":\"receiver down\"}")
+        } else {
+            (200, "{\"code\":0}")
+        };
+        if let Ok(mut record) = record.lock() {
+            record.push(Delivery {
+                headers,
+                body,
+                answered: status,
+            });
+        }
+        let reply = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if stream.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
 }

@@ -87,7 +87,7 @@ impl Rooms {
     /// Writes a webhook event on its own and wakes the sender.
     async fn announce(&self, event: relay_rooms::NewEvent) {
         match self.store.enqueue_event(&event).await {
-            Ok(()) => self.outbox_written.notify_one(),
+            Ok(()) => self.wake_webhooks(),
             Err(error) => {
                 tracing::error!(%error, event = event.event_type, "cannot queue a webhook")
             }
@@ -223,7 +223,7 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
             {
                 Ok(expired) if !expired.is_empty() => {
                     tracing::info!(rooms = expired.len(), "rooms never started expired");
-                    rooms.outbox_written.notify_one();
+                    rooms.wake_webhooks();
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(error = %error.message, "cannot expire rooms"),

@@ -18,11 +18,10 @@ use crate::repair::RepairHub;
 use axum::Router;
 use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
 use relay_control::{ApiError, Page, PageQuery};
-use relay_rooms::{NewEvent, Presence, Room, RoomStatus, RoomsError, Store};
+use relay_rooms::{NewEvent, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::Notify;
 use views::{LiveFigures, LiveInfo, StreamStatus};
 
 /// The OpenAPI paths and schemas of the room API, merged into the cloud's document.
@@ -82,8 +81,9 @@ pub struct Rooms {
     presence: Mutex<Presence>,
     /// Live rooms' media state, by `live_id`.
     watched: Mutex<HashMap<String, Watch>>,
-    /// Woken when an event is written to the outbox, so it goes out at once.
-    pub outbox_written: Arc<Notify>,
+    /// The webhook sender, told when an event is written so it goes out at once; `None` when
+    /// `callback_addr` is empty (events are still kept in the outbox).
+    webhooks: Option<WebhookHandle>,
 }
 
 /// What the watchdog tracks of a live room.
@@ -142,6 +142,7 @@ impl Rooms {
         push_keys: PushKeys,
         registry: Arc<Registry>,
         hub: Arc<RepairHub>,
+        webhooks: Option<WebhookHandle>,
     ) -> Arc<Self> {
         Arc::new(Rooms {
             presence: Mutex::new(Presence::new(settings.presence)),
@@ -152,8 +153,20 @@ impl Rooms {
             registry,
             hub,
             watched: Mutex::new(HashMap::new()),
-            outbox_written: Arc::new(Notify::new()),
+            webhooks,
         })
+    }
+
+    /// An event was written: the sender takes it now rather than at its next poll.
+    fn wake_webhooks(&self) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.notify();
+        }
+    }
+
+    /// The webhook sender's counters, when there is one.
+    pub fn webhook_stats(&self) -> Option<relay_rooms::WebhookStats> {
+        self.webhooks.as_ref().map(WebhookHandle::stats)
     }
 
     /// Live rooms this node watches, and viewers online in all rooms, for `/metrics`.
@@ -259,7 +272,7 @@ impl Rooms {
             .create_room(&new, Some(&event))
             .await
             .map_err(store_error)?;
-        self.outbox_written.notify_one();
+        self.wake_webhooks();
         Ok(room)
     }
 
@@ -334,7 +347,7 @@ impl Rooms {
             )
             .with_code(CODE_BAD_STATE));
         };
-        self.outbox_written.notify_one();
+        self.wake_webhooks();
         self.watch(&started);
         Ok(started)
     }
@@ -382,7 +395,7 @@ impl Rooms {
 
     /// Forgets what was kept live of a room that ended.
     fn ended(&self, room: &Room) {
-        self.outbox_written.notify_one();
+        self.wake_webhooks();
         self.forget(&room.live_id);
     }
 

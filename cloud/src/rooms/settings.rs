@@ -3,7 +3,7 @@
 use crate::config::CloudConfig;
 use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
-use relay_rooms::PresenceConfig;
+use relay_rooms::{Backoff, PresenceConfig, WebhookConfig};
 use std::time::Duration;
 
 /// Shortest `jwt_key`: tokens are HS256, and a short key can be searched for offline from one
@@ -28,8 +28,10 @@ pub struct RoomsSettings {
     pub presence: PresenceConfig,
     pub publish_grace: Duration,
     pub anchor_grace: Duration,
-    /// Where webhooks go and the secret they are signed with; `None` when `callback_addr` is "".
-    pub callback: Option<(String, String)>,
+    /// Where webhooks go and how they are signed; `None` when `callback_addr` is "".
+    pub callback: Option<WebhookConfig>,
+    /// Waits between failed deliveries: `callback_retry_s` doubling up to an hour.
+    pub callback_backoff: Backoff,
 }
 
 fn bad(key: &str, reason: impl Into<String>) -> NodeError {
@@ -133,27 +135,23 @@ impl RoomsSettings {
                 "must be longer than cloud.heartbeat_interval_s",
             ));
         }
-        let callback = match (
-            config.callback_addr.as_str(),
-            config.callback_secret.as_str(),
-        ) {
-            ("", _) => None,
-            (addr, _) if !(addr.starts_with("http://") || addr.starts_with("https://")) => {
-                return Err(bad(
-                    "cloud.callback_addr",
-                    "must be an http:// or https:// URL",
-                ))
+        let callback = match config.callback_addr.as_str() {
+            "" => None,
+            addr => {
+                if config.callback_secret.len() < MIN_JWT_KEY_LEN {
+                    return Err(bad(
+                        "cloud.callback_secret",
+                        format!(
+                            "must be at least {MIN_JWT_KEY_LEN} characters when callback_addr is set"
+                        ),
+                    ));
+                }
+                let webhooks = WebhookConfig::parse(addr, &config.callback_secret)
+                    .map_err(|e| bad("cloud.callback_addr", e.to_string()))?;
+                Some(webhooks)
             }
-            (_, secret) if secret.len() < MIN_JWT_KEY_LEN => {
-                return Err(bad(
-                    "cloud.callback_secret",
-                    format!(
-                        "must be at least {MIN_JWT_KEY_LEN} characters when callback_addr is set"
-                    ),
-                ))
-            }
-            (addr, secret) => Some((addr.to_owned(), secret.to_owned())),
         };
+        let first_retry = seconds("cloud.callback_retry_s", config.callback_retry_s, 1..=3600)?;
         Ok(RoomsSettings {
             database_url,
             jwt_key,
@@ -178,6 +176,10 @@ impl RoomsSettings {
             publish_grace: seconds("cloud.publish_grace_s", config.publish_grace_s, 1..=86_400)?,
             anchor_grace: seconds("cloud.anchor_grace_s", config.anchor_grace_s, 1..=86_400)?,
             callback,
+            callback_backoff: Backoff {
+                first: first_retry,
+                max: Duration::from_secs(3600).max(first_retry),
+            },
         })
     }
 }

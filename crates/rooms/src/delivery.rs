@@ -342,19 +342,24 @@ impl WebhookWorker {
                 next_purge = Instant::now().checked_add(config.purge_every);
             }
             let taken_at = Instant::now();
-            let taken = match until_stopped(
-                shared.store.take_due_events(config.batch, config.lease),
-                &mut shutdown,
-            )
-            .await
+            // Not cut short by shutdown: a take dropped mid-query may have leased events in the
+            // database already, which would then wait out the lease after a restart. Finished,
+            // it is handed back at once if shutdown came meanwhile.
+            let taken = match shared
+                .store
+                .take_due_events(config.batch, config.lease)
+                .await
             {
-                None => break,
-                Some(Ok(events)) => events,
-                Some(Err(error)) => {
+                Ok(events) => events,
+                Err(error) => {
                     tracing::warn!(%error, "webhook outbox: cannot take due events");
                     Vec::new()
                 }
             };
+            if stop_requested(&shutdown) {
+                shared.put_back(&taken, shared.store.now()).await;
+                break;
+            }
             let full = taken.len() >= config.batch;
             let retry_at = if taken.is_empty() {
                 None

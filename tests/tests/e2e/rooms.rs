@@ -448,20 +448,8 @@ fn publishing_drives_the_room(db: Db) {
         return;
     };
     let api = cluster.api;
-    api.server(
-        "POST",
-        "/server/user/register",
-        Some(&json!({"user_id": "anchor"})),
-    )
-    .ok("register the anchor");
-    let create = |title: &str| {
-        api.server(
-            "POST",
-            "/server/live",
-            Some(&json!({"anchor_id": "anchor", "title": title})),
-        )
-        .ok("create a room")
-    };
+    api.register("anchor");
+    let create = |title: &str| api.create_room("anchor", title);
     let (room_a, room_b) = (create("A"), create("B"));
     let live_id = room_a["live_id"].as_str().unwrap_or_default().to_owned();
     let push_a = room_a["push_url"].as_str().unwrap_or_default().to_owned();
@@ -565,4 +553,118 @@ on_both_databases! {
     server_auth_and_tokens => server_auth_and_tokens_on_sqlite, server_auth_and_tokens_on_postgres;
     users_rooms_and_presence => users_rooms_and_presence_on_sqlite, users_rooms_and_presence_on_postgres;
     publishing_drives_the_room => publishing_drives_the_room_on_sqlite, publishing_drives_the_room_on_postgres;
+    webhooks_are_signed_retried_and_survive_a_restart => webhooks_on_sqlite, webhooks_on_postgres;
+}
+
+const CALLBACK_SECRET: &str = "e2e-callback-secret-0123";
+
+/// Webhooks: signed over the body, retried while the receiver fails (the same event id each
+/// time), delivered once it answers, and an event written before a restart is delivered by the
+/// restarted cloud.
+fn webhooks_are_signed_retried_and_survive_a_restart(db: Db) {
+    let receiver = rooms::WebhookReceiver::start();
+    let callback = format!("callback_addr: \"{}\"", receiver.url());
+    let secret = format!("callback_secret: \"{CALLBACK_SECRET}\"");
+    let lines = [callback.as_str(), secret.as_str(), "callback_retry_s: 1"];
+    let Some(mut cluster) = start(db, &format!("rooms-hooks-{db:?}").to_lowercase(), &lines) else {
+        return;
+    };
+    let api = cluster.api;
+    api.register("anchor");
+
+    // The receiver fails the first deliveries: the event comes again until acknowledged.
+    let create_room = |title: &str| {
+        let room = api.create_room("anchor", title);
+        room["live_id"].as_str().unwrap_or_default().to_owned()
+    };
+    receiver.set_failing(true);
+    let live_id = create_room("hooks");
+    let created = |d: &rooms::Delivery| {
+        d.json()["type"] == "live_created" && d.json()["data"]["live_id"] == live_id.as_str()
+    };
+    let retried = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        (receiver.deliveries().iter().filter(|d| created(d)).count() >= 2).then_some(())
+    });
+    assert!(
+        retried.is_some(),
+        "live_created was not retried: {:?}",
+        receiver.deliveries()
+    );
+    receiver.set_failing(false);
+    let acknowledged = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        receiver
+            .deliveries()
+            .iter()
+            .any(|d| created(d) && d.answered == 200)
+            .then_some(())
+    });
+    assert!(
+        acknowledged.is_some(),
+        "live_created never delivered: {:?}",
+        receiver.deliveries()
+    );
+    let attempts: Vec<rooms::Delivery> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| created(d))
+        .collect();
+    let ids: std::collections::HashSet<&str> = attempts
+        .iter()
+        .filter_map(|d| d.header("X-Liverelay-Event-Id"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        1,
+        "retries must carry the same event id: {attempts:?}"
+    );
+    for delivery in &attempts {
+        let signature = delivery.header("X-Liverelay-Signature").unwrap_or_default();
+        relay_control::auth::verify_webhook(
+            CALLBACK_SECRET.as_bytes(),
+            signature,
+            delivery.body.as_bytes(),
+            rooms::unix_s(),
+            300,
+        )
+        .unwrap_or_else(|e| panic!("signature {signature:?} does not verify: {e}"));
+        assert_eq!(delivery.header("X-Liverelay-Event"), Some("live_created"));
+    }
+    // Acknowledged: not sent again.
+    let delivered = receiver.deliveries().len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        receiver.deliveries().iter().filter(|d| created(d)).count(),
+        attempts.len(),
+        "an acknowledged event was sent again ({delivered} deliveries before)"
+    );
+
+    // An event written while the receiver is down, then a restart: delivered after it.
+    receiver.set_failing(true);
+    let second_id = create_room("after restart");
+    cluster.cloud.proc.signal("TERM");
+    assert!(cluster
+        .cloud
+        .proc
+        .wait_exit(Duration::from_secs(10))
+        .success());
+    receiver.set_failing(false);
+    let config = cluster.cloud.config.clone();
+    cluster.cloud = Cloud::start_as(cluster.dir.path(), "cloud-restarted", config);
+    let after = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        receiver
+            .deliveries()
+            .iter()
+            .any(|d| {
+                d.answered == 200
+                    && d.json()["type"] == "live_created"
+                    && d.json()["data"]["live_id"] == second_id.as_str()
+            })
+            .then_some(())
+    });
+    assert!(
+        after.is_some(),
+        "the event written before the restart was not delivered after it: {:?}\n{}",
+        receiver.deliveries(),
+        logs(&[&cluster.cloud.proc])
+    );
 }
