@@ -534,6 +534,128 @@ fn publishing_drives_the_room(db: Db) {
     );
 }
 
+/// The endpoints the other scenarios do not reach, each on its success path.
+fn every_other_endpoint(db: Db) {
+    let Some(cluster) = start(db, &format!("rooms-rest-{db:?}").to_lowercase(), &[]) else {
+        return;
+    };
+    let api = cluster.api;
+    api.register("anchor");
+    api.register("viewer");
+    let (anchor, viewer) = (api.token("anchor"), api.token("viewer"));
+    // Server: start, list (with push URLs), online users, stop.
+    let room = api.create_room("anchor", "server-run");
+    let live_id = room["live_id"].as_str().unwrap_or_default().to_owned();
+    let started = api
+        .server("POST", &format!("/server/live/{live_id}/start"), None)
+        .ok("server start");
+    assert_eq!(started["status"], "live");
+    let listed = api
+        .server("GET", "/server/live?status=live", None)
+        .ok("server list");
+    assert_eq!(listed["total_count"], 1, "{listed}");
+    assert!(
+        listed["list"][0]["push_url"].is_string(),
+        "the server list carries push URLs"
+    );
+    api.client(
+        &viewer,
+        "POST",
+        &format!("/client/live/room/user/{live_id}"),
+        None,
+    )
+    .ok("join");
+    let online = api
+        .server(
+            "GET",
+            &format!("/server/live/{live_id}/users?page_size=10"),
+            None,
+        )
+        .ok("server online users");
+    assert_eq!(online["list"][0]["user_id"], "viewer", "{online}");
+    // Client: leave, own rooms, a fresh push URL for the anchor.
+    api.client(
+        &viewer,
+        "DELETE",
+        &format!("/client/live/room/user/{live_id}"),
+        None,
+    )
+    .ok("leave");
+    api.client(
+        &viewer,
+        "DELETE",
+        &format!("/client/live/room/user/{live_id}"),
+        None,
+    )
+    .expect_error("leaving twice", 404, 404, "not in room");
+    let own = api
+        .client(&anchor, "GET", "/client/live/room/list/anchor", None)
+        .ok("own rooms");
+    assert_eq!(own["total_count"], 1, "{own}");
+    let push = api
+        .client(
+            &anchor,
+            "GET",
+            &format!("/client/live/room/{live_id}/push_url"),
+            None,
+        )
+        .ok("the anchor's push URL");
+    assert!(
+        push["push_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("token=")),
+        "{push}"
+    );
+    let stopped = api
+        .server("POST", &format!("/server/live/{live_id}/stop"), None)
+        .ok("server stop");
+    assert_eq!(stopped["stop_reason"], "server");
+    // Admin stop; the anchor deletes its own room.
+    let second = api
+        .client(
+            &anchor,
+            "POST",
+            "/client/live/room/instance",
+            Some(&json!({"title": "admin-run"})),
+        )
+        .ok("create");
+    let second_id = second["live_id"].as_str().unwrap_or_default().to_owned();
+    api.client(
+        &anchor,
+        "PUT",
+        &format!("/client/live/room/{second_id}"),
+        None,
+    )
+    .ok("start");
+    let admin = api
+        .server("GET", "/server/auth/admin/token?user_id=ops", None)
+        .ok("admin token");
+    let admin = admin["access_token"].as_str().unwrap_or_default();
+    let by_admin = api
+        .client(
+            admin,
+            "POST",
+            &format!("/admin/live/{second_id}/stop"),
+            None,
+        )
+        .ok("admin stop");
+    assert_eq!(by_admin["stop_reason"], "admin");
+    api.client(
+        &anchor,
+        "DELETE",
+        &format!("/client/live/room/instance/{second_id}"),
+        None,
+    )
+    .ok("the anchor deletes its room");
+    api.client(
+        &anchor,
+        "GET",
+        &format!("/client/live/room/info/{second_id}"),
+        None,
+    )
+    .expect_error("a deleted room", 404, 404, "");
+}
+
 /// One test per database for each scenario.
 macro_rules! on_both_databases {
     ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
@@ -554,6 +676,7 @@ on_both_databases! {
     users_rooms_and_presence => users_rooms_and_presence_on_sqlite, users_rooms_and_presence_on_postgres;
     publishing_drives_the_room => publishing_drives_the_room_on_sqlite, publishing_drives_the_room_on_postgres;
     webhooks_are_signed_retried_and_survive_a_restart => webhooks_on_sqlite, webhooks_on_postgres;
+    every_other_endpoint => every_other_endpoint_on_sqlite, every_other_endpoint_on_postgres;
 }
 
 const CALLBACK_SECRET: &str = "e2e-callback-secret-0123";
