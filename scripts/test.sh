@@ -99,7 +99,7 @@ pg_start() {
     mkdir -p "$pg_root/data"
     if [ "$(id -u)" -eq 0 ]; then
         chown -R postgres: "$pg_root"
-        # The postgres user cannot reach a repository under a private directory (/root/...):
+        # The postgres user cannot reach a repository under a private directory (a home directory closed to other users):
         # then the server lives in a directory of its own under /tmp, removed on exit.
         if ! runuser -u postgres -- test -w "$pg_root/data"; then
             rm -rf "$pg_root"
