@@ -38,6 +38,7 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
             get(heartbeat).post(heartbeat),
         )
         .route("/client/live/room/user_list", get(online_users))
+        .route("/client/live/room/{live_id}/events", get(room_events))
         .with_state(rooms)
 }
 
@@ -316,4 +317,53 @@ pub async fn online_users(
         page,
         Instant::now(),
     )?))
+}
+
+/// The room's events as Server-Sent Events: `id` (resume with `Last-Event-ID`), `event` (the
+/// kind) and `data` (JSON). A client whose last event is no longer kept first gets a `reset`
+/// event (reload the room, then go on). The stream ends when the room ends.
+#[utoipa::path(get, path = "/client/live/room/{live_id}/events",
+    params(("live_id" = String, Path), ("Last-Event-ID" = Option<String>, Header)),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
+pub async fn room_events(
+    _caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::IntoResponse;
+    let room = rooms.room(&live_id).await?;
+    if room.status == RoomStatus::Ended {
+        return Err(ended(&room));
+    }
+    let last = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok());
+    let subscription = rooms.events.subscribe(&live_id, last);
+    let to_sse = |event: &super::events::RoomEvent| {
+        Event::default()
+            .id(event.id.clone())
+            .event(event.kind.clone())
+            .data(event.data.to_string())
+    };
+    let mut first: Vec<Event> = Vec::with_capacity(subscription.backlog.len() + 1);
+    if subscription.gap {
+        first.push(Event::default().event("reset").data("{}"));
+    }
+    first.extend(subscription.backlog.iter().map(|event| to_sse(event)));
+    let live = futures_util::stream::unfold(subscription.live, move |mut live| async move {
+        match live.recv().await {
+            Ok(event) => Some((to_sse(&event), live)),
+            // Fell behind, or the room ended: the client reconnects with Last-Event-ID.
+            Err(_) => None,
+        }
+    });
+    let stream = futures_util::StreamExt::map(
+        futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
+        Ok::<_, std::convert::Infallible>,
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

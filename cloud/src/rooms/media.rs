@@ -58,6 +58,11 @@ impl Rooms {
             watch.absent_since = None;
             watch.published = true;
         }
+        self.emit(
+            &room.live_id,
+            "stream_status",
+            serde_json::json!({ "stream_status": "publishing" }),
+        );
         self.announce(room_event("stream_published", &room, serde_json::json!({})))
             .await;
         PublishDecision::Room {
@@ -70,6 +75,11 @@ impl Rooms {
         if let Some(watch) = super::lock(&self.watched).get_mut(live_id) {
             watch.absent_since = Some(Instant::now());
         }
+        self.emit(
+            live_id,
+            "stream_status",
+            serde_json::json!({ "stream_status": "interrupted" }),
+        );
         match self.store.get_room(live_id).await {
             Ok(Some(room)) => {
                 self.announce(room_event(
@@ -125,16 +135,7 @@ impl Rooms {
         let now = Instant::now();
         let counts: Vec<(String, u64)> = super::lock(&self.watched)
             .iter()
-            .filter_map(|(live_id, watch)| {
-                let stream = self.registry.get(&self.stream_key(&watch.stream_name))?;
-                let viewers = self
-                    .hub
-                    .edge_links(Some(stream.ssrc), now)
-                    .iter()
-                    .map(|edge| edge.viewers)
-                    .sum();
-                Some((live_id.clone(), viewers))
-            })
+            .map(|(live_id, watch)| (live_id.clone(), self.viewers_of(&watch.stream_name, now)))
             .collect();
         for (live_id, viewers) in counts.into_iter().filter(|(_, viewers)| *viewers > 0) {
             let viewers = i64::try_from(viewers).unwrap_or(i64::MAX);
@@ -212,6 +213,7 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
             }
         }
         rooms.record_peaks().await;
+        rooms.emit_counts(now);
         if now.duration_since(last_expiry) >= EXPIRE_EVERY {
             last_expiry = now;
             let event = |room: &relay_rooms::Room| super::stopped_event(room);

@@ -5,6 +5,7 @@
 
 mod auth;
 mod client;
+mod events;
 mod media;
 mod server;
 mod settings;
@@ -56,6 +57,7 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         client::leave_room,
         client::heartbeat,
         client::online_users,
+        client::room_events,
     ),
     components(schemas(
         views::LiveInfo,
@@ -79,6 +81,10 @@ pub struct Rooms {
     registry: Arc<Registry>,
     hub: Arc<RepairHub>,
     presence: Mutex<Presence>,
+    /// What happens in each room, for its clients (SSE).
+    pub events: events::EventHub,
+    /// The counts last sent to each live room's clients, to send only changes.
+    sent_counts: Mutex<HashMap<String, (u64, u64)>>,
     /// Live rooms' media state, by `live_id`.
     watched: Mutex<HashMap<String, Watch>>,
     /// The webhook sender, told when an event is written so it goes out at once; `None` when
@@ -153,8 +159,63 @@ impl Rooms {
             registry,
             hub,
             watched: Mutex::new(HashMap::new()),
+            events: events::EventHub::new(unix_ms()),
+            sent_counts: Mutex::new(HashMap::new()),
             webhooks,
         })
+    }
+
+    /// Tells `live_id`'s clients.
+    pub fn emit(&self, live_id: &str, kind: &str, data: serde_json::Value) {
+        self.events.publish(live_id, kind, data, unix_ms());
+    }
+
+    /// Tells a room's clients its status changed.
+    fn emit_status(&self, room: &Room) {
+        self.emit(
+            &room.live_id,
+            "live_status",
+            serde_json::json!({
+                "status": room.status.as_str(),
+                "stop_reason": room.stop_reason.map(|r| r.as_str()),
+            }),
+        );
+    }
+
+    /// Sends each live room's online and viewer counts to its clients when they changed
+    /// (called about once a second, so counts are aggregated).
+    fn emit_counts(&self, now: Instant) {
+        let rooms: Vec<(String, String)> = lock(&self.watched)
+            .iter()
+            .map(|(live_id, watch)| (live_id.clone(), watch.stream_name.clone()))
+            .collect();
+        for (live_id, stream_name) in rooms {
+            let counts = (
+                self.presence().online_count(&live_id) as u64,
+                self.viewers_of(&stream_name, now),
+            );
+            let changed = lock(&self.sent_counts).insert(live_id.clone(), counts) != Some(counts);
+            if changed {
+                self.emit(
+                    &live_id,
+                    "counts",
+                    serde_json::json!({ "online_count": counts.0, "viewer_count": counts.1 }),
+                );
+            }
+        }
+    }
+
+    /// Players of a room's stream on every edge, as the edges last reported.
+    fn viewers_of(&self, stream_name: &str, now: Instant) -> u64 {
+        self.registry
+            .get(&self.stream_key(stream_name))
+            .map_or(0, |stream| {
+                self.hub
+                    .edge_links(Some(stream.ssrc), now)
+                    .iter()
+                    .map(|edge| edge.viewers)
+                    .sum()
+            })
     }
 
     /// An event was written: the sender takes it now rather than at its next poll.
@@ -206,13 +267,7 @@ impl Rooms {
     /// Live figures of `room`.
     fn figures(&self, room: &Room) -> LiveFigures {
         let stream = self.registry.get(&self.stream_key(&room.stream_name));
-        let viewer_count = stream.as_ref().map_or(0, |stream| {
-            self.hub
-                .edge_links(Some(stream.ssrc), Instant::now())
-                .iter()
-                .map(|edge| edge.viewers)
-                .sum()
-        });
+        let viewer_count = self.viewers_of(&room.stream_name, Instant::now());
         let stream_status = match (room.status, stream.is_some()) {
             (_, true) => StreamStatus::Publishing,
             (RoomStatus::Live, false)
@@ -349,6 +404,7 @@ impl Rooms {
         };
         self.wake_webhooks();
         self.watch(&started);
+        self.emit_status(&started);
         Ok(started)
     }
 
@@ -393,15 +449,18 @@ impl Rooms {
         Ok(())
     }
 
-    /// Forgets what was kept live of a room that ended.
+    /// Forgets what was kept live of a room that ended; its clients hear it last.
     fn ended(&self, room: &Room) {
         self.wake_webhooks();
+        self.emit_status(room);
         self.forget(&room.live_id);
     }
 
     fn forget(&self, live_id: &str) {
         lock(&self.watched).remove(live_id);
+        lock(&self.sent_counts).remove(live_id);
         self.presence().close_room(live_id);
+        self.events.close(live_id);
     }
 }
 
