@@ -404,3 +404,103 @@ fn serve_webhooks(
         }
     }
 }
+
+/// One Server-Sent Event as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: String,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// Reads `GET path` as Server-Sent Events (with `Last-Event-ID` when given) until `enough`
+/// says so or `timeout` passes; answers the events read, in order.
+pub fn read_events(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    last_event_id: Option<&str>,
+    timeout: Duration,
+    enough: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + timeout;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect for events");
+    let resume = last_event_id
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the events request");
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut raw = Vec::new();
+    let mut events = Vec::new();
+    while std::time::Instant::now() < deadline && !enough(&events) {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+        events = parse_sse(&raw);
+    }
+    events
+}
+
+/// The events in an HTTP response carrying an event stream (chunked or not); comments and
+/// incomplete events are left out.
+fn parse_sse(raw: &[u8]) -> Vec<SseEvent> {
+    let text = String::from_utf8_lossy(raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Vec::new();
+    };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    body.split("\n\n")
+        .filter(|block| !block.is_empty())
+        .filter_map(|block| {
+            let mut event = SseEvent {
+                id: String::new(),
+                kind: "message".to_owned(),
+                data: Value::Null,
+            };
+            let mut data = None;
+            for line in block.lines() {
+                match line.split_once(':') {
+                    Some(("id", value)) => event.id = value.trim().to_owned(),
+                    Some(("event", value)) => event.kind = value.trim().to_owned(),
+                    Some(("data", value)) => data = serde_json::from_str(value.trim()).ok(),
+                    _ => {}
+                }
+            }
+            event.data = data?;
+            Some(event)
+        })
+        .collect()
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            // The last chunk, or one not fully read yet.
+            out.push_str(rest.get(..size.min(rest.len())).unwrap_or_default());
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

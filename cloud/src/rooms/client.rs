@@ -39,6 +39,11 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
         )
         .route("/client/live/room/user_list", get(online_users))
         .route("/client/live/room/{live_id}/events", get(room_events))
+        .route(
+            "/client/live/room/{live_id}/like",
+            axum::routing::put(like_room),
+        )
+        .route("/client/live/room/{live_id}/stats", get(room_stats))
         .with_state(rooms)
 }
 
@@ -84,7 +89,9 @@ pub async fn room_info(
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
 ) -> Result<Reply<LiveInfo>, ApiError> {
-    Ok(Reply::ok(rooms.view(rooms.room(&live_id).await?)))
+    let room = rooms.room(&live_id).await?;
+    rooms.viewed(&live_id);
+    Ok(Reply::ok(rooms.view(room)))
 }
 
 /// Rooms by status (live first, then created, then ended), paged.
@@ -241,6 +248,10 @@ pub async fn join_room(
     rooms
         .presence()
         .join(Instant::now(), &live_id, &caller.user_id);
+    rooms.viewed(&live_id);
+    if let Err(error) = rooms.store.record_viewer(&live_id, &caller.user_id).await {
+        tracing::warn!(%error, live_id, "cannot record a viewer");
+    }
     Ok(Reply::ok(rooms.view(room)))
 }
 
@@ -366,4 +377,68 @@ pub async fn room_events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LikeBody {
+    /// Likes in this request (taps batched by the client), 1 to 1000.
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LikeView {
+    pub count: i64,
+    /// The room's likes so far.
+    pub total: i64,
+}
+
+/// Likes a live room (not one's own). Clients see the likes as one `like` event a second.
+#[utoipa::path(put, path = "/client/live/room/{live_id}/like", request_body = LikeBody,
+    params(("live_id" = String, Path)),
+    responses((status = 200, body = Reply<LikeView>), (status = 400), (status = 401), (status = 403, description = "the anchor's own room"), (status = 404), (status = 409, description = "code 601: not live")))]
+pub async fn like_room(
+    caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+    body: Result<ApiJson<LikeBody>, ApiError>,
+) -> Result<Reply<LikeView>, ApiError> {
+    let ApiJson(body) = body?;
+    if !(1..=super::likes::MAX_LIKES_PER_REQUEST).contains(&body.count) {
+        return Err(ApiError::bad_request(format!(
+            "count must be 1 to {}",
+            super::likes::MAX_LIKES_PER_REQUEST
+        )));
+    }
+    let room = rooms.room(&live_id).await?;
+    if room.anchor_id == caller.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "anchors cannot like their own room",
+        ));
+    }
+    if room.status != RoomStatus::Live {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, format!("room {live_id} is not live"))
+                .with_code(super::CODE_BAD_STATE),
+        );
+    }
+    let total = rooms.like(&live_id, body.count).await?;
+    Ok(Reply::ok(LikeView {
+        count: body.count,
+        total,
+    }))
+}
+
+/// The anchor's statistics of its room.
+#[utoipa::path(get, path = "/client/live/room/{live_id}/stats", params(("live_id" = String, Path)),
+    responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 403), (status = 404)))]
+pub async fn room_stats(
+    caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+) -> Result<Reply<super::views::RoomStatsView>, ApiError> {
+    let room = rooms.room(&live_id).await?;
+    anchor_only(&caller, &room, "read the statistics of")?;
+    Ok(Reply::ok(rooms.stats(room).await?))
 }

@@ -214,6 +214,7 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
         }
         rooms.record_peaks().await;
         rooms.emit_counts(now);
+        rooms.flush_tallies().await;
         if now.duration_since(last_expiry) >= EXPIRE_EVERY {
             last_expiry = now;
             let event = |room: &relay_rooms::Room| super::stopped_event(room);

@@ -6,6 +6,7 @@
 mod auth;
 mod client;
 mod events;
+mod likes;
 mod media;
 mod server;
 mod settings;
@@ -58,6 +59,9 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         client::heartbeat,
         client::online_users,
         client::room_events,
+        client::like_room,
+        client::room_stats,
+        server::room_stats,
     ),
     components(schemas(
         views::LiveInfo,
@@ -83,6 +87,8 @@ pub struct Rooms {
     presence: Mutex<Presence>,
     /// What happens in each room, for its clients (SSE).
     pub events: events::EventHub,
+    /// Likes and page views not yet stored, by room.
+    tallies: Mutex<likes::Tallies>,
     /// The counts last sent to each live room's clients, to send only changes.
     sent_counts: Mutex<HashMap<String, (u64, u64)>>,
     /// Live rooms' media state, by `live_id`.
@@ -161,6 +167,7 @@ impl Rooms {
             watched: Mutex::new(HashMap::new()),
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
+            tallies: Mutex::new(HashMap::new()),
             webhooks,
         })
     }

@@ -34,6 +34,7 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
         .route("/server/live/{live_id}/start", post(start_room))
         .route("/server/live/{live_id}/stop", post(stop_room))
         .route("/server/live/{live_id}/users", get(online_users))
+        .route("/server/live/{live_id}/stats", get(room_stats))
         .route_layer(axum::middleware::from_fn_with_state(
             rooms.clone(),
             server_signature,
@@ -434,4 +435,15 @@ pub async fn admin_stop_room(
     let stopped = rooms.stop(&room, StopReason::Admin).await?;
     tracing::info!(live_id, admin = admin.user_id, "room stopped by an admin");
     Ok(Reply::ok(rooms.view(stopped)))
+}
+
+/// A room's statistics.
+#[utoipa::path(get, path = "/server/live/{live_id}/stats", params(("live_id" = String, Path)),
+    responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 404)))]
+pub async fn room_stats(
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+) -> Result<Reply<super::views::RoomStatsView>, ApiError> {
+    let room = rooms.room(&live_id).await?;
+    Ok(Reply::ok(rooms.stats(room).await?))
 }

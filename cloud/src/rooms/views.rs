@@ -155,3 +155,18 @@ pub struct OnlineUser {
     /// Seconds since the viewer joined.
     pub online_s: u64,
 }
+
+/// What a room drew.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoomStatsView {
+    pub live_id: String,
+    /// Room info reads and joins.
+    pub page_views: i64,
+    /// Distinct users that joined.
+    pub unique_viewers: i64,
+    /// Most players on all edges at once.
+    pub peak_viewers: i64,
+    pub likes: i64,
+    /// From start to stop (or to now while live), seconds.
+    pub duration_s: i64,
+}

@@ -22,6 +22,7 @@ mod outbox;
 mod paging;
 mod presence;
 mod rooms;
+mod stats;
 mod types;
 mod users;
 
@@ -33,6 +34,7 @@ pub use error::{RoomsError, CODE_EXISTS, CODE_STORAGE};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::Backoff;
 pub use presence::{Departure, Joined, Presence, PresenceConfig};
+pub use stats::RoomCounts;
 pub use types::{
     BatchRegistered, Deleted, Event, EventFor, Extends, NewEvent, NewRoom, NewUser, Room,
     RoomStatus, RoomUpdate, StopReason, User, UserUpdate, DEFAULT_ROOM_TTL_MS,

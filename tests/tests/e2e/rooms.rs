@@ -677,6 +677,7 @@ on_both_databases! {
     publishing_drives_the_room => publishing_drives_the_room_on_sqlite, publishing_drives_the_room_on_postgres;
     webhooks_are_signed_retried_and_survive_a_restart => webhooks_on_sqlite, webhooks_on_postgres;
     every_other_endpoint => every_other_endpoint_on_sqlite, every_other_endpoint_on_postgres;
+    likes_events_and_stats => likes_events_and_stats_on_sqlite, likes_events_and_stats_on_postgres;
 }
 
 const CALLBACK_SECRET: &str = "e2e-callback-secret-0123";
@@ -790,4 +791,154 @@ fn webhooks_are_signed_retried_and_survive_a_restart(db: Db) {
         receiver.deliveries(),
         logs(&[&cluster.cloud.proc])
     );
+}
+
+/// Likes are counted (not by the anchor), reach the room's clients as aggregated `like`
+/// events in order with the counts, and a client resuming with `Last-Event-ID` gets exactly
+/// the events after it; the room's statistics add up.
+fn likes_events_and_stats(db: Db) {
+    let Some(cluster) = start(db, &format!("rooms-likes-{db:?}").to_lowercase(), &[]) else {
+        return;
+    };
+    let api = cluster.api;
+    api.register("anchor");
+    api.register("fan");
+    let (anchor, fan) = (api.token("anchor"), api.token("fan"));
+    let room = api.create_room("anchor", "likes");
+    let live_id = room["live_id"].as_str().unwrap_or_default().to_owned();
+    let like_path = format!("/client/live/room/{live_id}/like");
+    api.client(&fan, "PUT", &like_path, Some(&json!({"count": 1})))
+        .expect_error("liking a room not live", 409, 601, "not live");
+    api.client(
+        &anchor,
+        "PUT",
+        &format!("/client/live/room/{live_id}"),
+        None,
+    )
+    .ok("start");
+    api.client(
+        &fan,
+        "POST",
+        &format!("/client/live/room/user/{live_id}"),
+        None,
+    )
+    .ok("join");
+    api.client(&anchor, "PUT", &like_path, Some(&json!({"count": 1})))
+        .expect_error("the anchor liking its own room", 403, 403, "own room");
+    api.client(&fan, "PUT", &like_path, Some(&json!({"count": 0})))
+        .expect_error("zero likes", 400, 400, "count");
+
+    let events_path = format!("/client/live/room/{live_id}/events");
+    let total_of = |events: &[rooms::SseEvent]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "like")
+            .and_then(|e| e.data["total"].as_i64())
+    };
+    // A client listening while likes come in: 1 + 2 + 3 arrive aggregated, total 6.
+    let listener = {
+        let (addr, path, token) = (api.addr, events_path.clone(), fan.clone());
+        std::thread::spawn(move || {
+            rooms::read_events(
+                addr,
+                &path,
+                &token,
+                None,
+                Duration::from_secs(8),
+                |events| {
+                    events
+                        .iter()
+                        .any(|e| e.kind == "like" && e.data["total"] == 6)
+                },
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    for count in [1, 2, 3] {
+        let answer = api
+            .client(&fan, "PUT", &like_path, Some(&json!({ "count": count })))
+            .ok("like");
+        assert_eq!(answer["count"], count);
+    }
+    let first = listener.join().expect("listener");
+    assert_eq!(total_of(&first), Some(6), "{first:?}");
+    let deltas: i64 = first
+        .iter()
+        .filter(|e| e.kind == "like")
+        .filter_map(|e| e.data["delta"].as_i64())
+        .sum();
+    assert_eq!(deltas, 6, "the like events add up to the likes: {first:?}");
+    assert!(
+        first.iter().any(|e| e.kind == "counts"),
+        "no counts event: {first:?}"
+    );
+    let seqs: Vec<u64> = first
+        .iter()
+        .filter_map(|e| e.id.rsplit('-').next()?.parse().ok())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events out of order: {first:?}"
+    );
+    let last_id = first.last().map(|e| e.id.clone()).unwrap_or_default();
+
+    // Disconnected, more likes; resuming after the last event seen gets only what followed.
+    let answer = api
+        .client(&fan, "PUT", &like_path, Some(&json!({"count": 4})))
+        .ok("like");
+    assert_eq!(answer["total"], 10, "{answer}");
+    let resumed = rooms::read_events(
+        api.addr,
+        &events_path,
+        &fan,
+        Some(&last_id),
+        Duration::from_secs(8),
+        |events| {
+            events
+                .iter()
+                .any(|e| e.kind == "like" && e.data["total"] == 10)
+        },
+    );
+    assert!(
+        !resumed.is_empty() && resumed.iter().all(|e| !first.iter().any(|f| f.id == e.id)),
+        "repeated events: {resumed:?}"
+    );
+    assert_eq!(total_of(&resumed), Some(10), "{resumed:?}");
+    assert!(
+        resumed.iter().all(|e| e.kind != "reset"),
+        "a reset within the window: {resumed:?}"
+    );
+
+    // Statistics: likes, one unique viewer, views counted.
+    let stats = poll_until(Duration::from_secs(5), Duration::from_millis(200), || {
+        let stats = api
+            .server("GET", &format!("/server/live/{live_id}/stats"), None)
+            .ok("stats");
+        (stats["likes"] == 10).then_some(stats)
+    })
+    .unwrap_or_else(|| panic!("the room's likes never reached 10"));
+    assert_eq!(stats["unique_viewers"], 1, "{stats}");
+    assert!(stats["page_views"].as_i64().unwrap_or(0) >= 1, "{stats}");
+    api.client(
+        &fan,
+        "GET",
+        &format!("/client/live/room/{live_id}/stats"),
+        None,
+    )
+    .expect_error(
+        "a viewer reading the anchor's statistics",
+        403,
+        403,
+        "anchor",
+    );
+    let own = api
+        .client(
+            &anchor,
+            "GET",
+            &format!("/client/live/room/{live_id}/stats"),
+            None,
+        )
+        .ok("anchor stats");
+    assert_eq!(own["likes"], 10);
 }

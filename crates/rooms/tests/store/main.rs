@@ -28,5 +28,6 @@ mod open;
 mod outbox;
 mod receiver;
 mod rooms;
+mod stats;
 mod support;
 mod users;

@@ -1,0 +1,126 @@
+//! Likes and page views: counted in memory per room and added to the store about once a second
+//! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
+//! event per second with the delta and the total.
+
+use super::{lock, store_error, Rooms};
+use relay_control::ApiError;
+use relay_rooms::RoomCounts;
+use std::collections::HashMap;
+
+/// Most likes one request may carry (a client batching taps).
+pub const MAX_LIKES_PER_REQUEST: i64 = 1000;
+
+/// One room's counts not yet in the store, and its total as stored.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// The store's `likes` when this node first counted the room, plus what it flushed since.
+    stored_likes: i64,
+    pending_likes: i64,
+    pending_views: i64,
+}
+
+/// Counts waiting for the next flush, by `live_id`.
+pub type Tallies = HashMap<String, Tally>;
+
+impl Rooms {
+    /// Adds `count` likes to `live_id`; answers the room's total.
+    pub async fn like(&self, live_id: &str, count: i64) -> Result<i64, ApiError> {
+        let known = lock(&self.tallies).contains_key(live_id);
+        if !known {
+            let stored = self.counts(live_id).await?;
+            lock(&self.tallies)
+                .entry(live_id.to_owned())
+                .or_insert_with(|| Tally {
+                    stored_likes: stored.likes,
+                    ..Tally::default()
+                });
+        }
+        let mut tallies = lock(&self.tallies);
+        let tally = tallies.entry(live_id.to_owned()).or_default();
+        tally.pending_likes += count;
+        Ok(tally.stored_likes + tally.pending_likes)
+    }
+
+    /// Counts one view of `live_id` (room info read or joined).
+    pub fn viewed(&self, live_id: &str) {
+        lock(&self.tallies)
+            .entry(live_id.to_owned())
+            .or_default()
+            .pending_views += 1;
+    }
+
+    /// The stored counts of `live_id`.
+    pub async fn counts(&self, live_id: &str) -> Result<RoomCounts, ApiError> {
+        self.store.room_counts(live_id).await.map_err(store_error)
+    }
+
+    /// Writes the pending counts and sends each room's new likes to its clients.
+    pub async fn flush_tallies(&self) {
+        let due: Vec<(String, i64, i64)> = lock(&self.tallies)
+            .iter_mut()
+            .filter(|(_, t)| t.pending_likes > 0 || t.pending_views > 0)
+            .map(|(live_id, t)| {
+                let taken = (live_id.clone(), t.pending_likes, t.pending_views);
+                t.pending_likes = 0;
+                t.pending_views = 0;
+                taken
+            })
+            .collect();
+        for (live_id, likes, views) in due {
+            if let Err(error) = self.store.add_room_counts(&live_id, likes, views).await {
+                // Kept for the next flush rather than lost.
+                tracing::warn!(%error, live_id, "cannot store likes and views");
+                let mut tallies = lock(&self.tallies);
+                let tally = tallies.entry(live_id).or_default();
+                tally.pending_likes += likes;
+                tally.pending_views += views;
+                continue;
+            }
+            let total = {
+                let mut tallies = lock(&self.tallies);
+                let tally = tallies.entry(live_id.clone()).or_default();
+                tally.stored_likes += likes;
+                let total = tally.stored_likes + tally.pending_likes;
+                // A room no longer live is forgotten once all of it is stored.
+                if tally.pending_likes == 0
+                    && tally.pending_views == 0
+                    && !lock(&self.watched).contains_key(&live_id)
+                {
+                    tallies.remove(&live_id);
+                }
+                total
+            };
+            if likes > 0 {
+                self.emit(
+                    &live_id,
+                    "like",
+                    serde_json::json!({ "delta": likes, "total": total }),
+                );
+            }
+        }
+    }
+}
+
+impl Rooms {
+    /// `room`'s statistics: stored counts plus what this node has not stored yet.
+    pub async fn stats(
+        &self,
+        room: relay_rooms::Room,
+    ) -> Result<super::views::RoomStatsView, ApiError> {
+        let stored = self.counts(&room.live_id).await?;
+        let (likes, views) = lock(&self.tallies)
+            .get(&room.live_id)
+            .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
+        let end = room.stopped_at.unwrap_or_else(super::unix_ms);
+        Ok(super::views::RoomStatsView {
+            duration_s: room
+                .started_at
+                .map_or(0, |start| (end - start).max(0) / 1000),
+            live_id: room.live_id,
+            page_views: stored.page_views + views,
+            unique_viewers: stored.unique_viewers,
+            peak_viewers: room.peak_viewers,
+            likes: stored.likes + likes,
+        })
+    }
+}
