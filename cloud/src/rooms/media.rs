@@ -188,7 +188,11 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Likes and views counted since the last tick are stored, not lost.
+                rooms.flush_tallies().await;
+                return;
+            }
         }
         let now = Instant::now();
         let gone = rooms.presence().expire(now);
