@@ -43,7 +43,11 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
 }
 
 /// 403 unless `caller` is `room`'s anchor.
-fn anchor_only(caller: &ClientCaller, room: &Room, action: &str) -> Result<(), ApiError> {
+pub(super) fn anchor_only(
+    caller: &ClientCaller,
+    room: &Room,
+    action: &str,
+) -> Result<(), ApiError> {
     if caller.user_id == room.anchor_id {
         return Ok(());
     }
@@ -55,7 +59,8 @@ fn anchor_only(caller: &ClientCaller, room: &Room, action: &str) -> Result<(), A
 
 /// Creates a room with the caller as its anchor; the answer carries the push URL.
 #[utoipa::path(post, path = "/client/live/room/instance", request_body = RoomBody, responses(
-    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401)))]
+    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401),
+    (status = 403, description = "code 604: the caller is a banned anchor")))]
 pub async fn create_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -151,7 +156,7 @@ pub async fn search_rooms(
 
 /// The anchor starts its room; the answer carries the push URL.
 #[utoipa::path(put, path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403), (status = 404), (status = 409, description = "code 601")))]
+    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "not the anchor; code 604: the anchor is banned"), (status = 404), (status = 409, description = "code 601")))]
 pub async fn start_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -226,9 +231,10 @@ fn ended(room: &Room) -> ApiError {
     .with_code(super::CODE_BAD_STATE)
 }
 
-/// Joins a room that is created or live (leaving any other room the caller was in).
+/// Joins a room that is created or live (leaving any other room the caller was in). A user
+/// kicked from the room is refused until its kick runs out.
 #[utoipa::path(post, path = "/client/live/room/user/{live_id}", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
+    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "code 605: kicked from this room"), (status = 404), (status = 409, description = "code 601: the room ended")))]
 pub async fn join_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -238,6 +244,7 @@ pub async fn join_room(
     if room.status == RoomStatus::Ended {
         return Err(ended(&room));
     }
+    rooms.check_not_kicked(&live_id, &caller.user_id)?;
     rooms
         .presence()
         .join(Instant::now(), &live_id, &caller.user_id);

@@ -7,6 +7,8 @@ mod auth;
 mod client;
 mod events;
 mod media;
+mod moderation;
+mod pk;
 mod server;
 mod settings;
 mod views;
@@ -44,6 +46,23 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         server::online_users,
         server::admin_list_rooms,
         server::admin_stop_room,
+        moderation::server_kick,
+        moderation::server_mute,
+        moderation::server_ban,
+        moderation::server_lift_ban,
+        moderation::server_ban_info,
+        moderation::anchor_kick,
+        moderation::anchor_mute,
+        moderation::admin_ban,
+        moderation::admin_lift_ban,
+        moderation::admin_ban_info,
+        pk::invite,
+        pk::pk_info,
+        pk::answer,
+        pk::stop,
+        pk::relay_start,
+        pk::relay_info,
+        pk::relay_stop,
         client::create_room,
         client::room_info,
         client::list_rooms,
@@ -63,14 +82,20 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         views::LiveInfo,
         views::HeartbeatView,
         views::TokenView,
-        views::UserView
+        views::UserView,
+        views::PkInfo,
+        pk::PkView,
+        pk::RelayView,
+        moderation::KickView,
+        moderation::MuteView,
+        moderation::BanView
     ))
 )]
 pub struct RoomsDoc;
 
 /// Code of a request that does not fit the room's state (start an ended room, stop one that
 /// is not live), kept from the vendor room servers.
-pub const CODE_BAD_STATE: u32 = 601;
+pub const CODE_BAD_STATE: u32 = relay_rooms::CODE_STATE;
 
 /// Everything the room routes and the media hooks share.
 pub struct Rooms {
@@ -90,6 +115,10 @@ pub struct Rooms {
     /// The webhook sender, told when an event is written so it goes out at once; `None` when
     /// `callback_addr` is empty (events are still kept in the outbox).
     webhooks: Option<WebhookHandle>,
+    /// The open PK each room is in, by `live_id`, for room views.
+    pk_links: Mutex<HashMap<String, pk::PkLink>>,
+    /// Kicks and mutes in force.
+    sanctions: Mutex<moderation::SanctionCache>,
 }
 
 /// What the watchdog tracks of a live room.
@@ -162,6 +191,8 @@ impl Rooms {
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
             webhooks,
+            pk_links: Mutex::new(HashMap::new()),
+            sanctions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -240,6 +271,8 @@ impl Rooms {
         Router::new()
             .merge(server::router(self.clone()))
             .merge(client::router(self.clone()))
+            .merge(pk::router(self.clone()))
+            .merge(moderation::router(self.clone()))
     }
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
@@ -289,7 +322,13 @@ impl Rooms {
     /// `room` as a viewer sees it (no push URL).
     pub fn view(&self, room: Room) -> LiveInfo {
         let figures = self.figures(&room);
-        LiveInfo::new(room, figures, &self.settings.play_base_urls)
+        let pk = match room.status {
+            RoomStatus::Live => self.pk_info(&room.live_id),
+            _ => None,
+        };
+        let mut view = LiveInfo::new(room, figures, &self.settings.play_base_urls);
+        view.pk = pk;
+        view
     }
 
     /// `room` as its anchor or the app's server sees it: with a freshly signed push URL while it
@@ -313,8 +352,10 @@ impl Rooms {
             .ok_or_else(|| ApiError::not_found(format!("room {live_id} not found")))
     }
 
-    /// Creates a room (`live_created` goes to the app's back end).
+    /// Creates a room (`live_created` goes to the app's back end); 403 code 604 for a banned
+    /// anchor.
     pub async fn create(&self, new: relay_rooms::NewRoom) -> Result<Room, ApiError> {
+        self.check_not_banned(&new.anchor_id).await?;
         let event = |room: &Room| {
             room_event(
                 "live_created",
@@ -383,8 +424,10 @@ impl Rooms {
         );
     }
 
-    /// Starts a created room; 601 unless it was created (and not expired).
+    /// Starts a created room; 601 unless it was created (and not expired), 403 code 604 when
+    /// its anchor is banned.
     pub async fn start(&self, room: &Room) -> Result<Room, ApiError> {
+        self.check_not_banned(&room.anchor_id).await?;
         let event = |room: &Room| room_event("live_started", room, serde_json::json!({}));
         let started = self
             .store
@@ -414,10 +457,21 @@ impl Rooms {
         room: &Room,
         reason: relay_rooms::StopReason,
     ) -> Result<Room, ApiError> {
+        self.stop_noted(room, reason, None).await
+    }
+
+    /// As [`Rooms::stop`], keeping `note` (an operator's words, a ban's reason) with the room.
+    /// The PK the room was in ends too.
+    pub async fn stop_noted(
+        &self,
+        room: &Room,
+        reason: relay_rooms::StopReason,
+        note: Option<&str>,
+    ) -> Result<Room, ApiError> {
         let event = |room: &Room| stopped_event(room);
         let stopped = self
             .store
-            .stop_room(&room.live_id, reason, Some(&event))
+            .stop_room_noted(&room.live_id, reason, note, Some(&event))
             .await
             .map_err(store_error)?;
         let Some(stopped) = stopped else {
@@ -431,6 +485,7 @@ impl Rooms {
             )
             .with_code(CODE_BAD_STATE));
         };
+        self.end_pks_of(&stopped.live_id).await;
         self.ended(&stopped);
         Ok(stopped)
     }
@@ -445,6 +500,7 @@ impl Rooms {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found(format!("room {} not found", room.live_id)))?;
+        self.end_pks_of(&deleted.room.live_id).await;
         self.ended(&deleted.room);
         Ok(())
     }
