@@ -10,14 +10,14 @@ use serde_json::json;
 use std::time::Duration;
 
 /// A cloud with the rooms set-up of the tests, an edge it sends to, and the API.
-struct RoomsCluster {
-    dir: TestDir,
-    cloud: Cloud,
-    edge: Edge,
-    api: RoomsApi,
+pub(crate) struct RoomsCluster {
+    pub(crate) dir: TestDir,
+    pub(crate) cloud: Cloud,
+    pub(crate) edge: Edge,
+    pub(crate) api: RoomsApi,
 }
 
-fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
+pub(crate) fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
     let url = database_url(db, label)?;
     let dir = TestDir::new(label);
     let mut cloud_config = CloudConfig::new(dir.path(), Vec::new());
@@ -131,14 +131,7 @@ fn server_auth_and_tokens(db: Db) {
         .expect_error("a token without user_id", 400, 400, "user_id");
 
     // Every room route is in the OpenAPI document.
-    let document = e2e_tests::http::request(
-        api.addr,
-        "GET",
-        "/api/openapi.json",
-        Duration::from_secs(10),
-    )
-    .expect("GET /api/openapi.json");
-    let document: serde_json::Value = serde_json::from_slice(&document.body).expect("OpenAPI JSON");
+    let document = api.openapi();
     for path in [
         "/server/auth/token",
         "/server/user/register",
@@ -425,7 +418,7 @@ fn users_rooms_and_presence(db: Db) {
 }
 
 /// Publishes `url` and waits for ffmpeg to end; true if the cloud refused it.
-fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
+pub(crate) fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
     let mut publisher = Publisher::start(&cluster.dir, label, Media::standard(), url);
     let status = publisher.proc.wait_timeout(Duration::from_secs(20));
     if status.is_none() {
@@ -434,7 +427,7 @@ fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
     status.is_some_and(|s| !s.success())
 }
 
-fn room_state(api: &RoomsApi, live_id: &str) -> serde_json::Value {
+pub(crate) fn room_state(api: &RoomsApi, live_id: &str) -> serde_json::Value {
     api.server("GET", &format!("/server/live/{live_id}"), None)
         .ok("server room info")
 }
@@ -670,6 +663,7 @@ macro_rules! on_both_databases {
         }
     )*};
 }
+pub(crate) use on_both_databases;
 
 on_both_databases! {
     server_auth_and_tokens => server_auth_and_tokens_on_sqlite, server_auth_and_tokens_on_postgres;
