@@ -116,9 +116,35 @@ pub struct Rooms {
     /// `callback_addr` is empty (events are still kept in the outbox).
     webhooks: Option<WebhookHandle>,
     /// The open PK each room is in, by `live_id`, for room views.
-    pk_links: Mutex<HashMap<String, pk::PkLink>>,
+    pk_links: Mutex<Reloaded<HashMap<String, pk::PkLink>>>,
     /// Kicks and mutes in force.
-    sanctions: Mutex<moderation::SanctionCache>,
+    sanctions: Mutex<Reloaded<moderation::SanctionCache>>,
+}
+
+/// A cache the watchdog reloads from the store and this node's requests change in between. A
+/// reload whose read began before a local change is dropped (the next one has the change), so
+/// a kick or a PK's end made here never flickers back for a moment.
+#[derive(Debug, Default)]
+struct Reloaded<T> {
+    value: T,
+    /// Local changes so far.
+    changes: u64,
+}
+
+impl<T> Reloaded<T> {
+    /// The value, to change it.
+    fn change(&mut self) -> &mut T {
+        self.changes += 1;
+        &mut self.value
+    }
+
+    /// Replaces the value with one read from the store after `seen` local changes, unless
+    /// another local change came since.
+    fn reload(&mut self, seen: u64, value: T) {
+        if self.changes == seen {
+            self.value = value;
+        }
+    }
 }
 
 /// What the watchdog tracks of a live room.
@@ -191,8 +217,8 @@ impl Rooms {
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
             webhooks,
-            pk_links: Mutex::new(HashMap::new()),
-            sanctions: Mutex::new(HashMap::new()),
+            pk_links: Mutex::new(Reloaded::default()),
+            sanctions: Mutex::new(Reloaded::default()),
         })
     }
 
@@ -534,4 +560,21 @@ fn stopped_event(room: &Room) -> NewEvent {
             "peak_viewers": room.peak_viewers,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reloaded;
+
+    #[test]
+    fn a_reload_read_before_a_local_change_is_dropped() {
+        let mut cache: Reloaded<Vec<&str>> = Reloaded::default();
+        let seen = cache.changes;
+        cache.change().push("kicked here");
+        cache.reload(seen, vec!["read before the kick"]);
+        assert_eq!(cache.value, ["kicked here"]);
+        let seen = cache.changes;
+        cache.reload(seen, vec!["kicked here", "kicked elsewhere"]);
+        assert_eq!(cache.value, ["kicked here", "kicked elsewhere"]);
+    }
 }

@@ -58,6 +58,7 @@ impl Rooms {
     fn sanctioned_until(&self, live_id: &str, user_id: &str, kind: SanctionKind) -> Option<i64> {
         let key = (live_id.to_owned(), user_id.to_owned(), kind);
         lock(&self.sanctions)
+            .value
             .get(&key)
             .copied()
             .filter(|until| *until > unix_ms())
@@ -143,7 +144,9 @@ impl Rooms {
             .sanction(&room.live_id, user_id, kind, until, by)
             .await
             .map_err(store_error)?;
-        lock(&self.sanctions).insert((room.live_id.clone(), user_id.to_owned(), kind), until);
+        lock(&self.sanctions)
+            .change()
+            .insert((room.live_id.clone(), user_id.to_owned(), kind), until);
         Ok(())
     }
 
@@ -189,7 +192,7 @@ impl Rooms {
                 .await
                 .map_err(store_error)?;
             let key = (room.live_id.clone(), user_id.to_owned(), SanctionKind::Mute);
-            lock(&self.sanctions).remove(&key);
+            lock(&self.sanctions).change().remove(&key);
             None
         } else {
             let until = unix_ms().saturating_add((duration_s * 1000) as i64);
@@ -239,13 +242,14 @@ impl Rooms {
 
     /// Reloads the kicks and mutes in force from the store (set on other nodes too).
     pub(super) async fn reload_sanctions(&self) {
+        let seen = lock(&self.sanctions).changes;
         match self.store.active_sanctions().await {
             Ok(all) => {
                 let cache: SanctionCache = all
                     .into_iter()
                     .map(|s| ((s.live_id, s.user_id, s.kind), s.until_at))
                     .collect();
-                *lock(&self.sanctions) = cache;
+                lock(&self.sanctions).reload(seen, cache);
             }
             Err(error) => tracing::warn!(%error, "cannot reload kicks and mutes"),
         }
@@ -594,7 +598,9 @@ mod tests {
 
         // Over at its time, and lifted with a duration of 0.
         let key = (room.live_id.clone(), "vic".to_owned(), SanctionKind::Mute);
-        lock(&restarted.sanctions).insert(key, unix_ms() - 1);
+        lock(&restarted.sanctions)
+            .change()
+            .insert(key, unix_ms() - 1);
         assert!(!restarted.is_muted(&room.live_id, "vic"));
         let lifted = rooms.mute(&room, "vic", 0, "ann").await.unwrap();
         assert!(!lifted.muted && lifted.until.is_none());

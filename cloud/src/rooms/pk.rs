@@ -89,7 +89,7 @@ fn forbidden(message: String) -> ApiError {
 impl Rooms {
     /// The PK `live_id` is in, as its view shows it.
     pub(super) fn pk_info(&self, live_id: &str) -> Option<PkInfo> {
-        lock(&self.pk_links).get(live_id).map(|link| PkInfo {
+        lock(&self.pk_links).value.get(live_id).map(|link| PkInfo {
             pk_id: link.pk_id.clone(),
             peer_live_id: link.peer_live_id.clone(),
             peer_play_urls: PlayUrls::of(&self.settings.play_base_urls, &link.peer_stream_name),
@@ -99,7 +99,8 @@ impl Rooms {
 
     /// Keeps the rooms' links up to date with a session as it now is.
     fn remember_pk(&self, pk: &PkSession) {
-        let mut links = lock(&self.pk_links);
+        let mut cache = lock(&self.pk_links);
+        let links = cache.change();
         for (live_id, link) in links_of(pk) {
             if pk.status.is_open() {
                 links.insert(live_id, link);
@@ -269,10 +270,11 @@ impl Rooms {
             }
             Err(error) => tracing::warn!(%error, "cannot end the PKs of rooms that ended"),
         }
+        let seen = lock(&self.pk_links).changes;
         match self.store.open_pk_sessions().await {
             Ok(open) => {
                 let links: HashMap<String, PkLink> = open.iter().flat_map(links_of).collect();
-                *lock(&self.pk_links) = links;
+                lock(&self.pk_links).reload(seen, links);
             }
             Err(error) => tracing::warn!(%error, "cannot read open PKs"),
         }
