@@ -51,6 +51,8 @@ pub struct CloudConfig {
     pub callback_addr: String,
     pub callback_secret: String,
     pub callback_retry_s: u64,
+    pub pk_invite_timeout_s: u64,
+    pub kick_block_s: u64,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -117,6 +119,8 @@ impl Default for CloudConfig {
             callback_addr: String::new(),
             callback_secret: String::new(),
             callback_retry_s: 10,
+            pk_invite_timeout_s: 10,
+            kick_block_s: 600,
         }
     }
 }

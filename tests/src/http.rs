@@ -48,7 +48,7 @@ impl HttpResponse {
 
 /// Incremental decoder of the chunked transfer coding (RFC 9112 §7.1).
 #[derive(Default)]
-struct Chunked {
+pub struct Chunked {
     state: ChunkState,
     line: Vec<u8>,
 }
@@ -64,7 +64,9 @@ enum ChunkState {
 }
 
 impl Chunked {
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    /// Decodes `input`, appending the body bytes to `out`; the rest of a chunk or line that is
+    /// cut short waits for the next call.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         while !input.is_empty() && self.state != ChunkState::Done {
             match self.state {
                 ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {

@@ -215,6 +215,13 @@ impl RoomsApi {
         self.send(method, path, &headers, body.as_bytes())
     }
 
+    /// The cloud's OpenAPI document.
+    pub fn openapi(&self) -> Value {
+        let document = http::request(self.addr, "GET", "/api/openapi.json", TIMEOUT)
+            .unwrap_or_else(|e| panic!("GET /api/openapi.json: {e}"));
+        serde_json::from_slice(&document.body).expect("OpenAPI JSON")
+    }
+
     /// Registers `user_id` through the server API.
     pub fn register(&self, user_id: &str) {
         let body = serde_json::json!({ "user_id": user_id });
@@ -405,102 +412,165 @@ fn serve_webhooks(
     }
 }
 
-/// One Server-Sent Event as received.
-#[derive(Debug, Clone, PartialEq)]
+/// One Server-Sent Event as read from a room's event stream.
+#[derive(Debug, Clone)]
 pub struct SseEvent {
+    /// The `id:` field (`BOOT-SEQ`), empty when there was none.
     pub id: String,
     pub kind: String,
     pub data: Value,
 }
 
-/// Reads `GET path` as Server-Sent Events (with `Last-Event-ID` when given) until `enough`
-/// says so or `timeout` passes; answers the events read, in order.
-pub fn read_events(
-    addr: SocketAddr,
-    path: &str,
-    token: &str,
-    last_event_id: Option<&str>,
-    timeout: Duration,
-    enough: impl Fn(&[SseEvent]) -> bool,
-) -> Vec<SseEvent> {
-    use std::io::{Read, Write};
-    let deadline = std::time::Instant::now() + timeout;
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect for events");
-    let resume = last_event_id
-        .map(|id| format!("Last-Event-ID: {id}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .expect("send the events request");
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut raw = Vec::new();
-    let mut events = Vec::new();
-    while std::time::Instant::now() < deadline && !enough(&events) {
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            Err(_) => {}
-        }
-        events = parse_sse(&raw);
-    }
-    events
+/// A client reading `GET /client/live/room/{id}/events` in a thread of its own until the
+/// stream ends or its deadline passes, keeping every event; tests look at them while it runs.
+pub struct EventStream {
+    events: std::sync::Arc<std::sync::Mutex<Vec<SseEvent>>>,
+    /// The HTTP status the stream answered (0 until it has).
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
 }
 
-/// The events in an HTTP response carrying an event stream (chunked or not); comments and
-/// incomplete events are left out.
-fn parse_sse(raw: &[u8]) -> Vec<SseEvent> {
-    let text = String::from_utf8_lossy(raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Vec::new();
+impl EventStream {
+    /// Opens room `live_id`'s event stream with `token`, reading for at most `deadline`.
+    pub fn open(addr: SocketAddr, token: &str, live_id: &str, deadline: Duration) -> EventStream {
+        Self::open_after(addr, token, live_id, None, deadline)
+    }
+
+    /// As [`EventStream::open`], resuming after `last_event_id` when given.
+    pub fn open_after(
+        addr: SocketAddr,
+        token: &str,
+        live_id: &str,
+        last_event_id: Option<&str>,
+        deadline: Duration,
+    ) -> EventStream {
+        use std::sync::atomic::AtomicU16;
+        use std::sync::{Arc, Mutex};
+        let events: Arc<Mutex<Vec<SseEvent>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(0));
+        let resume = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET /client/live/room/{live_id}/events HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}Connection: close\r\n\r\n"
+        );
+        let (sink, answered) = (events.clone(), status.clone());
+        std::thread::spawn(move || read_events(addr, &request, deadline, &sink, &answered));
+        EventStream { events, status }
+    }
+
+    pub fn events(&self) -> Vec<SseEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the stream answered; its HTTP status (0: no answer within `timeout`).
+    pub fn wait_answered(&self, timeout: Duration) -> u16 {
+        crate::util::poll_until(timeout, Duration::from_millis(20), || {
+            let status = self.status.load(Ordering::SeqCst);
+            (status != 0).then_some(status)
+        })
+        .unwrap_or(0)
+    }
+
+    /// The first event of `kind` whose data `matches`, waiting up to `timeout` for it.
+    pub fn wait_for(
+        &self,
+        kind: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        crate::util::poll_until(timeout, Duration::from_millis(50), || {
+            self.events()
+                .into_iter()
+                .find(|event| event.kind == kind && matches(&event.data))
+                .map(|event| event.data)
+        })
+    }
+}
+
+/// The reading thread of an [`EventStream`]: de-chunks the body and splits it into events at
+/// blank lines (`id:`, `event:` and `data:` fields; comments are passed over).
+fn read_events(
+    addr: SocketAddr,
+    request: &str,
+    deadline: Duration,
+    sink: &std::sync::Mutex<Vec<SseEvent>>,
+    status: &std::sync::atomic::AtomicU16,
+) {
+    use std::io::{Read, Write};
+    let end = std::time::Instant::now() + deadline;
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return;
     };
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    body.split("\n\n")
-        .filter(|block| !block.is_empty())
-        .filter_map(|block| {
-            let mut event = SseEvent {
-                id: String::new(),
-                kind: "message".to_owned(),
-                data: Value::Null,
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    if stream.write_all(request.as_bytes()).is_err() {
+        return;
+    }
+    let mut raw = Vec::new();
+    let mut body = Vec::new();
+    let mut head_done = false;
+    let mut chunked = http::Chunked::default();
+    let mut chunk = [0u8; 8192];
+    while std::time::Instant::now() < end {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
+        if head_done {
+            if chunked.feed(&chunk[..n], &mut body).is_err() {
+                return;
+            }
+        } else {
+            raw.extend_from_slice(&chunk[..n]);
+            let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
             };
-            let mut data = None;
+            let head = String::from_utf8_lossy(&raw[..at]).into_owned();
+            let code = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            status.store(code, Ordering::SeqCst);
+            head_done = true;
+            if chunked.feed(&raw[at + 4..], &mut body).is_err() {
+                return;
+            }
+        }
+        while let Some(at) = body.windows(2).position(|w| w == b"\n\n") {
+            let block = String::from_utf8_lossy(&body[..at]).into_owned();
+            body.drain(..at + 2);
+            let mut kind = String::from("message");
+            let mut data = String::new();
+            let mut id = String::new();
             for line in block.lines() {
-                match line.split_once(':') {
-                    Some(("id", value)) => event.id = value.trim().to_owned(),
-                    Some(("event", value)) => event.kind = value.trim().to_owned(),
-                    Some(("data", value)) => data = serde_json::from_str(value.trim()).ok(),
-                    _ => {}
+                if let Some(value) = line.strip_prefix("id:") {
+                    id = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    kind = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
                 }
             }
-            event.data = data?;
-            Some(event)
-        })
-        .collect()
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            // The last chunk, or one not fully read yet.
-            out.push_str(rest.get(..size.min(rest.len())).unwrap_or_default());
-            break;
+            if data.is_empty() && kind == "message" {
+                continue; // a keep-alive comment
+            }
+            if let Ok(mut events) = sink.lock() {
+                events.push(SseEvent {
+                    id,
+                    kind,
+                    data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                });
+            }
         }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
     }
-    out
 }

@@ -48,7 +48,11 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
 }
 
 /// 403 unless `caller` is `room`'s anchor.
-fn anchor_only(caller: &ClientCaller, room: &Room, action: &str) -> Result<(), ApiError> {
+pub(super) fn anchor_only(
+    caller: &ClientCaller,
+    room: &Room,
+    action: &str,
+) -> Result<(), ApiError> {
     if caller.user_id == room.anchor_id {
         return Ok(());
     }
@@ -60,7 +64,8 @@ fn anchor_only(caller: &ClientCaller, room: &Room, action: &str) -> Result<(), A
 
 /// Creates a room with the caller as its anchor; the answer carries the push URL.
 #[utoipa::path(post, path = "/client/live/room/instance", request_body = RoomBody, responses(
-    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401)))]
+    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401),
+    (status = 403, description = "code 604: the caller is a banned anchor")))]
 pub async fn create_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -158,7 +163,7 @@ pub async fn search_rooms(
 
 /// The anchor starts its room; the answer carries the push URL.
 #[utoipa::path(put, path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403), (status = 404), (status = 409, description = "code 601")))]
+    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "not the anchor; code 604: the anchor is banned"), (status = 404), (status = 409, description = "code 601")))]
 pub async fn start_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -233,9 +238,10 @@ fn ended(room: &Room) -> ApiError {
     .with_code(super::CODE_BAD_STATE)
 }
 
-/// Joins a room that is created or live (leaving any other room the caller was in).
+/// Joins a room that is created or live (leaving any other room the caller was in). A user
+/// kicked from the room is refused until its kick runs out.
 #[utoipa::path(post, path = "/client/live/room/user/{live_id}", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
+    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "code 605: kicked from this room"), (status = 404), (status = 409, description = "code 601: the room ended")))]
 pub async fn join_room(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
@@ -245,6 +251,7 @@ pub async fn join_room(
     if room.status == RoomStatus::Ended {
         return Err(ended(&room));
     }
+    rooms.check_not_kicked(&live_id, &caller.user_id)?;
     rooms
         .presence()
         .join(Instant::now(), &live_id, &caller.user_id);
@@ -423,6 +430,7 @@ pub async fn like_room(
                 .with_code(super::CODE_BAD_STATE),
         );
     }
+    rooms.check_not_muted(&live_id, &caller.user_id)?;
     let total = rooms.like(&live_id, body.count).await?;
     Ok(Reply::ok(LikeView {
         count: body.count,

@@ -3,7 +3,8 @@
 //! rooms whose stream stays away: after `publish_grace_s` when the anchor's app is not beating
 //! either (`publish_timeout`), after `anchor_grace_s` in any case (`heartbeat_timeout`: the app
 //! is open but nothing is published). The same loop drops viewers that stopped beating, keeps
-//! rooms' peak viewers and expires rooms never started.
+//! rooms' peak viewers, expires rooms never started, times out PK invitations and reloads kicks
+//! and mutes. A publish of a banned anchor's room is refused.
 
 use super::{room_event, store_error, Rooms, Watch};
 use relay_rooms::{RoomStatus, StopReason};
@@ -15,6 +16,10 @@ use tokio::sync::watch;
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Created rooms past their expiry are ended this often, this many at a time.
 const EXPIRE_EVERY: Duration = Duration::from_secs(30);
+/// Kicks and mutes are reloaded from the store this often (those set on other nodes).
+const SANCTIONS_EVERY: Duration = Duration::from_secs(5);
+/// Kicks and mutes that ended longer ago than this are deleted.
+const SANCTIONS_KEPT_MS: i64 = 24 * 3600 * 1000;
 const EXPIRE_BATCH: usize = 100;
 
 /// What a publish is to the rooms.
@@ -42,6 +47,9 @@ impl Rooms {
                 return PublishDecision::Refused("room service unavailable".to_owned());
             }
         };
+        if let Some(refusal) = self.publish_ban(&room.anchor_id).await {
+            return PublishDecision::Refused(refusal);
+        }
         let room = match room.status {
             RoomStatus::Ended => return PublishDecision::Refused("this room has ended".to_owned()),
             RoomStatus::Created if !self.settings.auto_start_on_publish => {
@@ -183,8 +191,10 @@ impl Rooms {
 /// Runs the watchdog until shutdown.
 pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>) {
     rooms.watch_live_rooms().await;
+    rooms.reload_sanctions().await;
     let mut tick = tokio::time::interval(WATCH_EVERY);
     let mut last_expiry = Instant::now();
+    let mut last_sanctions = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -216,9 +226,14 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
                 _ => rooms.forget(&live_id),
             }
         }
+        rooms.sweep_pks().await;
         rooms.record_peaks().await;
         rooms.emit_counts(now);
         rooms.flush_tallies().await;
+        if now.duration_since(last_sanctions) >= SANCTIONS_EVERY {
+            last_sanctions = now;
+            rooms.reload_sanctions().await;
+        }
         if now.duration_since(last_expiry) >= EXPIRE_EVERY {
             last_expiry = now;
             let event = |room: &relay_rooms::Room| super::stopped_event(room);
@@ -234,6 +249,10 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(error = %error.message, "cannot expire rooms"),
+            }
+            let before = super::unix_ms().saturating_sub(SANCTIONS_KEPT_MS);
+            if let Err(error) = rooms.store.purge_sanctions(before).await {
+                tracing::warn!(%error, "cannot purge old kicks and mutes");
             }
         }
     }

@@ -8,6 +8,8 @@ mod client;
 mod events;
 mod likes;
 mod media;
+mod moderation;
+mod pk;
 mod server;
 mod settings;
 mod views;
@@ -45,6 +47,23 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         server::online_users,
         server::admin_list_rooms,
         server::admin_stop_room,
+        moderation::server_kick,
+        moderation::server_mute,
+        moderation::server_ban,
+        moderation::server_lift_ban,
+        moderation::server_ban_info,
+        moderation::anchor_kick,
+        moderation::anchor_mute,
+        moderation::admin_ban,
+        moderation::admin_lift_ban,
+        moderation::admin_ban_info,
+        pk::invite,
+        pk::pk_info,
+        pk::answer,
+        pk::stop,
+        pk::relay_start,
+        pk::relay_info,
+        pk::relay_stop,
         client::create_room,
         client::room_info,
         client::list_rooms,
@@ -67,14 +86,20 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         views::LiveInfo,
         views::HeartbeatView,
         views::TokenView,
-        views::UserView
+        views::UserView,
+        views::PkInfo,
+        pk::PkView,
+        pk::RelayView,
+        moderation::KickView,
+        moderation::MuteView,
+        moderation::BanView
     ))
 )]
 pub struct RoomsDoc;
 
 /// Code of a request that does not fit the room's state (start an ended room, stop one that
 /// is not live), kept from the vendor room servers.
-pub const CODE_BAD_STATE: u32 = 601;
+pub const CODE_BAD_STATE: u32 = relay_rooms::CODE_STATE;
 
 /// Everything the room routes and the media hooks share.
 pub struct Rooms {
@@ -96,6 +121,36 @@ pub struct Rooms {
     /// The webhook sender, told when an event is written so it goes out at once; `None` when
     /// `callback_addr` is empty (events are still kept in the outbox).
     webhooks: Option<WebhookHandle>,
+    /// The open PK each room is in, by `live_id`, for room views.
+    pk_links: Mutex<Reloaded<HashMap<String, pk::PkLink>>>,
+    /// Kicks and mutes in force.
+    sanctions: Mutex<Reloaded<moderation::SanctionCache>>,
+}
+
+/// A cache the watchdog reloads from the store and this node's requests change in between. A
+/// reload whose read began before a local change is dropped (the next one has the change), so
+/// a kick or a PK's end made here never flickers back for a moment.
+#[derive(Debug, Default)]
+struct Reloaded<T> {
+    value: T,
+    /// Local changes so far.
+    changes: u64,
+}
+
+impl<T> Reloaded<T> {
+    /// The value, to change it.
+    fn change(&mut self) -> &mut T {
+        self.changes += 1;
+        &mut self.value
+    }
+
+    /// Replaces the value with one read from the store after `seen` local changes, unless
+    /// another local change came since.
+    fn reload(&mut self, seen: u64, value: T) {
+        if self.changes == seen {
+            self.value = value;
+        }
+    }
 }
 
 /// What the watchdog tracks of a live room.
@@ -169,6 +224,8 @@ impl Rooms {
             sent_counts: Mutex::new(HashMap::new()),
             tallies: Mutex::new(HashMap::new()),
             webhooks,
+            pk_links: Mutex::new(Reloaded::default()),
+            sanctions: Mutex::new(Reloaded::default()),
         })
     }
 
@@ -247,6 +304,8 @@ impl Rooms {
         Router::new()
             .merge(server::router(self.clone()))
             .merge(client::router(self.clone()))
+            .merge(pk::router(self.clone()))
+            .merge(moderation::router(self.clone()))
     }
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
@@ -296,7 +355,13 @@ impl Rooms {
     /// `room` as a viewer sees it (no push URL).
     pub fn view(&self, room: Room) -> LiveInfo {
         let figures = self.figures(&room);
-        LiveInfo::new(room, figures, &self.settings.play_base_urls)
+        let pk = match room.status {
+            RoomStatus::Live => self.pk_info(&room.live_id),
+            _ => None,
+        };
+        let mut view = LiveInfo::new(room, figures, &self.settings.play_base_urls);
+        view.pk = pk;
+        view
     }
 
     /// `room` as its anchor or the app's server sees it: with a freshly signed push URL while it
@@ -320,8 +385,10 @@ impl Rooms {
             .ok_or_else(|| ApiError::not_found(format!("room {live_id} not found")))
     }
 
-    /// Creates a room (`live_created` goes to the app's back end).
+    /// Creates a room (`live_created` goes to the app's back end); 403 code 604 for a banned
+    /// anchor.
     pub async fn create(&self, new: relay_rooms::NewRoom) -> Result<Room, ApiError> {
+        self.check_not_banned(&new.anchor_id).await?;
         let event = |room: &Room| {
             room_event(
                 "live_created",
@@ -390,8 +457,10 @@ impl Rooms {
         );
     }
 
-    /// Starts a created room; 601 unless it was created (and not expired).
+    /// Starts a created room; 601 unless it was created (and not expired), 403 code 604 when
+    /// its anchor is banned.
     pub async fn start(&self, room: &Room) -> Result<Room, ApiError> {
+        self.check_not_banned(&room.anchor_id).await?;
         let event = |room: &Room| room_event("live_started", room, serde_json::json!({}));
         let started = self
             .store
@@ -421,10 +490,21 @@ impl Rooms {
         room: &Room,
         reason: relay_rooms::StopReason,
     ) -> Result<Room, ApiError> {
+        self.stop_noted(room, reason, None).await
+    }
+
+    /// As [`Rooms::stop`], keeping `note` (an operator's words, a ban's reason) with the room.
+    /// The PK the room was in ends too.
+    pub async fn stop_noted(
+        &self,
+        room: &Room,
+        reason: relay_rooms::StopReason,
+        note: Option<&str>,
+    ) -> Result<Room, ApiError> {
         let event = |room: &Room| stopped_event(room);
         let stopped = self
             .store
-            .stop_room(&room.live_id, reason, Some(&event))
+            .stop_room_noted(&room.live_id, reason, note, Some(&event))
             .await
             .map_err(store_error)?;
         let Some(stopped) = stopped else {
@@ -438,6 +518,7 @@ impl Rooms {
             )
             .with_code(CODE_BAD_STATE));
         };
+        self.end_pks_of(&stopped.live_id).await;
         self.ended(&stopped);
         Ok(stopped)
     }
@@ -452,6 +533,7 @@ impl Rooms {
             .await
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found(format!("room {} not found", room.live_id)))?;
+        self.end_pks_of(&deleted.room.live_id).await;
         self.ended(&deleted.room);
         Ok(())
     }
@@ -485,4 +567,21 @@ fn stopped_event(room: &Room) -> NewEvent {
             "peak_viewers": room.peak_viewers,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reloaded;
+
+    #[test]
+    fn a_reload_read_before_a_local_change_is_dropped() {
+        let mut cache: Reloaded<Vec<&str>> = Reloaded::default();
+        let seen = cache.changes;
+        cache.change().push("kicked here");
+        cache.reload(seen, vec!["read before the kick"]);
+        assert_eq!(cache.value, ["kicked here"]);
+        let seen = cache.changes;
+        cache.reload(seen, vec!["kicked here", "kicked elsewhere"]);
+        assert_eq!(cache.value, ["kicked here", "kicked elsewhere"]);
+    }
 }

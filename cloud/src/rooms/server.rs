@@ -290,7 +290,8 @@ impl RoomBody {
 
 /// Creates a room for a registered anchor; the answer carries the push URL.
 #[utoipa::path(post, path = "/server/live", request_body = RoomBody, responses(
-    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401), (status = 404)))]
+    (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401),
+    (status = 403, description = "code 604: the anchor is banned"), (status = 404)))]
 pub async fn create_room(
     State(rooms): State<Arc<Rooms>>,
     body: Result<ApiJson<RoomBody>, ApiError>,
@@ -318,7 +319,7 @@ pub async fn room_info(
 
 /// Starts a created room.
 #[utoipa::path(post, path = "/server/live/{live_id}/start", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404), (status = 409, description = "code 601: not in a state that can start")))]
+    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "code 604: the anchor is banned"), (status = 404), (status = 409, description = "code 601: not in a state that can start")))]
 pub async fn start_room(
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
@@ -423,17 +424,41 @@ pub async fn admin_list_rooms(
     Ok(Reply::ok(rooms.list_views(&query).await?))
 }
 
-/// Ends a live room (reason `admin`).
+/// An operator's optional word on a stop.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminStopBody {
+    /// Kept with the room as its `stop_note` (at most 500 characters); `stop_reason` stays
+    /// `admin`.
+    pub reason: Option<String>,
+}
+
+/// Ends a live room (reason `admin`); an optional body `{"reason": "..."}` is kept as the
+/// room's `stop_note`.
 #[utoipa::path(post, path = "/admin/live/{live_id}/stop", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403), (status = 404), (status = 409)))]
+    request_body(content = Option<AdminStopBody>, description = "optional"),
+    responses((status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
 pub async fn admin_stop_room(
     admin: AdminCaller,
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Reply<LiveInfo>, ApiError> {
+    let body: AdminStopBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AdminStopBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))?
+    };
     let room = rooms.room(&live_id).await?;
-    let stopped = rooms.stop(&room, StopReason::Admin).await?;
-    tracing::info!(live_id, admin = admin.user_id, "room stopped by an admin");
+    let note = body.reason.as_deref().filter(|note| !note.is_empty());
+    let stopped = rooms.stop_noted(&room, StopReason::Admin, note).await?;
+    tracing::info!(
+        live_id,
+        admin = admin.user_id,
+        note,
+        "room stopped by an admin"
+    );
     Ok(Reply::ok(rooms.view(stopped)))
 }
 

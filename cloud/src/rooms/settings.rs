@@ -32,6 +32,10 @@ pub struct RoomsSettings {
     pub callback: Option<WebhookConfig>,
     /// Waits between failed deliveries: `callback_retry_s` doubling up to an hour.
     pub callback_backoff: Backoff,
+    /// How long a PK invitation waits for its answer.
+    pub pk_invite_timeout: Duration,
+    /// How long a kicked user may not join the room again.
+    pub kick_block: Duration,
 }
 
 fn bad(key: &str, reason: impl Into<String>) -> NodeError {
@@ -180,6 +184,12 @@ impl RoomsSettings {
                 first: first_retry,
                 max: Duration::from_secs(3600).max(first_retry),
             },
+            pk_invite_timeout: seconds(
+                "cloud.pk_invite_timeout_s",
+                config.pk_invite_timeout_s,
+                1..=3600,
+            )?,
+            kick_block: seconds("cloud.kick_block_s", config.kick_block_s, 1..=30 * 86_400)?,
         })
     }
 }

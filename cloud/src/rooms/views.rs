@@ -24,6 +24,29 @@ pub struct PlayUrls {
     pub flv: Vec<String>,
 }
 
+impl PlayUrls {
+    /// The play URLs of the stream `stream_name` on every edge base URL.
+    pub fn of(play_bases: &[String], stream_name: &str) -> Self {
+        PlayUrls {
+            flv: play_bases
+                .iter()
+                .map(|base| format!("{base}/{stream_name}.flv"))
+                .collect(),
+        }
+    }
+}
+
+/// The PK a room is in (invited or active), as its view shows it: players put the peer's
+/// stream beside the room's own.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PkInfo {
+    pub pk_id: String,
+    pub peer_live_id: String,
+    pub peer_play_urls: PlayUrls,
+    /// "invited" or "active".
+    pub status: String,
+}
+
 /// The user mirrored from the app.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserView {
@@ -72,9 +95,16 @@ pub struct LiveInfo {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub stopped_at: Option<i64>,
-    /// Why it ended: anchor, server, admin, publish_timeout, heartbeat_timeout, expired, deleted.
+    /// Why it ended: anchor, server, admin, banned, publish_timeout, heartbeat_timeout, expired,
+    /// deleted.
     pub stop_reason: Option<String>,
+    /// What the operator who stopped it wrote (admin stop, ban reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_note: Option<String>,
     pub play_urls: PlayUrls,
+    /// The PK the room is in (invited or active); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pk: Option<PkInfo>,
     /// The signed RTMP URL to publish with: only in answers to the anchor and the server API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push_url: Option<String>,
@@ -99,12 +129,7 @@ impl LiveInfo {
             .unwrap_or(0)
             .max(figures.viewer_count);
         LiveInfo {
-            play_urls: PlayUrls {
-                flv: play_bases
-                    .iter()
-                    .map(|base| format!("{base}/{}.flv", room.stream_name))
-                    .collect(),
-            },
+            play_urls: PlayUrls::of(play_bases, &room.stream_name),
             live_id: room.live_id,
             title: room.title,
             notice: room.notice,
@@ -123,6 +148,8 @@ impl LiveInfo {
             started_at: room.started_at,
             stopped_at: room.stopped_at,
             stop_reason: room.stop_reason.map(|r| r.as_str().to_owned()),
+            stop_note: room.stop_note,
+            pk: None,
             push_url: None,
         }
     }

@@ -46,6 +46,13 @@ pub enum RoomsError {
     /// An argument the store refuses before touching the database.
     #[error("{0}")]
     Invalid(String),
+    /// The change does not fit the state of what it concerns (a PK with a room that is not
+    /// live, an answer to an invitation that is no longer open).
+    #[error("{0}")]
+    State(String),
+    /// A room is already in a PK, or has an invitation pending.
+    #[error("{0}")]
+    Busy(String),
     /// A stored value this build cannot read back (bad JSON, an unknown status).
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
@@ -56,11 +63,15 @@ pub enum RoomsError {
 
 /// QNLiveKit-compatible numeric codes the room API answers with.
 pub const CODE_EXISTS: u32 = 600;
+/// Not in a state for that (start an ended room, accept a PK that timed out).
+pub const CODE_STATE: u32 = 601;
 pub const CODE_STORAGE: u32 = 602;
+/// The room is in a PK already (or has an invitation pending).
+pub const CODE_BUSY: u32 = 603;
 
 impl RoomsError {
     /// A short, stable name for the kind of failure: `"exists"`, `"not_found"`, `"invalid"`,
-    /// `"url"`, `"open"`, `"schema"`, `"corrupt"` or `"storage"`.
+    /// `"state"`, `"busy"`, `"url"`, `"open"`, `"schema"`, `"corrupt"` or `"storage"`.
     pub fn code(&self) -> &'static str {
         match self {
             RoomsError::Url { .. } => "url",
@@ -71,6 +82,8 @@ impl RoomsError {
             RoomsError::Exists { .. } => "exists",
             RoomsError::NotFound { .. } => "not_found",
             RoomsError::Invalid(_) => "invalid",
+            RoomsError::State(_) => "state",
+            RoomsError::Busy(_) => "busy",
             RoomsError::Corrupt(_) => "corrupt",
             RoomsError::Database(_) => "storage",
         }
@@ -113,8 +126,8 @@ pub(crate) fn not_found_if_missing_reference(
     }
 }
 
-/// The envelope answer for a store error: 400 / 404 / 409 (code 600) as the client can act on
-/// them; everything else is a 500 with code 602 whose message does not leak SQL (the caller
+/// The envelope answer for a store error: 400 / 404 / 409 (code 600, 601 or 603) as the client
+/// can act on them; everything else is a 500 with code 602 whose message does not leak SQL (the caller
 /// logs the full error).
 impl From<RoomsError> for ApiError {
     fn from(error: RoomsError) -> Self {
@@ -123,6 +136,12 @@ impl From<RoomsError> for ApiError {
             RoomsError::NotFound { .. } => ApiError::not_found(error.to_string()),
             RoomsError::Exists { .. } => {
                 ApiError::new(StatusCode::CONFLICT, error.to_string()).with_code(CODE_EXISTS)
+            }
+            RoomsError::State(message) => {
+                ApiError::new(StatusCode::CONFLICT, message).with_code(CODE_STATE)
+            }
+            RoomsError::Busy(message) => {
+                ApiError::new(StatusCode::CONFLICT, message).with_code(CODE_BUSY)
             }
             _ => ApiError::internal("storage error").with_code(CODE_STORAGE),
         }

@@ -19,6 +19,12 @@ pub(crate) fn live_id() -> String {
     random_token(22)
 }
 
+/// A PK session's id: 20 characters, about 103 random bits (anchors and viewers see it, and
+/// only the two anchors may act on it, so it need not be secret, just unique).
+pub(crate) fn pk_id() -> String {
+    random_token(20)
+}
+
 /// A room's stream name (the `NAME` of `live/NAME`): 24 characters, about 124 random bits,
 /// drawn independently of the room's `live_id`.
 pub(crate) fn stream_name() -> String {

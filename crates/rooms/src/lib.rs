@@ -1,5 +1,6 @@
 //! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
-//! created → live → ended) and the webhook outbox, behind one [`Store`]; and who is watching,
+//! created → live → ended), PK sessions between two rooms, moderation (bans, kicks, mutes) and
+//! the webhook outbox, behind one [`Store`]; and who is watching,
 //! kept in memory ([`Presence`]); and the worker that delivers the outbox's events to the app
 //! ([`WebhookWorker`]).
 //!
@@ -18,8 +19,10 @@ mod delivery;
 mod error;
 mod ids;
 mod migrate;
+mod moderation;
 mod outbox;
 mod paging;
+mod pk;
 mod presence;
 mod rooms;
 mod stats;
@@ -30,10 +33,13 @@ pub use delivery::{
     WebhookConfig, WebhookConfigError, WebhookHandle, WebhookStats, WebhookWorker, EVENT_HEADER,
     EVENT_ID_HEADER,
 };
-pub use error::{RoomsError, CODE_EXISTS, CODE_STORAGE};
+pub use error::{RoomsError, CODE_BUSY, CODE_EXISTS, CODE_STATE, CODE_STORAGE};
 pub use migrate::SCHEMA_VERSION;
+pub use moderation::{Ban, Sanction, SanctionKind};
 pub use outbox::Backoff;
+pub use pk::{PkEventFor, PkSession, PkStatus, PK_ROOM_ENDED, PK_STOPPED};
 pub use presence::{Departure, Joined, Presence, PresenceConfig};
+pub use rooms::MAX_NOTE_CHARS;
 pub use stats::RoomCounts;
 pub use types::{
     BatchRegistered, Deleted, Event, EventFor, Extends, NewEvent, NewRoom, NewUser, Room,

@@ -32,6 +32,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "likes_stats",
         sql: include_str!("../migrations/0002_likes_stats.sql"),
     },
+    Migration {
+        version: 3,
+        name: "pk_moderation",
+        sql: include_str!("../migrations/0003_pk_moderation.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

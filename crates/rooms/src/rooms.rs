@@ -21,7 +21,7 @@ use sqlx::{Any, AnyConnection, Row};
 
 const ROOM_COLUMNS: &str = "r.live_id, r.anchor_id, r.title, r.notice, r.cover_url, r.extends, \
     r.status, r.stream_name, r.start_at, r.end_at, r.created_at, r.updated_at, r.expire_at, \
-    r.started_at, r.stopped_at, r.stop_reason, r.peak_viewers, r.deleted_at";
+    r.started_at, r.stopped_at, r.stop_reason, r.stop_note, r.peak_viewers, r.deleted_at";
 
 /// Listing order: live rooms first, then those about to start, then ended ones; newest first
 /// within each (the id breaks ties, so pages never overlap).
@@ -31,6 +31,20 @@ const NEWEST_FIRST: &str = "r.created_at DESC, r.live_id DESC";
 
 /// Longest search keyword, in characters.
 const MAX_KEYWORD_CHARS: usize = 100;
+
+/// Longest note kept with a stop (or a ban), in characters: a sentence or two for the record.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// A note as given, refused when longer than [`MAX_NOTE_CHARS`] (rather than cut, so what was
+/// written is what is kept).
+pub(crate) fn check_note(note: &str) -> Result<String, RoomsError> {
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(RoomsError::Invalid(format!(
+            "a note is at most {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    Ok(note.to_owned())
+}
 
 /// How many times [`Store::delete_room`] re-reads a room whose status moved under it. Statuses
 /// only move forward (created → live → ended), so two passes always suffice.
@@ -55,13 +69,17 @@ fn room_from_row(row: &AnyRow) -> Result<Room, RoomsError> {
         started_at: row.try_get("started_at")?,
         stopped_at: row.try_get("stopped_at")?,
         stop_reason: stop_reason.as_deref().map(StopReason::parse).transpose()?,
+        stop_note: row.try_get("stop_note")?,
         peak_viewers: row.try_get("peak_viewers")?,
         deleted_at: row.try_get("deleted_at")?,
     })
 }
 
 /// The room with this id, deleted or not, read inside a transaction.
-async fn fetch_room(conn: &mut AnyConnection, live_id: &str) -> Result<Room, RoomsError> {
+pub(crate) async fn fetch_room(
+    conn: &mut AnyConnection,
+    live_id: &str,
+) -> Result<Room, RoomsError> {
     let row = sqlx::query(&format!(
         "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.live_id = $1"
     ))
@@ -266,14 +284,42 @@ impl Store {
         reason: StopReason,
         event: EventFor<'_>,
     ) -> Result<Option<Room>, RoomsError> {
+        self.stop_room_noted(live_id, reason, None, event).await
+    }
+
+    /// As [`Store::stop_room`], keeping `note` (what an operator wrote, a ban's reason) in the
+    /// room's `stop_note`, at most [`MAX_NOTE_CHARS`] characters.
+    pub async fn stop_room_noted(
+        &self,
+        live_id: &str,
+        reason: StopReason,
+        note: Option<&str>,
+        event: EventFor<'_>,
+    ) -> Result<Option<Room>, RoomsError> {
+        let note = note.map(check_note).transpose()?;
         let query = sqlx::query(
-            "UPDATE rooms SET status = 'ended', stopped_at = $1, updated_at = $1, stop_reason = $2 \
-             WHERE live_id = $3 AND status = 'live' AND deleted_at IS NULL",
+            "UPDATE rooms SET status = 'ended', stopped_at = $1, updated_at = $1, stop_reason = $2, \
+             stop_note = $3 WHERE live_id = $4 AND status = 'live' AND deleted_at IS NULL",
         )
         .bind(self.now())
         .bind(reason.as_str())
+        .bind(note)
         .bind(live_id.to_owned());
         self.transition(live_id, query, &[event]).await
+    }
+
+    /// The anchor's rooms that are live now (to stop them when the anchor is banned).
+    pub async fn live_rooms_of(&self, anchor_id: &str) -> Result<Vec<Room>, RoomsError> {
+        sqlx::query(&format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.anchor_id = $1 AND r.status = 'live' \
+             AND r.deleted_at IS NULL ORDER BY r.created_at, r.live_id"
+        ))
+        .bind(anchor_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(room_from_row)
+        .collect()
     }
 
     /// Deletes a room (soft: the row stays for history, reads no longer return it). A room

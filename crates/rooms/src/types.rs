@@ -95,6 +95,8 @@ pub enum StopReason {
     Expired,
     /// Deleted while it was live or before it started.
     Deleted,
+    /// Its anchor was banned while it was live.
+    Banned,
 }
 
 impl StopReason {
@@ -107,6 +109,7 @@ impl StopReason {
             StopReason::HeartbeatTimeout => "heartbeat_timeout",
             StopReason::Expired => "expired",
             StopReason::Deleted => "deleted",
+            StopReason::Banned => "banned",
         }
     }
 
@@ -119,6 +122,7 @@ impl StopReason {
             StopReason::HeartbeatTimeout,
             StopReason::Expired,
             StopReason::Deleted,
+            StopReason::Banned,
         ]
         .into_iter()
         .find(|reason| reason.as_str() == text)
@@ -150,6 +154,8 @@ pub struct Room {
     pub started_at: Option<i64>,
     pub stopped_at: Option<i64>,
     pub stop_reason: Option<StopReason>,
+    /// What the operator who stopped it wrote (an admin stop, a ban's reason).
+    pub stop_note: Option<String>,
     pub peak_viewers: i64,
     /// Set only in what [`Store::delete_room`](crate::Store::delete_room) returns: reads never
     /// return deleted rooms.
@@ -245,6 +251,7 @@ mod tests {
             StopReason::HeartbeatTimeout,
             StopReason::Expired,
             StopReason::Deleted,
+            StopReason::Banned,
         ] {
             assert_eq!(StopReason::parse(reason.as_str()).unwrap(), reason);
             assert_eq!(
@@ -252,7 +259,7 @@ mod tests {
                 serde_json::json!(reason.as_str())
             );
         }
-        assert_eq!(StopReason::parse("ban").unwrap_err().code(), "corrupt");
+        assert_eq!(StopReason::parse("kicked").unwrap_err().code(), "corrupt");
         assert_eq!(RoomStatus::parse("live").unwrap(), RoomStatus::Live);
         assert_eq!(RoomStatus::parse("LIVE").unwrap_err().code(), "corrupt");
     }

@@ -13,6 +13,7 @@ mod faults;
 mod harness;
 mod identity;
 mod multicast;
+mod pk;
 mod publish_auth;
 mod recording;
 mod resilience;

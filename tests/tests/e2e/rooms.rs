@@ -10,14 +10,14 @@ use serde_json::json;
 use std::time::Duration;
 
 /// A cloud with the rooms set-up of the tests, an edge it sends to, and the API.
-struct RoomsCluster {
-    dir: TestDir,
-    cloud: Cloud,
-    edge: Edge,
-    api: RoomsApi,
+pub(crate) struct RoomsCluster {
+    pub(crate) dir: TestDir,
+    pub(crate) cloud: Cloud,
+    pub(crate) edge: Edge,
+    pub(crate) api: RoomsApi,
 }
 
-fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
+pub(crate) fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
     let url = database_url(db, label)?;
     let dir = TestDir::new(label);
     let mut cloud_config = CloudConfig::new(dir.path(), Vec::new());
@@ -131,14 +131,7 @@ fn server_auth_and_tokens(db: Db) {
         .expect_error("a token without user_id", 400, 400, "user_id");
 
     // Every room route is in the OpenAPI document.
-    let document = e2e_tests::http::request(
-        api.addr,
-        "GET",
-        "/api/openapi.json",
-        Duration::from_secs(10),
-    )
-    .expect("GET /api/openapi.json");
-    let document: serde_json::Value = serde_json::from_slice(&document.body).expect("OpenAPI JSON");
+    let document = api.openapi();
     for path in [
         "/server/auth/token",
         "/server/user/register",
@@ -425,7 +418,7 @@ fn users_rooms_and_presence(db: Db) {
 }
 
 /// Publishes `url` and waits for ffmpeg to end; true if the cloud refused it.
-fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
+pub(crate) fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
     let mut publisher = Publisher::start(&cluster.dir, label, Media::standard(), url);
     let status = publisher.proc.wait_timeout(Duration::from_secs(20));
     if status.is_none() {
@@ -434,7 +427,7 @@ fn refused(cluster: &RoomsCluster, label: &str, url: &str) -> bool {
     status.is_some_and(|s| !s.success())
 }
 
-fn room_state(api: &RoomsApi, live_id: &str) -> serde_json::Value {
+pub(crate) fn room_state(api: &RoomsApi, live_id: &str) -> serde_json::Value {
     api.server("GET", &format!("/server/live/{live_id}"), None)
         .ok("server room info")
 }
@@ -670,6 +663,7 @@ macro_rules! on_both_databases {
         }
     )*};
 }
+pub(crate) use on_both_databases;
 
 on_both_databases! {
     server_auth_and_tokens => server_auth_and_tokens_on_sqlite, server_auth_and_tokens_on_postgres;
@@ -828,7 +822,6 @@ fn likes_events_and_stats(db: Db) {
     api.client(&fan, "PUT", &like_path, Some(&json!({"count": 0})))
         .expect_error("zero likes", 400, 400, "count");
 
-    let events_path = format!("/client/live/room/{live_id}/events");
     let total_of = |events: &[rooms::SseEvent]| {
         events
             .iter()
@@ -837,32 +830,21 @@ fn likes_events_and_stats(db: Db) {
             .and_then(|e| e.data["total"].as_i64())
     };
     // A client listening while likes come in: 1 + 2 + 3 arrive aggregated, total 6.
-    let listener = {
-        let (addr, path, token) = (api.addr, events_path.clone(), fan.clone());
-        std::thread::spawn(move || {
-            rooms::read_events(
-                addr,
-                &path,
-                &token,
-                None,
-                Duration::from_secs(8),
-                |events| {
-                    events
-                        .iter()
-                        .any(|e| e.kind == "like" && e.data["total"] == 6)
-                },
-            )
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
+    let listener = rooms::EventStream::open(api.addr, &fan, &live_id, Duration::from_secs(8));
+    assert_eq!(listener.wait_answered(Duration::from_secs(5)), 200);
     for count in [1, 2, 3] {
         let answer = api
             .client(&fan, "PUT", &like_path, Some(&json!({ "count": count })))
             .ok("like");
         assert_eq!(answer["count"], count);
     }
-    let first = listener.join().expect("listener");
-    assert_eq!(total_of(&first), Some(6), "{first:?}");
+    let total_six = listener.wait_for("like", Duration::from_secs(5), |data| data["total"] == 6);
+    assert!(
+        total_six.is_some(),
+        "no like event with total 6: {:?}",
+        listener.events()
+    );
+    let first = listener.events();
     let deltas: i64 = first
         .iter()
         .filter(|e| e.kind == "like")
@@ -878,37 +860,40 @@ fn likes_events_and_stats(db: Db) {
         .filter_map(|e| e.id.rsplit('-').next()?.parse().ok())
         .collect();
     assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "events out of order: {first:?}"
+        seqs.len() == first.len() && seqs.windows(2).all(|w| w[0] < w[1]),
+        "events without ids or out of order: {first:?}"
     );
     let last_id = first.last().map(|e| e.id.clone()).unwrap_or_default();
+    drop(listener);
 
-    // Disconnected, more likes; resuming after the last event seen gets only what followed.
+    // More likes; resuming after the last event seen gets only what followed.
     let answer = api
         .client(&fan, "PUT", &like_path, Some(&json!({"count": 4})))
         .ok("like");
     assert_eq!(answer["total"], 10, "{answer}");
-    let resumed = rooms::read_events(
+    let resumed = rooms::EventStream::open_after(
         api.addr,
-        &events_path,
         &fan,
+        &live_id,
         Some(&last_id),
         Duration::from_secs(8),
-        |events| {
-            events
-                .iter()
-                .any(|e| e.kind == "like" && e.data["total"] == 10)
-        },
     );
+    let total_ten = resumed.wait_for("like", Duration::from_secs(5), |data| data["total"] == 10);
     assert!(
-        !resumed.is_empty() && resumed.iter().all(|e| !first.iter().any(|f| f.id == e.id)),
+        total_ten.is_some(),
+        "no like event with total 10: {:?}",
+        resumed.events()
+    );
+    let resumed = resumed.events();
+    assert!(
+        resumed.iter().all(|e| !first.iter().any(|f| f.id == e.id)),
         "repeated events: {resumed:?}"
     );
-    assert_eq!(total_of(&resumed), Some(10), "{resumed:?}");
     assert!(
         resumed.iter().all(|e| e.kind != "reset"),
         "a reset within the window: {resumed:?}"
     );
+    assert_eq!(total_of(&resumed), Some(10), "{resumed:?}");
 
     // Statistics: likes, one unique viewer, views counted.
     let stats = poll_until(Duration::from_secs(5), Duration::from_millis(200), || {
@@ -932,6 +917,15 @@ fn likes_events_and_stats(db: Db) {
         403,
         "anchor",
     );
+    // A muted viewer's likes are refused.
+    api.server(
+        "POST",
+        &format!("/server/live/{live_id}/mute"),
+        Some(&json!({"user_id": "fan", "duration_s": 60})),
+    )
+    .ok("mute the fan");
+    api.client(&fan, "PUT", &like_path, Some(&json!({"count": 1})))
+        .expect_error("a muted viewer's like", 403, 606, "mute");
     let own = api
         .client(
             &anchor,

@@ -24,8 +24,10 @@ macro_rules! on_both_databases {
 }
 
 mod delivery;
+mod moderation;
 mod open;
 mod outbox;
+mod pk;
 mod receiver;
 mod rooms;
 mod stats;

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 
-async fn anchor(store: &Store, id: &str, nick: &str) {
+pub(crate) async fn anchor(store: &Store, id: &str, nick: &str) {
     store
         .register_user(&NewUser {
             user_id: id.to_owned(),
@@ -27,7 +27,7 @@ fn room_of(anchor_id: &str, title: &str) -> NewRoom {
     }
 }
 
-async fn create(store: &Store, anchor_id: &str, title: &str) -> Room {
+pub(crate) async fn create(store: &Store, anchor_id: &str, title: &str) -> Room {
     store
         .create_room(&room_of(anchor_id, title), None)
         .await
@@ -35,7 +35,7 @@ async fn create(store: &Store, anchor_id: &str, title: &str) -> Room {
 }
 
 /// Starts a room that must start.
-async fn start(store: &Store, live_id: &str) -> Room {
+pub(crate) async fn start(store: &Store, live_id: &str) -> Room {
     store.start_room(live_id, None).await.unwrap().unwrap()
 }
 
@@ -46,7 +46,9 @@ fn page(num: usize, size: usize) -> PageQuery {
     }
 }
 
-fn announce(kind: &'static str) -> impl Fn(&Room) -> NewEvent + Send + Sync + Clone + 'static {
+pub(crate) fn announce(
+    kind: &'static str,
+) -> impl Fn(&Room) -> NewEvent + Send + Sync + Clone + 'static {
     move |room: &Room| {
         NewEvent::new(
             kind,
@@ -56,7 +58,7 @@ fn announce(kind: &'static str) -> impl Fn(&Room) -> NewEvent + Send + Sync + Cl
 }
 
 /// Every event due now, as (type, live_id), leasing them away.
-async fn due_events(store: &Store) -> Vec<(String, String)> {
+pub(crate) async fn due_events(store: &Store) -> Vec<(String, String)> {
     let taken: Vec<Event> = store
         .take_due_events(1000, Duration::from_secs(3600))
         .await
