@@ -18,6 +18,7 @@ mod delivery;
 mod error;
 mod ids;
 mod migrate;
+mod outbound;
 mod outbox;
 mod paging;
 mod presence;
