@@ -1,7 +1,8 @@
 //! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
-//! created → live → ended) and the webhook outbox, behind one [`Store`]; and who is watching,
-//! kept in memory ([`Presence`]); and the worker that delivers the outbox's events to the app
-//! ([`WebhookWorker`]).
+//! created → live → ended), the webhook outbox and gifts (catalogue and ledger), behind one
+//! [`Store`]; who is watching, kept in memory ([`Presence`]); the worker that delivers the
+//! outbox's events to the app ([`WebhookWorker`]); and the payment of gifts through the app's
+//! payment service, with its reconciler ([`Payments`]).
 //!
 //! One code path serves both databases: an embedded SQLite file, the default, which needs no
 //! set-up and suits a single cloud node, and PostgreSQL, for several cloud nodes sharing their
@@ -16,11 +17,13 @@
 
 mod delivery;
 mod error;
+mod gifts;
 mod ids;
 mod migrate;
 mod outbound;
 mod outbox;
 mod paging;
+mod payment;
 mod presence;
 mod rooms;
 mod types;
@@ -31,8 +34,13 @@ pub use delivery::{
     EVENT_ID_HEADER,
 };
 pub use error::{RoomsError, CODE_EXISTS, CODE_STORAGE};
+pub use gifts::{
+    Claimant, Gift, GiftQuery, GiftRecord, GiftStatus, GiftTotals, NewGift, NewGiftRecord, Opened,
+    Settlement,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use outbox::Backoff;
+pub use payment::{Paid, PaymentConfig, Payments};
 pub use presence::{Departure, Joined, Presence, PresenceConfig};
 pub use types::{
     BatchRegistered, Deleted, Event, EventFor, Extends, NewEvent, NewRoom, NewUser, Room,

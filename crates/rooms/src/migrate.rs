@@ -21,11 +21,18 @@ pub(crate) struct Migration {
 
 /// Every migration this build knows, in order. Append only: a released migration is never
 /// edited, its name is checked against the database at every start.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_rooms_outbox",
-    sql: include_str!("../migrations/0001_users_rooms_outbox.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_rooms_outbox",
+        sql: include_str!("../migrations/0001_users_rooms_outbox.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "gifts",
+        sql: include_str!("../migrations/0002_gifts.sql"),
+    },
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
