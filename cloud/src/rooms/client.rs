@@ -39,11 +39,16 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
         )
         .route("/client/live/room/user_list", get(online_users))
         .route("/client/live/room/{live_id}/events", get(room_events))
+        .merge(super::gifts::client_routes())
         .with_state(rooms)
 }
 
 /// 403 unless `caller` is `room`'s anchor.
-fn anchor_only(caller: &ClientCaller, room: &Room, action: &str) -> Result<(), ApiError> {
+pub(super) fn anchor_only(
+    caller: &ClientCaller,
+    room: &Room,
+    action: &str,
+) -> Result<(), ApiError> {
     if caller.user_id == room.anchor_id {
         return Ok(());
     }

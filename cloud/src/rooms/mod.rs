@@ -6,11 +6,13 @@
 mod auth;
 mod client;
 mod events;
+mod gifts;
 mod media;
 mod server;
 mod settings;
 mod views;
 
+pub use gifts::reconcile_gifts;
 pub use media::{watch_rooms, PublishDecision};
 pub use settings::RoomsSettings;
 
@@ -19,7 +21,9 @@ use crate::repair::RepairHub;
 use axum::Router;
 use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
 use relay_control::{ApiError, Page, PageQuery};
-use relay_rooms::{NewEvent, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle};
+use relay_rooms::{
+    NewEvent, Payments, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -58,12 +62,35 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         client::heartbeat,
         client::online_users,
         client::room_events,
+        gifts::server_list_config,
+        gifts::server_put_config,
+        gifts::server_delete_config,
+        gifts::admin_list_config,
+        gifts::admin_put_config,
+        gifts::admin_delete_config,
+        gifts::client_config,
+        gifts::client_config_of_type,
+        gifts::send,
+        gifts::server_gifts,
+        gifts::room_totals,
+        gifts::gift_record,
+        gifts::confirm,
+        gifts::client_room_gifts,
+        gifts::client_own_gifts,
     ),
     components(schemas(
         views::LiveInfo,
         views::HeartbeatView,
         views::TokenView,
-        views::UserView
+        views::UserView,
+        relay_rooms::Gift,
+        relay_rooms::NewGift,
+        relay_rooms::GiftRecord,
+        relay_rooms::NewGiftRecord,
+        relay_rooms::GiftStatus,
+        gifts::GiftTotalsView,
+        gifts::SendBody,
+        gifts::ConfirmBody
     ))
 )]
 pub struct RoomsDoc;
@@ -90,6 +117,17 @@ pub struct Rooms {
     /// The webhook sender, told when an event is written so it goes out at once; `None` when
     /// `callback_addr` is empty (events are still kept in the outbox).
     webhooks: Option<WebhookHandle>,
+    /// Gift payments through the app's payment service; `None` when `gift_addr` is empty
+    /// (sending gifts is refused, the catalogue and the ledger still work).
+    payments: Option<Payments>,
+}
+
+/// What the rooms send to the app's back end: webhooks (`callback_addr`) and gift payments
+/// (`gift_addr`), each `None` when its address is empty.
+#[derive(Debug, Default)]
+pub struct AppLinks {
+    pub webhooks: Option<WebhookHandle>,
+    pub payments: Option<Payments>,
 }
 
 /// What the watchdog tracks of a live room.
@@ -148,7 +186,7 @@ impl Rooms {
         push_keys: PushKeys,
         registry: Arc<Registry>,
         hub: Arc<RepairHub>,
-        webhooks: Option<WebhookHandle>,
+        app: AppLinks,
     ) -> Arc<Self> {
         Arc::new(Rooms {
             presence: Mutex::new(Presence::new(settings.presence)),
@@ -161,7 +199,8 @@ impl Rooms {
             watched: Mutex::new(HashMap::new()),
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
-            webhooks,
+            webhooks: app.webhooks,
+            payments: app.payments,
         })
     }
 
@@ -244,6 +283,11 @@ impl Rooms {
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
         lock(&self.presence)
+    }
+
+    /// Whether `user_id` has joined `live_id` and is still beating (on this node).
+    pub fn is_online(&self, live_id: &str, user_id: &str) -> bool {
+        self.presence().is_online(live_id, user_id)
     }
 
     /// The stream key of a room's stream in the registry: `app/<stream name>`.

@@ -18,7 +18,7 @@ use crate::types::Extends;
 use crate::users::{check_key, extends_from_text, extends_to_text};
 use crate::{ids, RoomsError, Store};
 use relay_control::{Page, PageQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
@@ -37,7 +37,7 @@ const RECORD_COLUMNS: &str = "biz_id, client_biz_id, user_id, live_id, anchor_id
     next_attempt_at, created_at, updated_at, settled_at";
 
 /// A gift of the catalogue: the entry as the app wrote it, and when.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Gift {
     #[serde(flatten)]
     pub entry: NewGift,
@@ -45,26 +45,34 @@ pub struct Gift {
     pub updated_at: i64,
 }
 
-/// A catalogue entry as the app writes it (created, or replaced when `gift_id` exists).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// A catalogue entry as the app writes it (created, or replaced when `gift_id` exists). As a
+/// request body, fields other than these are refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewGift {
     pub gift_id: i64,
     /// The app's grouping (a tab of the gift panel); `/client/gift/config/{type}` lists one.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub gift_type: i64,
     pub name: String,
     /// Unit price, in the app's currency unit; 0: the sender chooses it (`custom_amount`).
     pub amount: i64,
+    #[serde(default)]
     pub img: String,
+    #[serde(default)]
     pub animation_type: i64,
+    #[serde(default)]
     pub animation_img: String,
     /// Position in the panel, smallest first.
+    #[serde(default)]
     pub order: i64,
+    #[serde(default)]
+    #[schema(value_type = Object)]
     pub extends: Extends,
 }
 
 /// Where a gift's payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GiftStatus {
     /// Written; the payment service is being asked (or its node died asking).
@@ -107,7 +115,7 @@ impl GiftStatus {
 }
 
 /// One gift sent, as the ledger keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct GiftRecord {
     /// Server-made; the key the payment service is idempotent on and clients dedupe on.
     pub biz_id: String,
@@ -133,7 +141,7 @@ pub struct GiftRecord {
 
 /// What a send writes: who gives what to which room, priced by the caller (the cloud, from
 /// its catalogue; never the client). The store works out the total.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NewGiftRecord {
     /// The sender's own key for this send: a retry with it finds the same row.
     pub client_biz_id: String,
@@ -183,7 +191,7 @@ pub struct Settlement {
 }
 
 /// A room's paid gifts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GiftTotals {
     pub paid_count: i64,
     /// Sum of their `total`.
