@@ -53,6 +53,10 @@ pub struct CloudConfig {
     pub callback_retry_s: u64,
     pub pk_invite_timeout_s: u64,
     pub kick_block_s: u64,
+    pub gift_addr: String,
+    pub gift_timeout_ms: u64,
+    pub gift_max_custom_amount: i64,
+    pub gift_reconcile_s: u64,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -121,6 +125,10 @@ impl Default for CloudConfig {
             callback_retry_s: 10,
             pk_invite_timeout_s: 10,
             kick_block_s: 600,
+            gift_addr: String::new(),
+            gift_timeout_ms: 3000,
+            gift_max_custom_amount: 100_000,
+            gift_reconcile_s: 5,
         }
     }
 }
@@ -466,7 +474,7 @@ mod tests {
     #[test]
     fn room_keys_are_checked() {
         type Change = fn(&mut CloudConfig);
-        let cases: [(Change, &str); 9] = [
+        let cases: [(Change, &str); 14] = [
             (|c| c.jwt_key = "short".into(), "cloud.jwt_key: "),
             (
                 |c| c.database_url = "mysql://x".into(),
@@ -497,6 +505,23 @@ mod tests {
                 },
                 "cloud.callback_addr: ",
             ),
+            (
+                |c| c.gift_addr = "http://app/pay".into(),
+                "cloud.callback_secret: ",
+            ),
+            (
+                |c| {
+                    c.gift_addr = "app/pay".into();
+                    c.callback_secret = "0123456789abcdef".into();
+                },
+                "cloud.gift_addr: ",
+            ),
+            (|c| c.gift_timeout_ms = 50, "cloud.gift_timeout_ms: "),
+            (
+                |c| c.gift_max_custom_amount = 0,
+                "cloud.gift_max_custom_amount: ",
+            ),
+            (|c| c.gift_reconcile_s = 0, "cloud.gift_reconcile_s: "),
         ];
         for (change, prefix) in cases {
             let mut config = CloudConfig::default();
@@ -507,6 +532,22 @@ mod tests {
         let settings = CloudConfig::default().validate().unwrap();
         assert_eq!(settings.rooms.database_url, "sqlite://data/rooms.db");
         assert_eq!(settings.rooms.publish_app, "live");
+        assert!(
+            settings.rooms.gift_payment.is_none(),
+            "gifts are off by default"
+        );
+        let config = CloudConfig {
+            gift_addr: "http://127.0.0.1:9/pay".into(),
+            callback_secret: "0123456789abcdef".into(),
+            gift_timeout_ms: 1500,
+            gift_reconcile_s: 2,
+            ..CloudConfig::default()
+        };
+        let rooms = config.validate().unwrap().rooms;
+        let payment = rooms.gift_payment.expect("gift_addr set");
+        assert_eq!(payment.timeout, std::time::Duration::from_millis(1500));
+        assert_eq!(payment.retry.first, std::time::Duration::from_secs(2));
+        assert_eq!(rooms.gift_reconcile, std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -70,6 +70,13 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         ),
         None => None,
     };
+    let payments = match settings.rooms.gift_payment.clone() {
+        Some(config) => Some(
+            relay_rooms::Payments::new(store.clone(), config)
+                .map_err(|e| CloudError::Rooms(format!("cloud.gift_addr: {e}")))?,
+        ),
+        None => None,
+    };
     let recorder = Recorder::new(
         settings.record_dir.clone(),
         Arc::new(RecordingStats::default()),
@@ -121,10 +128,14 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         settings.push_keys.clone(),
         registry.clone(),
         hub.clone(),
-        webhooks.as_ref().map(relay_rooms::WebhookWorker::handle),
+        rooms::AppLinks {
+            webhooks: webhooks.as_ref().map(relay_rooms::WebhookWorker::handle),
+            payments,
+        },
     );
     let webhook_task = webhooks.map(|worker| tokio::spawn(worker.run(shutdown_rx.clone())));
     let watchdog = tokio::spawn(rooms::watch_rooms(rooms.clone(), shutdown_rx.clone()));
+    let reconciler = tokio::spawn(rooms::reconcile_gifts(rooms.clone(), shutdown_rx.clone()));
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
         sender: sender.clone(),
@@ -168,6 +179,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let _ = rtmp_task.await;
     let _ = api_task.await;
     let _ = watchdog.await;
+    let _ = reconciler.await;
     if let Some(webhook_task) = webhook_task {
         let _ = webhook_task.await;
     }

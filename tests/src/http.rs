@@ -293,7 +293,8 @@ pub fn request_bytes(method: &str, addr: SocketAddr, path: &str) -> Vec<u8> {
     request_bytes_with(method, addr, path, &[])
 }
 
-fn request_bytes_with(
+/// A request head for `method path` with extra `headers` (and `Connection: close`).
+pub fn request_bytes_with(
     method: &str,
     addr: SocketAddr,
     path: &str,

@@ -1,5 +1,6 @@
 //! Driving the cloud's live-room API: signed `/server` requests, `/client` requests with a
-//! token, the database each test runs on, and push URLs signed independently of the cloud.
+//! token (and its room events), the database each test runs on, push URLs signed independently
+//! of the cloud, and the app's side: a webhook receiver and a payment service for gifts.
 
 use crate::http;
 use base64::Engine;
@@ -148,14 +149,24 @@ pub struct RoomsApi {
 
 impl RoomsApi {
     fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-        let response = http::request_with_body(self.addr, method, path, headers, body, TIMEOUT)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
+        let response = http::request_with_body(self.addr, method, path, headers, body, TIMEOUT)?;
         let text = response.body_text();
-        Answer {
+        Ok(Answer {
             status: response.status,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
-        }
+        })
     }
 
     /// A `/server` request with the raw `body` (JSON when not empty), signed as `signing` says.
@@ -206,13 +217,50 @@ impl RoomsApi {
 
     /// A `/client` request with `token` (sent as `Bearer`).
     pub fn client(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        self.try_client(token, method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// As [`RoomsApi::client`], with a failure to get an answer (the cloud was killed) as
+    /// `Err` instead of a panic.
+    pub fn try_client(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let bearer = format!("Bearer {token}");
         let mut headers = vec![("Authorization", bearer.as_str())];
         if !body.is_empty() {
             headers.push(("Content-Type", "application/json"));
         }
-        self.send(method, path, &headers, body.as_bytes())
+        self.try_send(method, path, &headers, body.as_bytes())
+    }
+
+    /// The room events a client reading `GET /client/live/room/{live_id}/events` for
+    /// `read_for` gets, as (kind, data). With `last_event_id` the room's kept events after it
+    /// come first (an id of another boot, e.g. "0-0", gives every kept event after a `reset`).
+    pub fn room_events(
+        &self,
+        token: &str,
+        live_id: &str,
+        last_event_id: Option<&str>,
+        read_for: Duration,
+    ) -> Vec<(String, Value)> {
+        let stream = EventStream::open_after(self.addr, token, live_id, last_event_id, read_for);
+        assert_eq!(
+            stream.wait_answered(TIMEOUT),
+            200,
+            "GET the events of {live_id}"
+        );
+        std::thread::sleep(read_for);
+        stream
+            .events()
+            .into_iter()
+            .map(|event| (event.kind, event.data))
+            .collect()
     }
 
     /// The cloud's OpenAPI document.
@@ -310,16 +358,23 @@ impl WebhookReceiver {
     pub fn start() -> WebhookReceiver {
         use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
         let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
         let failing = Arc::new(AtomicBool::new(false));
         let (record, fail) = (deliveries.clone(), failing.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (record, fail) = (record.clone(), fail.clone());
-                std::thread::spawn(move || serve_webhooks(stream, &record, &fail));
+        let addr = serve_http(move |headers, body| {
+            let (status, answer) = if fail.load(Ordering::SeqCst) {
+                (500, r#"{"code":500,"message":"receiver down"}"#)
+            } else {
+                (200, r#"{"code":0}"#)
+            };
+            if let Ok(mut record) = record.lock() {
+                record.push(Delivery {
+                    headers,
+                    body,
+                    answered: status,
+                });
             }
+            (status, answer.to_owned())
         });
         WebhookReceiver {
             addr,
@@ -345,12 +400,28 @@ impl WebhookReceiver {
     }
 }
 
+/// How a request is answered: from its headers and body, the status and the JSON body (the
+/// function may take its time: each connection has its own thread).
+type Answerer = dyn Fn(Vec<(String, String)>, String) -> (u16, String) + Send + Sync;
+
+/// A real HTTP/1.1 server on 127.0.0.1 answering every request with `answer`; its address.
+fn serve_http(
+    answer: impl Fn(Vec<(String, String)>, String) -> (u16, String) + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+    let addr = listener.local_addr().expect("test server address");
+    let answer: std::sync::Arc<Answerer> = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || serve_connection(stream, &*answer));
+        }
+    });
+    addr
+}
+
 /// Answers requests on one keep-alive connection until it closes.
-fn serve_webhooks(
-    mut stream: std::net::TcpStream,
-    record: &std::sync::Mutex<Vec<Delivery>>,
-    failing: &std::sync::atomic::AtomicBool,
-) {
+fn serve_connection(mut stream: std::net::TcpStream, answer: &Answerer) {
     use std::io::{Read, Write};
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut buffer = Vec::new();
@@ -389,22 +460,10 @@ fn serve_webhooks(
         let body =
             String::from_utf8_lossy(&buffer[head_end + 4..head_end + 4 + length]).into_owned();
         buffer.drain(..head_end + 4 + length);
-        let fail = failing.load(Ordering::SeqCst);
-        let (status, answer) = if fail {
-            (500, "{\"code\":500,\"message\":\"receiver down\"}")
-        } else {
-            (200, "{\"code\":0}")
-        };
-        if let Ok(mut record) = record.lock() {
-            record.push(Delivery {
-                headers,
-                body,
-                answered: status,
-            });
-        }
+        let (status, reply_body) = answer(headers, body);
         let reply = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply_body}",
+            reply_body.len()
         );
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
@@ -572,5 +631,109 @@ fn read_events(
                 });
             }
         }
+    }
+}
+
+/// How the [`PaymentService`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayMode {
+    /// `{"code": 0, "data": {"status": 1}}` at once.
+    Pay,
+    /// `{"code": CODE, "message": MESSAGE}` at once.
+    Refuse { code: i64, message: String },
+    /// Pays, but only after this long (past the cloud's timeout, the cloud has given up).
+    Slow(Duration),
+    /// The first `call - 1` calls of each `biz_id` are answered only after `hold` (paid, too
+    /// late); from the `call`-th on, paid at once.
+    AnswerFrom { call: usize, hold: Duration },
+}
+
+/// One call the payment service received.
+#[derive(Debug, Clone)]
+pub struct PaymentCall {
+    pub biz_id: String,
+    pub body: Value,
+    pub raw: String,
+    /// `X-Liverelay-Signature`.
+    pub signature: String,
+}
+
+/// A real HTTP payment service on 127.0.0.1 for `gift_addr`: records every call, counts them
+/// per `biz_id`, and answers as its [`PayMode`] says (the test changes it at any time).
+pub struct PaymentService {
+    pub addr: SocketAddr,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<PaymentCall>>>,
+    mode: std::sync::Arc<std::sync::Mutex<PayMode>>,
+}
+
+impl PaymentService {
+    pub fn start(mode: PayMode) -> PaymentService {
+        use std::sync::{Arc, Mutex};
+        let calls: Arc<Mutex<Vec<PaymentCall>>> = Arc::default();
+        let mode = Arc::new(Mutex::new(mode));
+        let (record, current) = (calls.clone(), mode.clone());
+        let addr = serve_http(move |headers, raw| {
+            let body: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+            let biz_id = body["biz_id"].as_str().unwrap_or_default().to_owned();
+            let signature = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("x-liverelay-signature"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let nth = {
+                let mut calls = record.lock().unwrap_or_else(|e| e.into_inner());
+                calls.push(PaymentCall {
+                    biz_id: biz_id.clone(),
+                    body,
+                    raw,
+                    signature,
+                });
+                calls.iter().filter(|c| c.biz_id == biz_id).count()
+            };
+            let mode = current.lock().map(|m| m.clone()).unwrap_or(PayMode::Pay);
+            let paid = (
+                200,
+                r#"{"code":0,"message":"ok","data":{"status":1}}"#.to_owned(),
+            );
+            match mode {
+                PayMode::Pay => paid,
+                PayMode::Refuse { code, message } => (
+                    200,
+                    serde_json::json!({ "code": code, "message": message }).to_string(),
+                ),
+                PayMode::Slow(delay) => {
+                    std::thread::sleep(delay);
+                    paid
+                }
+                PayMode::AnswerFrom { call, hold } => {
+                    if nth < call {
+                        std::thread::sleep(hold);
+                    }
+                    paid
+                }
+            }
+        });
+        PaymentService { addr, calls, mode }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/pay", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: PayMode) {
+        if let Ok(mut current) = self.mode.lock() {
+            *current = mode;
+        }
+    }
+
+    pub fn calls(&self) -> Vec<PaymentCall> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The distinct `biz_id`s asked about, sorted.
+    pub fn biz_ids(&self) -> Vec<String> {
+        let ids: std::collections::BTreeSet<String> =
+            self.calls().into_iter().map(|c| c.biz_id).collect();
+        ids.into_iter().collect()
     }
 }

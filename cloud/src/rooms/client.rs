@@ -44,6 +44,7 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
             axum::routing::put(like_room),
         )
         .route("/client/live/room/{live_id}/stats", get(room_stats))
+        .merge(super::gifts::client_routes())
         .with_state(rooms)
 }
 

@@ -102,12 +102,18 @@ impl Rooms {
 }
 
 impl Rooms {
-    /// `room`'s statistics: stored counts plus what this node has not stored yet.
+    /// `room`'s statistics: stored counts plus what this node has not stored yet, and its paid
+    /// gifts.
     pub async fn stats(
         &self,
         room: relay_rooms::Room,
     ) -> Result<super::views::RoomStatsView, ApiError> {
         let stored = self.counts(&room.live_id).await?;
+        let gifts = self
+            .store
+            .gift_totals(&room.live_id)
+            .await
+            .map_err(store_error)?;
         let (likes, views) = lock(&self.tallies)
             .get(&room.live_id)
             .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
@@ -121,6 +127,8 @@ impl Rooms {
             unique_viewers: stored.unique_viewers,
             peak_viewers: room.peak_viewers,
             likes: stored.likes + likes,
+            gifts: gifts.paid_count,
+            gift_revenue: gifts.paid_total,
         })
     }
 }

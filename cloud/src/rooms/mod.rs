@@ -6,6 +6,7 @@
 mod auth;
 mod client;
 mod events;
+mod gifts;
 mod likes;
 mod media;
 mod moderation;
@@ -14,6 +15,7 @@ mod server;
 mod settings;
 mod views;
 
+pub use gifts::reconcile_gifts;
 pub use media::{watch_rooms, PublishDecision};
 pub use settings::RoomsSettings;
 
@@ -22,7 +24,9 @@ use crate::repair::RepairHub;
 use axum::Router;
 use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
 use relay_control::{ApiError, Page, PageQuery};
-use relay_rooms::{NewEvent, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle};
+use relay_rooms::{
+    NewEvent, Payments, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -81,6 +85,21 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         client::like_room,
         client::room_stats,
         server::room_stats,
+        gifts::server_list_config,
+        gifts::server_put_config,
+        gifts::server_delete_config,
+        gifts::admin_list_config,
+        gifts::admin_put_config,
+        gifts::admin_delete_config,
+        gifts::client_config,
+        gifts::client_config_of_type,
+        gifts::send,
+        gifts::server_gifts,
+        gifts::room_totals,
+        gifts::gift_record,
+        gifts::confirm,
+        gifts::client_room_gifts,
+        gifts::client_own_gifts,
     ),
     components(schemas(
         views::LiveInfo,
@@ -92,7 +111,15 @@ use views::{LiveFigures, LiveInfo, StreamStatus};
         pk::RelayView,
         moderation::KickView,
         moderation::MuteView,
-        moderation::BanView
+        moderation::BanView,
+        relay_rooms::Gift,
+        relay_rooms::NewGift,
+        relay_rooms::GiftRecord,
+        relay_rooms::NewGiftRecord,
+        relay_rooms::GiftStatus,
+        gifts::GiftTotalsView,
+        gifts::SendBody,
+        gifts::ConfirmBody
     ))
 )]
 pub struct RoomsDoc;
@@ -125,6 +152,17 @@ pub struct Rooms {
     pk_links: Mutex<Reloaded<HashMap<String, pk::PkLink>>>,
     /// Kicks and mutes in force.
     sanctions: Mutex<Reloaded<moderation::SanctionCache>>,
+    /// Gift payments through the app's payment service; `None` when `gift_addr` is empty
+    /// (sending gifts is refused, the catalogue and the ledger still work).
+    payments: Option<Payments>,
+}
+
+/// What the rooms send to the app's back end: webhooks (`callback_addr`) and gift payments
+/// (`gift_addr`), each `None` when its address is empty.
+#[derive(Debug, Default)]
+pub struct AppLinks {
+    pub webhooks: Option<WebhookHandle>,
+    pub payments: Option<Payments>,
 }
 
 /// A cache the watchdog reloads from the store and this node's requests change in between. A
@@ -209,7 +247,7 @@ impl Rooms {
         push_keys: PushKeys,
         registry: Arc<Registry>,
         hub: Arc<RepairHub>,
-        webhooks: Option<WebhookHandle>,
+        app: AppLinks,
     ) -> Arc<Self> {
         Arc::new(Rooms {
             presence: Mutex::new(Presence::new(settings.presence)),
@@ -223,7 +261,8 @@ impl Rooms {
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
             tallies: Mutex::new(HashMap::new()),
-            webhooks,
+            webhooks: app.webhooks,
+            payments: app.payments,
             pk_links: Mutex::new(Reloaded::default()),
             sanctions: Mutex::new(Reloaded::default()),
         })
@@ -310,6 +349,11 @@ impl Rooms {
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
         lock(&self.presence)
+    }
+
+    /// Whether `user_id` has joined `live_id` and is still beating (on this node).
+    pub fn is_online(&self, live_id: &str, user_id: &str) -> bool {
+        self.presence().is_online(live_id, user_id)
     }
 
     /// The stream key of a room's stream in the registry: `app/<stream name>`.

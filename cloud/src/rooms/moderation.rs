@@ -1,5 +1,5 @@
 //! Moderation: kicking a user from a room (removed from presence, re-joining refused for
-//! `kick_block_s`), muting a user in a room (no likes or gifts: [`Rooms::is_muted`] is what
+//! `kick_block_s`), muting a user in a room (no likes or gifts: [`Rooms::check_not_muted`] is what
 //! that code asks), and banning an anchor (refused at room create, start and RTMP publish; its
 //! live rooms end with reason `banned`).
 //!
@@ -62,7 +62,7 @@ impl Rooms {
 
     /// Whether `user_id` is muted in `live_id` now: a muted user may not like or send gifts.
     /// From memory (no database access), so it can be asked on every like.
-    #[allow(dead_code, reason = "the like and gift routes ask it")]
+    #[cfg(test)]
     pub fn is_muted(&self, live_id: &str, user_id: &str) -> bool {
         self.sanctioned_until(live_id, user_id, SanctionKind::Mute)
             .is_some()
@@ -542,7 +542,7 @@ mod tests {
             settings.push_keys.clone(),
             Arc::new(crate::registry::Registry::default()),
             crate::repair::RepairHub::new(16, 1 << 20),
-            None,
+            crate::rooms::AppLinks::default(),
         )
     }
 

@@ -35,13 +35,15 @@ pub fn router(rooms: Arc<Rooms>) -> Router {
         .route("/server/live/{live_id}/stop", post(stop_room))
         .route("/server/live/{live_id}/users", get(online_users))
         .route("/server/live/{live_id}/stats", get(room_stats))
+        .merge(super::gifts::server_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             rooms.clone(),
             server_signature,
         ));
     let admin = Router::new()
         .route("/admin/live", get(admin_list_rooms))
-        .route("/admin/live/{live_id}/stop", post(admin_stop_room));
+        .route("/admin/live/{live_id}/stop", post(admin_stop_room))
+        .merge(super::gifts::admin_routes());
     server.merge(admin).with_state(rooms)
 }
 

@@ -3,7 +3,7 @@
 use crate::config::CloudConfig;
 use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
-use relay_rooms::{Backoff, PresenceConfig, WebhookConfig};
+use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};
 use std::time::Duration;
 
 /// Shortest `jwt_key`: tokens are HS256, and a short key can be searched for offline from one
@@ -36,10 +36,53 @@ pub struct RoomsSettings {
     pub pk_invite_timeout: Duration,
     /// How long a kicked user may not join the room again.
     pub kick_block: Duration,
+    /// Where gifts are paid (`gift_addr`, signed with `callback_secret`, `gift_timeout_ms`);
+    /// `None` when `gift_addr` is "": sending gifts is refused.
+    pub gift_payment: Option<PaymentConfig>,
+    /// Highest unit price a sender may choose for a custom-amount gift.
+    pub gift_max_custom_amount: i64,
+    /// How often the reconciler looks for unsettled payments, and the first wait before an
+    /// inconclusive one is asked again.
+    pub gift_reconcile: Duration,
 }
 
 fn bad(key: &str, reason: impl Into<String>) -> NodeError {
     NodeError::bad_value(key, reason)
+}
+
+/// The secret webhooks and payment calls are signed with, checked when `setting` uses it.
+fn signing_secret(config: &CloudConfig, setting: &str) -> Result<(), NodeError> {
+    if config.callback_secret.len() < MIN_JWT_KEY_LEN {
+        return Err(bad(
+            "cloud.callback_secret",
+            format!("must be at least {MIN_JWT_KEY_LEN} characters when {setting} is set"),
+        ));
+    }
+    Ok(())
+}
+
+/// The gift keys: the payment service (none when `gift_addr` is ""), its timeout, the
+/// custom-amount bound and the reconciler's interval.
+fn gift_settings(config: &CloudConfig) -> Result<(Option<PaymentConfig>, Duration), NodeError> {
+    if !(100..=60_000).contains(&config.gift_timeout_ms) {
+        return Err(bad("cloud.gift_timeout_ms", "must be 100 to 60000 ms"));
+    }
+    if config.gift_max_custom_amount < 1 {
+        return Err(bad("cloud.gift_max_custom_amount", "must be at least 1"));
+    }
+    let reconcile = seconds("cloud.gift_reconcile_s", config.gift_reconcile_s, 1..=3600)?;
+    let payment = match config.gift_addr.as_str() {
+        "" => None,
+        addr => {
+            signing_secret(config, "gift_addr")?;
+            let mut payment = PaymentConfig::parse(addr, &config.callback_secret)
+                .map_err(|e| bad("cloud.gift_addr", e.to_string()))?;
+            payment.timeout = Duration::from_millis(config.gift_timeout_ms);
+            payment.retry.first = reconcile;
+            Some(payment)
+        }
+    };
+    Ok((payment, reconcile))
 }
 
 /// `value` as seconds in `range`, for key `key`.
@@ -142,20 +185,14 @@ impl RoomsSettings {
         let callback = match config.callback_addr.as_str() {
             "" => None,
             addr => {
-                if config.callback_secret.len() < MIN_JWT_KEY_LEN {
-                    return Err(bad(
-                        "cloud.callback_secret",
-                        format!(
-                            "must be at least {MIN_JWT_KEY_LEN} characters when callback_addr is set"
-                        ),
-                    ));
-                }
+                signing_secret(config, "callback_addr")?;
                 let webhooks = WebhookConfig::parse(addr, &config.callback_secret)
                     .map_err(|e| bad("cloud.callback_addr", e.to_string()))?;
                 Some(webhooks)
             }
         };
         let first_retry = seconds("cloud.callback_retry_s", config.callback_retry_s, 1..=3600)?;
+        let (gift_payment, gift_reconcile) = gift_settings(config)?;
         Ok(RoomsSettings {
             database_url,
             jwt_key,
@@ -190,6 +227,9 @@ impl RoomsSettings {
                 1..=3600,
             )?,
             kick_block: seconds("cloud.kick_block_s", config.kick_block_s, 1..=30 * 86_400)?,
+            gift_payment,
+            gift_max_custom_amount: config.gift_max_custom_amount,
+            gift_reconcile,
         })
     }
 }

@@ -194,6 +194,9 @@ pub struct RoomStatsView {
     /// Most players on all edges at once.
     pub peak_viewers: i64,
     pub likes: i64,
+    /// Gifts paid in the room and the sum of their totals.
+    pub gifts: i64,
+    pub gift_revenue: i64,
     /// From start to stop (or to now while live), seconds.
     pub duration_s: i64,
 }

@@ -13,18 +13,9 @@
 //! anywhere (failed and waiting, or being sent by another node). Held events are released
 //! without counting an attempt. Different rooms are delivered concurrently.
 
+use crate::outbound::{excerpt, shown_url, SignedPoster};
 use crate::{Event, RoomsError, Store};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
-use hyper::header::{CONTENT_TYPE, LOCATION, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use relay_control::auth::{sign_webhook, SIGNATURE_HEADER};
-use rustls::pki_types::CertificateDer;
+use hyper::StatusCode;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -32,7 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -42,14 +33,11 @@ pub const EVENT_HEADER: &str = "X-Liverelay-Event";
 /// The event's id, the same as in the body: the key a receiver drops repeats by.
 pub const EVENT_ID_HEADER: &str = "X-Liverelay-Event-Id";
 
-/// How much of an answer is read: enough for a `{"code": ...}` and an error excerpt, while a
-/// receiver streaming without end cannot hold the worker or its memory.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// How much of an answer goes into `last_error` and the log.
-const EXCERPT_CHARS: usize = 200;
 /// Shortest pause between polls when a retry is due sooner, so a run of immediate retries
 /// cannot spin the loop.
 const MIN_NAP: Duration = Duration::from_millis(5);
+/// The setting that names the endpoint, for messages.
+const CALLBACK_KEY: &str = "callback_addr";
 /// Most time kept free at the end of a lease after a send's timeout, for recording the outcome
 /// before another node may take the event.
 const LEASE_GUARD: Duration = Duration::from_secs(1);
@@ -123,7 +111,7 @@ impl WebhookConfig {
 
     /// Checks every field ([`WebhookWorker::new`] does too, as the fields are public).
     pub fn validate(&self) -> Result<(), WebhookConfigError> {
-        parse_url(&self.url)?;
+        crate::outbound::parse_url(CALLBACK_KEY, &self.url).map_err(WebhookConfigError)?;
         let bad = |message: &str| Err(WebhookConfigError(message.to_owned()));
         if self.secret.trim().is_empty() {
             return bad(
@@ -147,57 +135,6 @@ impl WebhookConfig {
             return bad("webhook poll_interval and purge_every must be more than zero");
         }
         Ok(())
-    }
-}
-
-/// Parses and checks the endpoint. The URL is never echoed whole: its query may hold a token.
-fn parse_url(url: &str) -> Result<Uri, WebhookConfigError> {
-    let bad = |reason: String| Err(WebhookConfigError(format!("callback_addr: {reason}")));
-    if url.is_empty() {
-        return bad("empty; expected the app's webhook URL, http:// or https://".to_owned());
-    }
-    let uri: Uri = match url.parse() {
-        Ok(uri) => uri,
-        Err(e) => {
-            return bad(format!(
-                "not a valid URL ({e}); expected an absolute http:// or https:// URL"
-            ))
-        }
-    };
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        Some(other) => {
-            return bad(format!(
-                "scheme {other:?} is not supported; expected http:// or https://"
-            ))
-        }
-        None => return bad("expected an absolute http:// or https:// URL".to_owned()),
-    }
-    let Some(authority) = uri.authority() else {
-        return bad("the URL has no host".to_owned());
-    };
-    if authority.as_str().contains('@') {
-        return bad(
-            "user:password@ in the URL is not supported; the signature authenticates the cloud"
-                .to_owned(),
-        );
-    }
-    if authority.host().is_empty() {
-        return bad("the URL has no host".to_owned());
-    }
-    Ok(uri)
-}
-
-/// The URL as logs may show it: scheme, host and path, without query or credentials.
-fn shown_url(url: &str) -> String {
-    match url.parse::<Uri>() {
-        Ok(uri) => format!(
-            "{}://{}{}",
-            uri.scheme_str().unwrap_or("?"),
-            uri.authority().map_or("?", |a| a.host()),
-            uri.path()
-        ),
-        Err(_) => "(invalid)".to_owned(),
     }
 }
 
@@ -247,8 +184,6 @@ impl WebhookHandle {
     }
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// The delivery worker. Make it with [`WebhookWorker::new`], keep its [`WebhookHandle`], then
 /// spawn [`WebhookWorker::run`].
 pub struct WebhookWorker {
@@ -260,8 +195,7 @@ pub struct WebhookWorker {
 struct Shared {
     store: Store,
     config: WebhookConfig,
-    uri: Uri,
-    client: HttpClient,
+    poster: SignedPoster,
     counters: Arc<Counters>,
 }
 
@@ -289,25 +223,19 @@ impl WebhookWorker {
     /// invalid, or for an `https://` URL when no trusted root certificate can be loaded.
     pub fn new(store: Store, config: WebhookConfig) -> Result<WebhookWorker, WebhookConfigError> {
         config.validate()?;
-        let uri = parse_url(&config.url)?;
-        let tls = tls_config(&config, uri.scheme_str() == Some("https"))?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let poster = SignedPoster::new(
+            CALLBACK_KEY,
+            "webhook",
+            &config.url,
+            &config.secret,
+            &config.ca_certs,
+        )
+        .map_err(WebhookConfigError)?;
         Ok(WebhookWorker {
             shared: Arc::new(Shared {
                 store,
                 config,
-                uri,
-                client,
+                poster,
                 counters: Arc::default(),
             }),
             wake: Arc::new(Notify::new()),
@@ -390,43 +318,6 @@ impl WebhookWorker {
         }
         tracing::info!("webhook delivery stopped");
     }
-}
-
-/// The TLS set-up: the system's roots (through the platform verifier) plus the configured
-/// ones. An `http://` endpoint never uses TLS, so it gets an empty trust store instead of
-/// failing on a machine without CA certificates.
-fn tls_config(
-    config: &WebhookConfig,
-    https: bool,
-) -> Result<rustls::ClientConfig, WebhookConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| WebhookConfigError(format!("webhook TLS set-up: {e}")))?;
-    if !https {
-        return Ok(builder
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth());
-    }
-    let extra = config
-        .ca_certs
-        .iter()
-        .map(|der| CertificateDer::from(der.clone()));
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider)
-        .map_err(|e| {
-            WebhookConfigError(if config.ca_certs.is_empty() {
-                format!(
-                    "callback_addr is https:// but no trusted root certificate could be loaded \
-                     ({e}); install the system's CA certificates (e.g. the ca-certificates package)"
-                )
-            } else {
-                format!("webhook CA certificates cannot be used ({e})")
-            })
-        })?;
-    Ok(builder
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
 }
 
 /// Whether `at` has come; `None` is a time too far away to represent, which never comes.
@@ -675,15 +566,11 @@ impl Shared {
         }
     }
 
+    /// One POST and its answer.
     async fn send(&self, event: &Event) -> Sent {
-        let exchange = self.exchange(event);
-        match tokio::time::timeout(self.config.timeout, exchange).await {
-            Ok(Ok(())) => Sent::Delivered,
-            Ok(Err(error)) => Sent::Failed(error),
-            Err(_) => Sent::Failed(format!(
-                "no answer within {} ms",
-                self.config.timeout.as_millis()
-            )),
+        match self.exchange(event).await {
+            Ok(()) => Sent::Delivered,
+            Err(error) => Sent::Failed(error),
         }
     }
 
@@ -696,31 +583,15 @@ impl Shared {
             data: &event.body,
         };
         let body = serde_json::to_vec(&payload).map_err(|e| format!("cannot encode: {e}"))?;
-        // Signed with the real time, not the store's clock: the receiver checks it against its own.
-        let signature = sign_webhook(self.config.secret.as_bytes(), unix_seconds(), &body);
-        let request = Request::post(self.uri.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(USER_AGENT, concat!("liverelay/", env!("CARGO_PKG_VERSION")))
-            .header(EVENT_HEADER, event.event_type.as_str())
-            .header(EVENT_ID_HEADER, event.id.as_str())
-            .header(SIGNATURE_HEADER, signature)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| error_chain(&e))?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let answer = read_prefix(response.into_body(), MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| format!("HTTP {status}, then reading the answer failed: {e}"))?;
-        judge(status, location.as_deref(), &answer)
+        let headers = [
+            (EVENT_HEADER, event.event_type.as_str()),
+            (EVENT_ID_HEADER, event.id.as_str()),
+        ];
+        let answer = self
+            .poster
+            .post(&headers, body, self.config.timeout)
+            .await?;
+        judge(answer.status, answer.location.as_deref(), &answer.body)
     }
 
     async fn purge(&self) {
@@ -778,59 +649,6 @@ fn judge(status: StatusCode, location: Option<&str>, answer: &[u8]) -> Result<()
         ));
     }
     Err(format!("HTTP {status}: {}", excerpt(answer)))
-}
-
-/// The start of an answer as one line of text.
-fn excerpt(answer: &[u8]) -> String {
-    let text = String::from_utf8_lossy(answer);
-    let line: String = text
-        .chars()
-        .take(EXCERPT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    line.trim().to_owned()
-}
-
-/// The first `limit` bytes of `body`; the rest is never read (the connection is then closed).
-async fn read_prefix<B>(mut body: B, limit: usize) -> Result<Vec<u8>, String>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error,
-{
-    let mut read = Vec::new();
-    while read.len() < limit {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        let frame = frame.map_err(|e| error_chain(&e))?;
-        if let Ok(data) = frame.into_data() {
-            let room = limit - read.len();
-            read.extend_from_slice(data.get(..room).unwrap_or(&data));
-        }
-    }
-    Ok(read)
-}
-
-/// An error with its causes: the client's own message alone ("client error (Connect)") does
-/// not say what went wrong.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn unix_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -932,18 +750,14 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_secs(5));
         assert!(config.lease > config.timeout);
         WebhookConfig::parse(" http://127.0.0.1:8080 ", "x").unwrap();
-        for (url, expected) in [
-            ("", "empty"),
-            ("ftp://app.example/hook", "\"ftp\""),
-            ("app.example/hook", "absolute"),
-            ("/hook", "absolute"),
-            ("http://user:pw@app.example/hook", "user:password@"),
-            ("http://", "not a valid URL"),
-            ("http://a b/", "not a valid URL"),
+        // Every URL check is in `outbound`; here, that its messages name this key.
+        for url in [
+            "",
+            "ftp://app.example/hook",
+            "http://user:pw@app.example/hook",
         ] {
             let error = WebhookConfig::parse(url, "secret").unwrap_err().to_string();
             assert!(error.starts_with("callback_addr: "), "{url}: {error}");
-            assert!(error.contains(expected), "{url}: {error}");
             assert!(!error.contains("pw"), "{error}");
         }
         for secret in ["", "  "] {
@@ -958,19 +772,6 @@ mod tests {
         config.lease = config.timeout * 2;
         config.batch = 0;
         assert!(config.validate().unwrap_err().to_string().contains("batch"));
-    }
-
-    #[test]
-    fn unusable_ca_certificates_are_refused() {
-        let mut config = WebhookConfig::parse("https://app.example/hooks", "s").unwrap();
-        config.ca_certs = vec![b"not a certificate".to_vec()];
-        let error = tls_config(&config, true).unwrap_err().to_string();
-        assert!(
-            error.starts_with("webhook CA certificates cannot be used"),
-            "{error}"
-        );
-        // Plain http never looks at them.
-        assert!(tls_config(&config, false).is_ok());
     }
 
     #[test]
@@ -1057,29 +858,5 @@ mod tests {
         assert_eq!(room_pattern("abc"), "%\"live_id\":\"abc\"%");
         assert_eq!(room_pattern("a_%b"), "%\"live_id\":\"a\\_\\%b\"%");
         assert_eq!(room_pattern("q\"\\"), "%\"live_id\":\"q\\\\\"\\\\\\\\\"%");
-    }
-
-    #[derive(Debug)]
-    struct Outer(std::io::Error);
-
-    impl fmt::Display for Outer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("client error (Connect)")
-        }
-    }
-
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn errors_keep_their_causes() {
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        assert_eq!(
-            error_chain(&Outer(refused)),
-            "client error (Connect): refused"
-        );
     }
 }

@@ -31,6 +31,12 @@ pub(crate) fn stream_name() -> String {
     random_token(24)
 }
 
+/// A gift's `biz_id`, the key the payment service is idempotent on: 24 characters, about 124
+/// random bits, so no client can guess another's and none repeats across nodes.
+pub(crate) fn biz_id() -> String {
+    random_token(24)
+}
+
 /// A random (version 4) UUID in its usual text form, for webhook event ids.
 pub(crate) fn uuid_v4() -> String {
     let mut bytes: [u8; 16] = rand::rng().random();
@@ -61,6 +67,7 @@ mod tests {
             assert!(id.bytes().all(|b| ALPHABET.contains(&b)), "{id}");
         }
         assert_eq!(stream_name().len(), 24);
+        assert_eq!(biz_id().len(), 24);
     }
 
     #[test]

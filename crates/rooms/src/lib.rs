@@ -1,8 +1,9 @@
 //! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
-//! created → live → ended), PK sessions between two rooms, moderation (bans, kicks, mutes) and
-//! the webhook outbox, behind one [`Store`]; and who is watching,
-//! kept in memory ([`Presence`]); and the worker that delivers the outbox's events to the app
-//! ([`WebhookWorker`]).
+//! created → live → ended), PK sessions between two rooms, moderation (bans, kicks, mutes),
+//! the webhook outbox and gifts (catalogue and ledger), behind one [`Store`]; who is watching,
+//! kept in memory ([`Presence`]); the worker that delivers the outbox's events to the app
+//! ([`WebhookWorker`]); and the payment of gifts through the app's payment service, with its
+//! reconciler ([`Payments`]).
 //!
 //! One code path serves both databases: an embedded SQLite file, the default, which needs no
 //! set-up and suits a single cloud node, and PostgreSQL, for several cloud nodes sharing their
@@ -17,11 +18,14 @@
 
 mod delivery;
 mod error;
+mod gifts;
 mod ids;
 mod migrate;
 mod moderation;
+mod outbound;
 mod outbox;
 mod paging;
+mod payment;
 mod pk;
 mod presence;
 mod rooms;
@@ -34,9 +38,14 @@ pub use delivery::{
     EVENT_ID_HEADER,
 };
 pub use error::{RoomsError, CODE_BUSY, CODE_EXISTS, CODE_STATE, CODE_STORAGE};
+pub use gifts::{
+    Claimant, Gift, GiftQuery, GiftRecord, GiftStatus, GiftTotals, NewGift, NewGiftRecord, Opened,
+    Settlement,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use moderation::{Ban, Sanction, SanctionKind};
 pub use outbox::Backoff;
+pub use payment::{Paid, PaymentConfig, Payments};
 pub use pk::{PkEventFor, PkSession, PkStatus, PK_ROOM_ENDED, PK_STOPPED};
 pub use presence::{Departure, Joined, Presence, PresenceConfig};
 pub use rooms::MAX_NOTE_CHARS;

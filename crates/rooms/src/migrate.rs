@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "pk_moderation",
         sql: include_str!("../migrations/0003_pk_moderation.sql"),
     },
+    Migration {
+        version: 4,
+        name: "gifts",
+        sql: include_str!("../migrations/0004_gifts.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

@@ -17,15 +17,21 @@ const MAX_USER_ID_BYTES: usize = 128;
 const USER_COLUMNS: &str = "user_id, nick, avatar, extends, created_at, updated_at";
 
 pub(crate) fn check_user_id(user_id: &str) -> Result<(), RoomsError> {
-    if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+    check_key("user_id", user_id)
+}
+
+/// An identifier the app or a client chooses (`user_id`, `client_biz_id`): 1 to 128 bytes, no
+/// control characters, so it fits an index and a log line.
+pub(crate) fn check_key(name: &str, value: &str) -> Result<(), RoomsError> {
+    if value.is_empty() || value.len() > MAX_USER_ID_BYTES {
         return Err(RoomsError::Invalid(format!(
-            "user_id must be 1 to {MAX_USER_ID_BYTES} bytes"
+            "{name} must be 1 to {MAX_USER_ID_BYTES} bytes"
         )));
     }
-    if user_id.chars().any(char::is_control) {
-        return Err(RoomsError::Invalid(
-            "user_id must not contain control characters".to_owned(),
-        ));
+    if value.chars().any(char::is_control) {
+        return Err(RoomsError::Invalid(format!(
+            "{name} must not contain control characters"
+        )));
     }
     Ok(())
 }

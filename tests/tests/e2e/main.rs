@@ -5,11 +5,28 @@
 //! Every test starts its own cloud and edge(s) on free ports with its own config file, and
 //! every wait is bounded.
 
+/// For each `SCENARIO => SQLITE_NAME, POSTGRES_NAME;`, two tests running `SCENARIO(Db)` on a
+/// SQLite file and in a PostgreSQL schema (`Db` must be in scope).
+macro_rules! on_both_databases {
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[test]
+        fn $sqlite() {
+            $scenario(Db::Sqlite);
+        }
+
+        #[test]
+        fn $postgres() {
+            $scenario(Db::Postgres);
+        }
+    )*};
+}
+
 mod api;
 mod bad_input;
 mod config;
 mod control;
 mod faults;
+mod gifts;
 mod harness;
 mod identity;
 mod multicast;

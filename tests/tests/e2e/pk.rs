@@ -4,7 +4,7 @@
 //! refused at create, start and a real RTMP publish.
 
 use crate::logs;
-use crate::rooms::{on_both_databases, refused, room_state, start};
+use crate::rooms::{refused, room_state, start};
 use e2e_tests::rooms::{Db, EventStream, RoomsApi};
 use e2e_tests::util::poll_until;
 use e2e_tests::{Media, Publisher};

@@ -10,14 +10,16 @@ use serde_json::json;
 use std::time::Duration;
 
 /// A cloud with the rooms set-up of the tests, an edge it sends to, and the API.
-pub(crate) struct RoomsCluster {
-    pub(crate) dir: TestDir,
-    pub(crate) cloud: Cloud,
-    pub(crate) edge: Edge,
-    pub(crate) api: RoomsApi,
+pub struct RoomsCluster {
+    pub dir: TestDir,
+    pub cloud: Cloud,
+    pub edge: Edge,
+    pub api: RoomsApi,
 }
 
-pub(crate) fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
+/// Starts a [`RoomsCluster`] on `db` with `extra` cloud config lines; `None` when PostgreSQL
+/// runs are skipped on purpose.
+pub fn start(db: Db, label: &str, extra: &[&str]) -> Option<RoomsCluster> {
     let url = database_url(db, label)?;
     let dir = TestDir::new(label);
     let mut cloud_config = CloudConfig::new(dir.path(), Vec::new());
@@ -649,22 +651,7 @@ fn every_other_endpoint(db: Db) {
     .expect_error("a deleted room", 404, 404, "");
 }
 
-/// One test per database for each scenario.
-macro_rules! on_both_databases {
-    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[test]
-        fn $sqlite() {
-            $scenario(Db::Sqlite);
-        }
-
-        #[test]
-        fn $postgres() {
-            $scenario(Db::Postgres);
-        }
-    )*};
-}
-pub(crate) use on_both_databases;
-
+// One test per database for each scenario.
 on_both_databases! {
     server_auth_and_tokens => server_auth_and_tokens_on_sqlite, server_auth_and_tokens_on_postgres;
     users_rooms_and_presence => users_rooms_and_presence_on_sqlite, users_rooms_and_presence_on_postgres;

@@ -1,7 +1,8 @@
 //! The store's tests, each written once and run on both databases: `NAME::sqlite` on a fresh
 //! SQLite file, `NAME::postgres` in a fresh schema of the PostgreSQL server named by
 //! `LIVERELAY_TEST_POSTGRES_URL` (`scripts/test.sh` starts one; unset fails, `skip` skips).
-//! The webhook worker's tests (`delivery`) deliver to a real HTTP receiver (`receiver`).
+//! The webhook worker's tests (`delivery`) and the gift payments' (`gifts`) talk to a real HTTP
+//! receiver (`receiver`).
 
 /// For each `async fn NAME(db: TestDb)` named, a module `NAME` with tests `sqlite` and
 /// `postgres` running it.
@@ -24,6 +25,7 @@ macro_rules! on_both_databases {
 }
 
 mod delivery;
+mod gifts;
 mod moderation;
 mod open;
 mod outbox;
