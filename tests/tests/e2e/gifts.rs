@@ -180,7 +180,7 @@ fn retries_are_charged_once(db: Db) {
         Some(&json!({"user_id": "vic", "duration_s": 60})),
     )
     .ok("mute vic");
-    send(api, &scene.vic, &send_body(&live_id, 1, 1, "muted-1")).expect_error(
+    send(api, &scene.vic, &send_body(live_id, 1, 1, "muted-1")).expect_error(
         "a muted viewer's gift",
         403,
         606,
