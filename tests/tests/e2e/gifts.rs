@@ -21,6 +21,7 @@ on_both_databases! {
     a_kill_mid_payment_is_settled_after_a_restart => a_kill_mid_payment_on_sqlite, a_kill_mid_payment_on_postgres;
     a_refusal_reaches_the_sender_and_the_app_can_confirm => a_refusal_on_sqlite, a_refusal_on_postgres;
     the_catalogue_prices_and_the_room_must_be_live_and_joined => sending_rules_on_sqlite, sending_rules_on_postgres;
+    gifts_likes_and_counts_stream_in_order => events_in_order_on_sqlite, events_in_order_on_postgres;
 }
 
 /// A live room of `anna` that `vic` has joined, a catalogue (gift 1 "rose" at 10, type 1;
@@ -563,4 +564,80 @@ fn the_catalogue_prices_and_the_room_must_be_live_and_joined(db: Db) {
             "gift_addr",
         );
     }
+}
+
+/// A room's clients see its gift, like and count events in order on one stream, and a client
+/// resuming with `Last-Event-ID` gets the events after it: none missing, none repeated.
+fn gifts_likes_and_counts_stream_in_order(db: Db) {
+    let pay = PaymentService::start(PayMode::Pay);
+    let Some(scene) = scene(db, "gifts-sse", &pay, 2000) else {
+        return;
+    };
+    let (api, live_id) = (scene.api(), scene.live_id.as_str());
+    let stream = e2e_tests::rooms::EventStream::open(
+        api.addr,
+        &scene.anna,
+        live_id,
+        Duration::from_secs(10),
+    );
+    assert_eq!(stream.wait_answered(Duration::from_secs(5)), 200);
+    let like_path = format!("/client/live/room/{live_id}/like");
+    api.client(&scene.vic, "PUT", &like_path, Some(&json!({"count": 2})))
+        .ok("like");
+    let first = biz_id(&send(api, &scene.vic, &send_body(live_id, 1, 2, "sse-1")).ok("a gift"));
+    let seen_gift = stream.wait_for("gift", Duration::from_secs(5), |d| {
+        d["biz_id"] == first.as_str()
+    });
+    let seen_like = stream.wait_for("like", Duration::from_secs(5), |d| d["total"] == 2);
+    assert!(
+        seen_gift.is_some() && seen_like.is_some(),
+        "{:?}",
+        stream.events()
+    );
+    let before = stream.events();
+    assert!(
+        before.iter().any(|e| e.kind == "counts"),
+        "no counts event: {before:?}"
+    );
+    let seqs: Vec<u64> = before
+        .iter()
+        .filter_map(|e| e.id.rsplit('-').next()?.parse().ok())
+        .collect();
+    assert!(
+        seqs.len() == before.len() && seqs.windows(2).all(|w| w[0] < w[1]),
+        "events without ids or out of order: {before:?}"
+    );
+    let last = before.last().map(|e| e.id.clone()).unwrap_or_default();
+    drop(stream);
+
+    // Away: another gift and more likes; back with Last-Event-ID.
+    let second = biz_id(&send(api, &scene.vic, &send_body(live_id, 1, 1, "sse-2")).ok("a gift"));
+    api.client(&scene.vic, "PUT", &like_path, Some(&json!({"count": 3})))
+        .ok("like");
+    let resumed = e2e_tests::rooms::EventStream::open_after(
+        api.addr,
+        &scene.anna,
+        live_id,
+        Some(&last),
+        Duration::from_secs(10),
+    );
+    let got_like = resumed.wait_for("like", Duration::from_secs(5), |d| d["total"] == 5);
+    assert!(got_like.is_some(), "{:?}", resumed.events());
+    let after = resumed.events();
+    let gifts: Vec<&str> = after
+        .iter()
+        .filter(|e| e.kind == "gift")
+        .filter_map(|e| e.data["biz_id"].as_str())
+        .collect();
+    assert_eq!(
+        gifts,
+        [second.as_str()],
+        "exactly the gift sent while away: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|e| !before.iter().any(|b| b.id == e.id) && e.kind != "reset"),
+        "repeated events or a reset: {after:?}"
+    );
 }
