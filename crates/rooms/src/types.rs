@@ -113,20 +113,23 @@ impl StopReason {
         }
     }
 
+    /// Every reason, for parsing stored text back.
+    pub(crate) const ALL: [StopReason; 8] = [
+        StopReason::Anchor,
+        StopReason::Server,
+        StopReason::Admin,
+        StopReason::PublishTimeout,
+        StopReason::HeartbeatTimeout,
+        StopReason::Expired,
+        StopReason::Deleted,
+        StopReason::Banned,
+    ];
+
     pub(crate) fn parse(text: &str) -> Result<Self, RoomsError> {
-        [
-            StopReason::Anchor,
-            StopReason::Server,
-            StopReason::Admin,
-            StopReason::PublishTimeout,
-            StopReason::HeartbeatTimeout,
-            StopReason::Expired,
-            StopReason::Deleted,
-            StopReason::Banned,
-        ]
-        .into_iter()
-        .find(|reason| reason.as_str() == text)
-        .ok_or_else(|| RoomsError::Corrupt(format!("unknown stop reason {text:?}")))
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == text)
+            .ok_or_else(|| RoomsError::Corrupt(format!("unknown stop reason {text:?}")))
     }
 }
 
@@ -243,16 +246,7 @@ mod tests {
 
     #[test]
     fn stop_reasons_round_trip_through_their_text() {
-        for reason in [
-            StopReason::Anchor,
-            StopReason::Server,
-            StopReason::Admin,
-            StopReason::PublishTimeout,
-            StopReason::HeartbeatTimeout,
-            StopReason::Expired,
-            StopReason::Deleted,
-            StopReason::Banned,
-        ] {
+        for reason in StopReason::ALL {
             assert_eq!(StopReason::parse(reason.as_str()).unwrap(), reason);
             assert_eq!(
                 serde_json::to_value(reason).unwrap(),
