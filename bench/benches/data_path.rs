@@ -8,13 +8,13 @@ use edge::player::Player;
 use edge::stream_state::StreamState;
 use edge::tag::FlvTag;
 use relay_bench::{
-    at, config_tags, framed, loss_pattern, media_tags, publication, publish, publish_timed,
-    shuffle_within, SplitMix64, StreamProfile, FIRST_SEQ, SSRC,
+    at, config_tags, framed, loss_pattern, media_key, media_tags, publication, publish,
+    publish_timed, shuffle_within, SplitMix64, StreamProfile, FIRST_SEQ, SSRC,
 };
 use relay_proto::{
     Lookup, Message, MessageKind, Packet, Packetizer, Reassembler, ReassemblerConfig,
-    ReassemblerEvent, Receiver, ReceiverConfig, RetransmitCache, Source, DEFAULT_MAX_DATAGRAM,
-    SEQUENCE_MASK,
+    ReassemblerEvent, Receiver, ReceiverConfig, ReplayWindow, RetransmitCache, Source,
+    AUTH_TAG_LEN, DEFAULT_MAX_DATAGRAM, SEQUENCE_MASK,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
@@ -70,7 +70,8 @@ fn packetize(c: &mut Criterion) {
 
     // The bare packetizer: every tag cut into packets, no announcements.
     let messages: Vec<Message> = tags.iter().cloned().map(Message::Tag).collect();
-    let mut packetizer = Packetizer::new(SSRC, FIRST_SEQ, DEFAULT_MAX_DATAGRAM).unwrap();
+    let mut packetizer =
+        Packetizer::new(SSRC, FIRST_SEQ, DEFAULT_MAX_DATAGRAM, media_key()).unwrap();
     let mut out: Vec<Packet> = Vec::new();
     for m in &messages {
         packetizer.packetize(m, &mut out).unwrap();
@@ -134,7 +135,8 @@ fn packetize(c: &mut Criterion) {
     group.finish();
 }
 
-/// Parses and reassembles `datagrams`, draining events as they come; returns messages emitted.
+/// Authenticates, parses and reassembles `datagrams`, draining events as they come; returns
+/// messages emitted.
 ///
 /// Takes the datagrams by value, as the UDP reader hands over each received buffer.
 fn reassemble_all(
@@ -142,9 +144,10 @@ fn reassemble_all(
     now: Instant,
     datagrams: impl IntoIterator<Item = Bytes>,
 ) -> usize {
+    let key = media_key();
     let mut messages = 0;
     for datagram in datagrams {
-        let packet = Packet::parse(datagram).expect("valid datagram");
+        let packet = Packet::open(datagram, &key).expect("valid datagram");
         reassembler.push(now, packet);
         while let Some(event) = reassembler.poll_event() {
             if let ReassemblerEvent::Message(m) = event {
@@ -420,6 +423,7 @@ fn receive_all(
     originals: &[Bytes],
     repairs: &mut VecDeque<(Instant, Bytes)>,
 ) -> ReceiveCounts {
+    let key = media_key();
     let mut counts = ReceiveCounts::default();
     let mut arrivals = arrivals.into_iter().peekable();
     let Some(mut now) = arrivals.peek().map(|(at, _)| *at) else {
@@ -441,7 +445,7 @@ fn receive_all(
         now = now.max(next);
         if network_at == Some(next) {
             let (_, datagram) = arrivals.next().expect("peeked");
-            let packet = Packet::parse(datagram).expect("valid datagram");
+            let packet = Packet::open(datagram, &key).expect("valid datagram");
             receiver.push(now, packet, Source::Network);
             counts.network += 1;
             idle_timeouts = 0;
@@ -596,5 +600,61 @@ fn receive_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, packetize, reassemble, fan_out, cache, receive_path);
+/// What authentication costs per datagram: the tag over a full 1400-byte datagram at the sender,
+/// its check at the edge, and one GOP of datagrams parsed without and with the check and the
+/// replay window, so the two can be compared in the same run.
+fn authenticate(c: &mut Criterion) {
+    let key = media_key();
+    let mut tags = config_tags();
+    tags.extend(media_tags(&PROFILE, 1, SEED));
+    let datagrams: Vec<Bytes> = publish(&tags).iter().map(Packet::to_datagram).collect();
+    let full = datagrams
+        .iter()
+        .find(|d| d.len() == DEFAULT_MAX_DATAGRAM)
+        .expect("a full datagram")
+        .clone();
+    let covered = &full[..full.len() - AUTH_TAG_LEN];
+    let mut group = c.benchmark_group("authenticate");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign_1400", |b| {
+        b.iter(|| black_box(key.tag(&[black_box(covered)])))
+    });
+    group.bench_function("verify_1400", |b| {
+        b.iter(|| black_box(key.verify(black_box(&full))))
+    });
+    group.throughput(Throughput::Elements(datagrams.len() as u64));
+    group.bench_function("parse_gop", |b| {
+        b.iter(|| {
+            for d in &datagrams {
+                black_box(Packet::parse(d.clone()).expect("valid datagram"));
+            }
+        })
+    });
+    group.bench_function("open_and_replay_gop", |b| {
+        b.iter_batched(
+            ReplayWindow::default,
+            |mut window| {
+                for d in &datagrams {
+                    let packet = Packet::open(d.clone(), &key).expect("valid datagram");
+                    window
+                        .accept(packet.header.seq, packet.header.kind)
+                        .expect("each number once");
+                    black_box(packet);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    packetize,
+    reassemble,
+    fan_out,
+    cache,
+    receive_path,
+    authenticate
+);
 criterion_main!(benches);

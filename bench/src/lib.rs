@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use edge::tag::FlvTag;
 use flv::{Tag, TagType};
-use relay_proto::{Packet, Publication, DEFAULT_MAX_DATAGRAM};
+use relay_proto::{MediaKey, Packet, Publication, DEFAULT_MAX_DATAGRAM, MEDIA_KEY_LEN};
 use std::time::{Duration, Instant};
 
 /// SSRC of the benchmark publish.
@@ -137,6 +137,11 @@ pub fn bitrate(tags: &[Tag], duration_ms: u32) -> f64 {
     bytes as f64 * 8.0 * 1000.0 / duration_ms as f64
 }
 
+/// The media key the benches sign and check with.
+pub fn media_key() -> MediaKey {
+    MediaKey::from_bytes([0xbe; MEDIA_KEY_LEN])
+}
+
 /// A publication of [`SSRC`] at the default datagram size.
 pub fn publication() -> Publication {
     Publication::new(
@@ -145,6 +150,7 @@ pub fn publication() -> Publication {
         SSRC,
         FIRST_SEQ,
         DEFAULT_MAX_DATAGRAM,
+        media_key(),
     )
     .expect("default datagram size is valid")
 }
@@ -262,12 +268,16 @@ mod tests {
     fn packetizer_payloads_point_into_the_tag_body() {
         let tag = media_tags(&StreamProfile::H264_3MBPS, 1, 2).swap_remove(0);
         assert!(tag.is_keyframe());
-        let mut packetizer = Packetizer::new(SSRC, FIRST_SEQ, DEFAULT_MAX_DATAGRAM).unwrap();
+        let mut packetizer =
+            Packetizer::new(SSRC, FIRST_SEQ, DEFAULT_MAX_DATAGRAM, media_key()).unwrap();
         let mut out = Vec::new();
         packetizer
             .packetize(&Message::Tag(tag.clone()), &mut out)
             .unwrap();
-        assert_eq!(out.len(), 60_000usize.div_ceil(DEFAULT_MAX_DATAGRAM - 24));
+        assert_eq!(
+            out.len(),
+            60_000usize.div_ceil(DEFAULT_MAX_DATAGRAM - relay_proto::DATAGRAM_OVERHEAD)
+        );
         let mut covered = 0;
         for packet in &out {
             assert!(points_into(&packet.payload, &tag.body));
@@ -292,7 +302,7 @@ mod tests {
         let mut reassembler = Reassembler::new(SSRC, ReassemblerConfig::default());
         let now = Instant::now();
         for d in &datagrams {
-            reassembler.push(now, Packet::parse(d.clone()).unwrap());
+            reassembler.push(now, Packet::open(d.clone(), &media_key()).unwrap());
         }
         let mut found = false;
         while let Some(event) = reassembler.poll_event() {

@@ -1,8 +1,9 @@
 //! Sends relay packets to every destination in `client_addr_list`.
 //!
-//! One UDP socket for all destinations. Header and payload leave as two I/O slices, so the tag
-//! body is never copied in user space. A failed send to one destination is counted and logged at
-//! most every few seconds; it never stops the stream or the other destinations.
+//! One UDP socket for all destinations. Header, payload and authentication tag leave as three
+//! I/O slices, so the tag body is never copied in user space. A failed send to one destination
+//! is counted and logged at most every few seconds; it never stops the stream or the other
+//! destinations.
 
 use crate::config::CloudSettings;
 use crate::error::CloudError;
@@ -88,7 +89,11 @@ impl RtpSender {
     pub async fn send(&self, packets: &[Packet]) {
         for packet in packets {
             let header = packet.header.encode();
-            let slices = [IoSlice::new(&header), IoSlice::new(&packet.payload)];
+            let slices = [
+                IoSlice::new(&header),
+                IoSlice::new(&packet.payload),
+                IoSlice::new(&packet.auth),
+            ];
             for destination in &self.destinations {
                 let result = self
                     .socket

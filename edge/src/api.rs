@@ -248,7 +248,41 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         players as f64,
     );
     node_totals(&mut out, &state.streams.totals());
+    media_counters(&mut out, &state.media);
     out
+}
+
+/// What the UDP reader received and what it dropped, by reason.
+fn media_counters(out: &mut Exposition, media: &crate::router::MediaCounters) {
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    out.counter(
+        "liverelay_edge_datagrams_total",
+        "UDP datagrams received on udp_addr.",
+        &[],
+        load(&media.datagrams),
+    );
+    for (reason, counter) in [
+        ("malformed", &media.malformed),
+        ("unknown_stream", &media.unknown_stream),
+        ("bad_tag", &media.bad_tag),
+        ("replayed", &media.replayed),
+        ("queue_full", &media.queue_full),
+    ] {
+        out.counter(
+            "liverelay_edge_datagrams_dropped_total",
+            "Datagrams dropped: malformed, of a stream the cloud did not announce, failing \
+             authentication, replayed or duplicated, or with the stream's task behind.",
+            &[("reason", reason)],
+            load(counter),
+        );
+    }
+    out.counter(
+        "liverelay_edge_streams_refused_total",
+        "Announced streams refused because max_streams were served.",
+        &[],
+        load(&media.refused_streams),
+    );
 }
 
 fn node_totals(out: &mut Exposition, totals: &NodeTotals) {

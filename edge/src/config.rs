@@ -20,6 +20,7 @@ pub struct EdgeConfig {
     pub playout_deadline_ms: u64,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
+    pub max_streams: usize,
     pub cloud_quic_addr: String,
     pub cloud_server_name: String,
     pub cloud_cert_file: String,
@@ -44,6 +45,7 @@ impl Default for EdgeConfig {
             playout_deadline_ms: 300,
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
+            max_streams: 1024,
             cloud_quic_addr: "127.0.0.1:4242".into(),
             cloud_server_name: "liverelay-cloud".into(),
             cloud_cert_file: "cloud-cert.pem".into(),
@@ -71,8 +73,10 @@ pub struct EdgeSettings {
     pub playout_deadline: Duration,
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
-    /// `None`: repair is off (`cloud_quic_addr: ""`).
-    pub repair: Option<RepairSettings>,
+    /// Streams served at once; the cloud announcing more is refused (counted).
+    pub max_streams: usize,
+    /// The repair connection, which also brings every stream's media key.
+    pub repair: RepairSettings,
 }
 
 /// How the edge reaches and recognises the cloud's repair server.
@@ -118,6 +122,12 @@ impl NodeConfig for EdgeConfig {
                 "only IPv4 multicast groups are supported",
             ));
         }
+        if !(1..=65_536).contains(&self.max_streams) {
+            return Err(NodeError::bad_value(
+                "edge.max_streams",
+                "must be 1 to 65536",
+            ));
+        }
         let repair = self.repair_settings()?;
         Ok(EdgeSettings {
             udp_addr,
@@ -127,6 +137,7 @@ impl NodeConfig for EdgeConfig {
             playout_deadline: Duration::from_millis(self.playout_deadline_ms),
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,
+            max_streams: self.max_streams,
             repair,
         })
     }
@@ -137,9 +148,12 @@ impl NodeConfig for EdgeConfig {
 }
 
 impl EdgeConfig {
-    fn repair_settings(&self) -> Result<Option<RepairSettings>, NodeError> {
+    fn repair_settings(&self) -> Result<RepairSettings, NodeError> {
         if self.cloud_quic_addr.is_empty() {
-            return Ok(None);
+            return Err(NodeError::bad_value(
+                "edge.cloud_quic_addr",
+                "must name the cloud (\"host:port\"): every stream's media key comes over this connection",
+            ));
         }
         let cloud_addr = parse_addr("edge.cloud_quic_addr", &self.cloud_quic_addr)?;
         if cloud_addr.ip().is_unspecified() {
@@ -170,10 +184,7 @@ impl EdgeConfig {
             ));
         };
         if self.edge_token.is_empty() {
-            return Err(NodeError::bad_value(
-                "edge.edge_token",
-                "must not be empty when repair is on",
-            ));
+            return Err(NodeError::bad_value("edge.edge_token", "must not be empty"));
         }
         if self.cloud_server_name.is_empty() {
             return Err(NodeError::bad_value(
@@ -188,13 +199,13 @@ impl EdgeConfig {
         } else {
             self.edge_name.clone()
         };
-        Ok(Some(RepairSettings {
+        Ok(RepairSettings {
             cloud_addr,
             server_name: self.cloud_server_name.clone(),
             trust,
             token: self.edge_token.clone(),
             edge_name,
-        }))
+        })
     }
 }
 

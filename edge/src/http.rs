@@ -21,6 +21,8 @@ pub struct HttpState {
     pub started: Instant,
     /// The repair connection's RTT while it is up.
     pub repair_rtt: watch::Receiver<Option<Duration>>,
+    /// Datagrams received and dropped, by reason.
+    pub media: Arc<crate::router::MediaCounters>,
 }
 
 /// Players and the API; `/metrics` and `/status` too unless `metrics_apart`.

@@ -4,7 +4,7 @@ use edge::config::{EdgeConfig, EdgeSettings};
 use edge::error::EdgeError;
 use edge::http::{router, HttpState};
 use edge::repair_client::run_repair_client;
-use edge::router::{Router, StreamContext};
+use edge::router::{MediaCounters, Router, StreamContext};
 use edge::streams::Streams;
 use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
@@ -39,28 +39,24 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (nack_tx, nack_rx) = tokio::sync::mpsc::channel(NACK_QUEUE);
     let (rtt_tx, rtt_rx) = watch::channel(None);
-    let stream_router = Router::new(StreamContext {
-        streams: streams.clone(),
-        settings: settings.clone(),
-        nacks: nack_tx,
-        rtt: rtt_rx.clone(),
-    });
-    let repair = match settings.repair.clone() {
-        Some(repair) => {
-            tracing::info!(cloud = %repair.cloud_addr, "repair on");
-            Some(tokio::spawn(run_repair_client(
-                repair,
-                stream_router.clone(),
-                nack_rx,
-                rtt_tx,
-                shutdown_rx.clone(),
-            )))
-        }
-        None => {
-            tracing::warn!("edge.cloud_quic_addr is empty: lost packets are not repaired");
-            None
-        }
-    };
+    let media = Arc::new(MediaCounters::default());
+    let stream_router = Router::new(
+        StreamContext {
+            streams: streams.clone(),
+            settings: settings.clone(),
+            nacks: nack_tx,
+            rtt: rtt_rx.clone(),
+        },
+        media.clone(),
+    );
+    tracing::info!(cloud = %settings.repair.cloud_addr, "repair and media keys from the cloud");
+    let repair = tokio::spawn(run_repair_client(
+        settings.repair.clone(),
+        stream_router.clone(),
+        nack_rx,
+        rtt_tx,
+        shutdown_rx.clone(),
+    ));
     let reader = tokio::spawn(edge::udp::receive(
         socket,
         stream_router.clone(),
@@ -71,6 +67,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         player_queue_bytes: settings.player_queue_bytes,
         started,
         repair_rtt: rtt_rx,
+        media,
     };
     let metrics = metrics_listener.map(|listener| {
         let router = edge::api::metrics_router().with_state(state.clone());
@@ -83,9 +80,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = reader.await;
-    if let Some(repair) = repair {
-        let _ = repair.await;
-    }
+    let _ = repair.await;
     stream_router.close_all();
     // Open player responses keep graceful shutdown waiting; stream tasks end them once the reader
     // is gone, so wait a bounded time.

@@ -1,5 +1,5 @@
 //! The edge's one warm QUIC connection to the cloud: says hello with the edge token, receives
-//! announcements and ends, sends the stream tasks' NACKs and hands the answers back to them.
+//! announcements (with each stream's media key: the only way a stream starts here) and ends, sends the stream tasks' NACKs and hands the answers back to them.
 //! Reconnects with exponential back-off; while it is down, NACKs are dropped (counted) and the
 //! stream tasks fall back to skipping to the next keyframe.
 
@@ -202,23 +202,31 @@ fn deliver(router: &Router, message: bytes::Bytes) {
             return;
         }
     };
-    let (ssrc, input, spawn) = match message {
-        CloudMessage::Announce { ssrc, announcement } => {
-            (ssrc, StreamInput::Announce(announcement), true)
+    let (ssrc, input) = match message {
+        CloudMessage::Announce {
+            ssrc,
+            key,
+            first_seq,
+            announcement,
+        } => {
+            if let Err(refused) = router.open(ssrc, key, first_seq) {
+                tracing::debug!(ssrc, ?refused, "not serving an announced stream");
+                return;
+            }
+            (ssrc, StreamInput::Announce(announcement))
         }
-        CloudMessage::End { ssrc, last_seq } => (ssrc, StreamInput::End { last_seq }, false),
+        CloudMessage::End { ssrc, last_seq } => (ssrc, StreamInput::End { last_seq }),
         CloudMessage::Repair(datagram) => match Packet::parse(datagram) {
             Ok(packet) => (
                 packet.header.ssrc,
                 StreamInput::Packet(packet, Source::Repair),
-                false,
             ),
             Err(error) => {
                 tracing::debug!(%error, "ignoring a malformed repair");
                 return;
             }
         },
-        CloudMessage::Evicted { ssrc, seq, .. } => (ssrc, StreamInput::Evicted(seq), false),
+        CloudMessage::Evicted { ssrc, seq, .. } => (ssrc, StreamInput::Evicted(seq)),
         CloudMessage::NotSent { ssrc, seq } => {
             tracing::debug!(ssrc, seq, "the cloud has not sent this packet");
             return;
@@ -229,5 +237,5 @@ fn deliver(router: &Router, message: bytes::Bytes) {
         }
         CloudMessage::Welcome { .. } | CloudMessage::Refused { .. } => return,
     };
-    let _ = router.deliver(ssrc, input, spawn);
+    let _ = router.deliver(ssrc, input);
 }

@@ -59,27 +59,31 @@ struct StreamTask {
 }
 
 /// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
+/// `first_seq`: the first packet this edge is to receive, as the cloud announced.
 pub async fn run_stream(
     ssrc: u32,
+    first_seq: u64,
     mut inputs: mpsc::Receiver<StreamInput>,
     context: StreamContext,
 ) {
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
-    let repair = context.settings.repair.is_some();
     let config = ReceiverConfig {
         reassembly: ReassemblerConfig {
             deadline: context.settings.playout_deadline,
             window: REASSEMBLY_WINDOW,
         },
-        nack: repair,
+        nack: true,
         ..ReceiverConfig::default()
     };
+    let mut receiver = Receiver::new(ssrc, config);
+    receiver.start_at(first_seq);
     let mut rtt = context.rtt.clone();
+    let mut rtt_open = true;
     let mut task = StreamTask {
         ssrc,
         commands,
         name: None,
-        receiver: Receiver::new(ssrc, config),
+        receiver,
         state: StreamState::default(),
         ended: false,
         ends_at: None,
@@ -126,11 +130,11 @@ pub async fn run_stream(
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 task.receiver.handle_timeout(Instant::now().into_std());
             }
-            changed = rtt.changed(), if repair => {
-                if changed.is_ok() {
-                    if let Some(rtt) = *rtt.borrow_and_update() {
-                        task.receiver.set_rtt_hint(rtt);
-                    }
+            changed = rtt.changed(), if rtt_open => {
+                // The repair client is gone (shutdown): stop listening for RTTs.
+                rtt_open = changed.is_ok();
+                if let Some(rtt) = *rtt.borrow_and_update() {
+                    task.receiver.set_rtt_hint(rtt);
                 }
             }
             _ = sleep_until(last_input + IDLE_LIMIT) => {
@@ -171,7 +175,7 @@ impl StreamTask {
         let now = Instant::now().into_std();
         match input {
             StreamInput::Packet(packet, source) => {
-                self.bytes += (relay_proto::HEADER_LEN + packet.payload.len()) as u64;
+                self.bytes += (relay_proto::DATAGRAM_OVERHEAD + packet.payload.len()) as u64;
                 self.receiver.push(now, packet, source)
             }
             StreamInput::Announce(announcement) => self.on_announcement(announcement),

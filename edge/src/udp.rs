@@ -1,20 +1,18 @@
-//! The UDP reader: parses datagrams and hands each to its stream's task. It never waits on
-//! anything but the socket: a full stream queue drops the packet (counted), and a new SSRC gets
-//! a new task.
+//! The UDP reader: hands each datagram to the router, which authenticates it and passes it to
+//! its stream's task. It never waits on anything but the socket: a full stream queue drops the
+//! packet, and an SSRC the cloud has not announced is dropped (both counted).
 
 use crate::config::EdgeSettings;
 use crate::error::EdgeError;
-use crate::router::{Router, Undelivered, MAX_STREAMS};
-use crate::stream_task::StreamInput;
+use crate::router::{Dropped, MediaCounters, Router};
 use bytes::BytesMut;
-use relay_proto::{Packet, Source};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 const RECEIVE_BLOCK: usize = 256 * 1024;
 const MAX_DATAGRAM: usize = 65_536;
@@ -64,39 +62,37 @@ pub fn bind(settings: &EdgeSettings) -> Result<UdpSocket, EdgeError> {
     UdpSocket::from_std(socket.into()).map_err(io("registering the socket"))
 }
 
-#[derive(Default)]
-struct ReaderCounters {
-    datagrams: u64,
-    malformed: u64,
-    queue_full: u64,
-    refused_streams: u64,
-    last_warning: Option<Instant>,
+/// Logs drops at most this often, with the totals so far.
+struct DropWarnings {
+    last: Option<Instant>,
 }
 
-impl ReaderCounters {
-    fn warn(&mut self, what: &str, detail: &dyn std::fmt::Display) {
+impl DropWarnings {
+    fn warn(&mut self, counters: &MediaCounters, what: &dyn std::fmt::Display) {
         let now = Instant::now();
         if self
-            .last_warning
+            .last
             .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
         {
-            self.last_warning = Some(now);
+            self.last = Some(now);
+            let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             tracing::warn!(
-                datagrams = self.datagrams,
-                malformed = self.malformed,
-                queue_full = self.queue_full,
-                refused_streams = self.refused_streams,
-                "{what}: {detail}"
+                datagrams = count(&counters.datagrams),
+                malformed = count(&counters.malformed),
+                unknown_stream = count(&counters.unknown_stream),
+                bad_tag = count(&counters.bad_tag),
+                replayed = count(&counters.replayed),
+                queue_full = count(&counters.queue_full),
+                "dropping datagrams: {what}"
             );
         }
     }
 }
 
-/// Reads until shutdown. The reader keeps its own copy of the routes it has used, so the shared
-/// router (and its lock) is consulted only for a new or ended SSRC, not for every datagram.
+/// Reads until shutdown, handing every datagram to the router, which checks it and passes it
+/// to its stream's task.
 pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
-    let mut counters = ReaderCounters::default();
-    let mut routes: HashMap<u32, mpsc::Sender<StreamInput>> = HashMap::new();
+    let mut warnings = DropWarnings { last: None };
     let mut buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
     loop {
         if buffer.capacity() - buffer.len() < MAX_DATAGRAM {
@@ -109,61 +105,23 @@ pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch
         let (len, from) = match received {
             Ok(received) => received,
             Err(error) => {
-                counters.warn("UDP receive failed", &error);
+                warnings.warn(router.counters(), &format!("UDP receive failed: {error}"));
                 continue;
             }
         };
-        counters.datagrams += 1;
         let datagram = buffer.split_to(len).freeze();
-        let packet = match Packet::parse(datagram) {
-            Ok(packet) => packet,
-            Err(error) => {
-                counters.malformed += 1;
-                counters.warn(
-                    &format!("ignoring a malformed datagram from {from}"),
-                    &error,
-                );
-                continue;
-            }
-        };
-        let ssrc = packet.header.ssrc;
-        let mut input = StreamInput::Packet(packet, Source::Network);
-        if let Some(route) = routes.get(&ssrc) {
-            match route.try_send(input) {
-                Ok(()) => continue,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    counters.queue_full += 1;
-                    counters.warn("a stream task is behind; dropping a packet", &ssrc);
-                    continue;
-                }
-                // The task ended: the router decides whether the SSRC gets a new one.
-                Err(mpsc::error::TrySendError::Closed(back)) => {
-                    routes.remove(&ssrc);
-                    input = back;
-                }
-            }
-        }
-        let delivered = router.route(ssrc, true).and_then(|route| {
-            let sent = route.try_send(input).map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => Undelivered::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => Undelivered::Ended,
-            });
-            if routes.len() >= MAX_STREAMS {
-                routes.retain(|_, route| !route.is_closed());
-            }
-            routes.insert(ssrc, route);
-            sent
-        });
-        match delivered {
-            Ok(()) | Err(Undelivered::Ended) => {}
-            Err(Undelivered::QueueFull) => {
-                counters.queue_full += 1;
-                counters.warn("a stream task is behind; dropping a packet", &ssrc);
-            }
-            Err(Undelivered::TooManyStreams) => {
-                counters.refused_streams += 1;
-                counters.warn("too many streams; ignoring a new SSRC", &ssrc);
-            }
+        match router.receive_datagram(datagram) {
+            Ok(()) => {}
+            // The stream's task is behind or the stream is not ours: expected now and then.
+            Err(Dropped::QueueFull | Dropped::UnknownStream | Dropped::Replayed) => {}
+            Err(Dropped::Malformed(error)) => warnings.warn(
+                router.counters(),
+                &format!("malformed from {from}: {error}"),
+            ),
+            Err(Dropped::BadTag) => warnings.warn(
+                router.counters(),
+                &format!("authentication failed for a datagram from {from}"),
+            ),
         }
     }
 }

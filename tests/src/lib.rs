@@ -28,6 +28,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod flv;
+pub mod forger;
 pub mod http;
 pub mod lossy;
 pub mod media;

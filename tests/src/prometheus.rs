@@ -1,6 +1,21 @@
 //! An independent reader of the Prometheus text format, to check `/metrics` of both nodes.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// GETs `/metrics` of the node at `addr` and parses it; panics on any failure.
+pub fn scrape(addr: SocketAddr) -> Scrape {
+    let response = crate::http::request(addr, "GET", "/metrics", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("/metrics of {addr}: {e}"));
+    assert_eq!(
+        response.status,
+        200,
+        "/metrics of {addr}: {}",
+        response.body_text()
+    );
+    Scrape::parse(&response.body_text()).unwrap_or_else(|e| panic!("/metrics of {addr}: {e}"))
+}
 
 /// One sample: metric name, labels in order, value.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,10 @@
 
 use relay_control::views::EdgeLinkView;
 use relay_control::RateMeter;
-use relay_proto::{Announcement, CloudMessage, Packet, RetransmitCache, ViewerCount};
+use relay_proto::{
+    Announcement, CloudMessage, MediaKey, Packet, Publication, RetransmitCache, ViewerCount,
+    SEQUENCE_MASK,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,8 +88,29 @@ impl Drop for EdgeRegistration {
 struct LiveEntry {
     cache: Arc<Mutex<RetransmitCache>>,
     stats: Arc<StreamRepairStats>,
+    /// The publish's media key, told to edges with every announcement.
+    key: MediaKey,
+    /// The publish's first sequence number.
+    first_seq: u64,
     /// `None` once the stream ended (the cache is kept for the grace period).
     announcement: Option<Announcement>,
+}
+
+impl LiveEntry {
+    /// The announcement for an edge told now: it should expect the packet after the newest
+    /// cached one (packets are cached before they are sent), or the first if none was.
+    fn announce(&self, ssrc: u32) -> Option<CloudMessage> {
+        let announcement = self.announcement.clone()?;
+        let first_seq = lock(&self.cache)
+            .newest()
+            .map_or(self.first_seq, |newest| (newest + 1) & SEQUENCE_MASK);
+        Some(CloudMessage::Announce {
+            ssrc,
+            key: self.key.clone(),
+            first_seq,
+            announcement,
+        })
+    }
 }
 
 pub struct RepairHub {
@@ -124,28 +148,30 @@ impl RepairHub {
         })
     }
 
-    /// Starts caching a new publish and announces it to every edge; `stats` count the repairs.
+    /// Starts caching a new publish, before it sends anything, and announces it with its key
+    /// to every edge; `stats` count the repairs.
     pub fn open(
         self: &Arc<Self>,
         ssrc: u32,
-        announcement: Announcement,
+        publication: &Publication,
         stats: Arc<StreamRepairStats>,
     ) -> StreamCache {
         let cache = Arc::new(Mutex::new(RetransmitCache::new(
             self.cache_packets,
             self.cache_bytes,
         )));
-        lock(&self.streams).insert(
-            ssrc,
-            LiveEntry {
-                cache: cache.clone(),
-                stats,
-                announcement: Some(announcement.clone()),
-            },
-        );
-        let _ = self
-            .control
-            .send(CloudMessage::Announce { ssrc, announcement });
+        let entry = LiveEntry {
+            cache: cache.clone(),
+            stats,
+            key: publication.key().clone(),
+            first_seq: publication.next_seq(),
+            announcement: Some(publication.announcement()),
+        };
+        let message = entry.announce(ssrc);
+        lock(&self.streams).insert(ssrc, entry);
+        if let Some(message) = message {
+            let _ = self.control.send(message);
+        }
         StreamCache {
             hub: self.clone(),
             ssrc,
@@ -161,15 +187,7 @@ impl RepairHub {
     pub fn live_announcements(&self) -> Vec<CloudMessage> {
         lock(&self.streams)
             .iter()
-            .filter_map(|(ssrc, entry)| {
-                entry
-                    .announcement
-                    .clone()
-                    .map(|announcement| CloudMessage::Announce {
-                        ssrc: *ssrc,
-                        announcement,
-                    })
-            })
+            .filter_map(|(ssrc, entry)| entry.announce(*ssrc))
             .collect()
     }
 
@@ -286,13 +304,15 @@ impl StreamCache {
 
     /// The configuration changed: edges get the new announcement.
     pub fn reannounce(&self, announcement: Announcement) {
-        if let Some(entry) = lock(&self.hub.streams).get_mut(&self.ssrc) {
-            entry.announcement = Some(announcement.clone());
+        let message = lock(&self.hub.streams)
+            .get_mut(&self.ssrc)
+            .and_then(|entry| {
+                entry.announcement = Some(announcement);
+                entry.announce(self.ssrc)
+            });
+        if let Some(message) = message {
+            let _ = self.hub.control.send(message);
         }
-        let _ = self.hub.control.send(CloudMessage::Announce {
-            ssrc: self.ssrc,
-            announcement,
-        });
     }
 }
 

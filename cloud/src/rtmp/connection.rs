@@ -12,7 +12,7 @@ use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
 use flv::{Tag, TagType};
 use relay_control::auth::{verify_publish, PushKeys, PushScheme};
-use relay_proto::{is_valid_stream_name, Publication};
+use relay_proto::{is_valid_stream_name, MediaKey, Publication};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -271,18 +271,21 @@ impl Connection {
             }
         };
         let first_seq = rand::random::<u64>();
+        // A fresh key per publish, from the thread's CSPRNG; edges learn it only from the
+        // repair connection.
+        let key = MediaKey::from_bytes(rand::random());
         let publication = Publication::new(
             name.clone(),
             epoch,
             ssrc,
             first_seq,
             self.context.max_datagram,
+            key,
         )?;
-        let cache = self.context.repair.open(
-            ssrc,
-            publication.announcement(),
-            claim.stream().repair.clone(),
-        );
+        let cache = self
+            .context
+            .repair
+            .open(ssrc, &publication, claim.stream().repair.clone());
         let recording = name
             .split_once('/')
             .and_then(|(app, room)| self.context.recorder.start(app, room, epoch / 1000));
@@ -382,7 +385,7 @@ impl Connection {
             let bytes: usize = self
                 .packets
                 .iter()
-                .map(|p| relay_proto::HEADER_LEN + p.payload.len())
+                .map(|p| relay_proto::DATAGRAM_OVERHEAD + p.payload.len())
                 .sum();
             stream
                 .packets_sent

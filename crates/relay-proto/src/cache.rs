@@ -213,6 +213,7 @@ mod tests {
                 message_len: len as u32,
             },
             payload: Bytes::from(vec![seq as u8; len]),
+            auth: [0; crate::AUTH_TAG_LEN],
         }
     }
 

@@ -3,7 +3,9 @@ use thiserror::Error;
 /// Everything that can be wrong with a datagram or a message on the relay's wire.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ProtoError {
-    #[error("datagram of {0} bytes is shorter than the 24-byte relay header")]
+    #[error(
+        "datagram of {0} bytes is shorter than the relay header and authentication tag (40 bytes)"
+    )]
     Truncated(usize),
     #[error("RTP version {0} is not 2")]
     BadRtpVersion(u8),
@@ -19,10 +21,12 @@ pub enum ProtoError {
     Inconsistent(&'static str),
     #[error("announcement is malformed: {0}")]
     BadAnnouncement(&'static str),
-    #[error("largest datagram {0} leaves no room for payload after the 24-byte header")]
+    #[error("largest datagram {0} leaves no room for payload besides the 24-byte header and 16-byte tag")]
     DatagramTooSmall(usize),
     #[error("repair message is malformed: {0}")]
     BadRepairMessage(&'static str),
+    #[error("authentication tag does not match: not sent by the cloud with this stream's key")]
+    BadAuthTag,
     #[error("message of {0} bytes needs more than 65536 fragments")]
     MessageTooLarge(usize),
 }

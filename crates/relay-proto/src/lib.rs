@@ -6,9 +6,9 @@
 //!
 //! # Wire format
 //!
-//! Every datagram is one RTP packet (RFC 3550 §5.1) followed by a 12-byte payload header and a
-//! slice of one *message*. A message is an FLV tag body, a stream announcement or an end of stream.
-//! All integers are big-endian.
+//! Every datagram is one RTP packet (RFC 3550 §5.1): the RTP header, a 12-byte payload header, a
+//! slice of one *message*, and a 16-byte authentication tag. A message is an FLV tag body, a
+//! stream announcement or an end of stream. All integers are big-endian.
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -27,6 +27,11 @@
 //! |              sequence number, bits 16..47 (high)              |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                    message bytes (fragment)                 ...
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                                                               |
+//! |        authentication tag (16 bytes), RFC 3711 §3.1 place     |
+//! |                                                               |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 //!
 //! - **M** (marker) is set on the last packet of a message, and equals **E**.
@@ -47,8 +52,16 @@
 //! - **fragment index** counts the packets of the message from 0, so the first packet of any
 //!   message is at `sequence − fragment index`; a message has at most 65536 fragments.
 //! - **message length** is the length of the whole message, the same in every fragment.
-//! - Fragments fill each datagram up to the sender's largest datagram (1400 bytes by default),
-//!   so every packet but the last of a message is full.
+//! - Fragments fill each datagram up to the sender's largest datagram (1400 bytes by default,
+//!   headers and tag included), so every packet but the last of a message is full.
+//! - The **authentication tag** is the first 16 bytes of HMAC-SHA-256 (RFC 2104, FIPS 180-4),
+//!   keyed with the publish's 32-byte media key, over every byte of the datagram before the tag
+//!   (RTP header, payload header, fragment). The key is random per publish and is sent to edges
+//!   only over the authenticated repair connection ([`CloudMessage::Announce`]). A receiver
+//!   looks up the key by SSRC, checks the tag before parsing anything else, then refuses a
+//!   sequence number it has seen or one more than 4096 behind the newest ([`ReplayWindow`],
+//!   RFC 3711 §3.3.2). A datagram of an SSRC it has no key for is dropped without a trace: names,
+//!   epochs and streams are learned only from the cloud.
 //!
 //! A message is whole when the packets from an S packet to the next E packet are all present with
 //! consecutive sequence numbers and fragment indexes, and their bytes add up to the length.
@@ -83,9 +96,17 @@
 //!
 //! Lost packets are fetched from the sender over a separate QUIC connection; its messages are
 //! described in the `repair` module ([`EdgeMessage`], [`CloudMessage`]). A repaired packet is
-//! the original datagram, byte for byte.
+//! the original datagram, byte for byte, tag included.
+//!
+//! ## Joining a stream
+//!
+//! An edge starts serving a stream when the repair connection announces it: SSRC, key, the
+//! sequence number to expect first, name and epoch. Datagrams that raced ahead of that
+//! announcement were dropped for want of a key; the receiver treats everything from the first
+//! expected number as due ([`Receiver::start_at`]) and asks for what it missed.
 
 mod announcement;
+mod auth;
 mod cache;
 mod error;
 mod histogram;
@@ -98,14 +119,19 @@ mod receiver;
 mod repair;
 mod responder;
 mod rtt;
+mod seq;
 
 pub use announcement::{is_valid_stream_name, Announcement};
+pub use auth::{
+    AuthTag, MediaKey, Replay, ReplayWindow, AUTH_TAG_LEN, MEDIA_KEY_LEN, REPLAY_WINDOW,
+};
 pub use cache::{Lookup, RetransmitCache};
 pub use error::ProtoError;
 pub use histogram::{LatencyHistogram, LATENCY_BUCKETS_MS};
 pub use jitter::JitterEstimator;
 pub use packet::{
-    MessageKind, Packet, PacketHeader, HEADER_LEN, PAYLOAD_HEADER_LEN, RTP_HEADER_LEN,
+    MessageKind, Packet, PacketHeader, DATAGRAM_OVERHEAD, HEADER_LEN, PAYLOAD_HEADER_LEN,
+    RTP_HEADER_LEN,
 };
 pub use packetizer::{Message, Packetizer, DEFAULT_MAX_DATAGRAM};
 pub use publication::{Publication, ANNOUNCE_INTERVAL, SYNC_AFTER};

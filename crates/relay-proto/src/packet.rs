@@ -1,5 +1,6 @@
-//! One datagram: RTP header, payload header, fragment bytes.
+//! One datagram: RTP header, payload header, fragment bytes, authentication tag.
 
+use crate::auth::{AuthTag, MediaKey, AUTH_TAG_LEN};
 use crate::{ProtoError, PAYLOAD_TYPE, SEQUENCE_MASK};
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -9,6 +10,8 @@ pub const RTP_HEADER_LEN: usize = 12;
 pub const PAYLOAD_HEADER_LEN: usize = 12;
 /// Bytes before the fragment in every datagram.
 pub const HEADER_LEN: usize = RTP_HEADER_LEN + PAYLOAD_HEADER_LEN;
+/// Bytes of every datagram besides its fragment: the headers and the authentication tag.
+pub const DATAGRAM_OVERHEAD: usize = HEADER_LEN + AUTH_TAG_LEN;
 
 const FLAG_START: u8 = 0x80;
 const FLAG_END: u8 = 0x40;
@@ -75,6 +78,8 @@ pub struct PacketHeader {
 pub struct Packet {
     pub header: PacketHeader,
     pub payload: Bytes,
+    /// The tag over the encoded header and the payload (see the `auth` module).
+    pub auth: AuthTag,
 }
 
 impl PacketHeader {
@@ -168,15 +173,43 @@ impl PacketHeader {
 }
 
 impl Packet {
-    /// Parses a received datagram; the payload stays a slice of `datagram`.
+    /// A packet of `header` and `payload` signed with `key`.
+    pub fn signed(header: PacketHeader, payload: Bytes, key: &MediaKey) -> Packet {
+        let auth = key.tag(&[&header.encode(), &payload]);
+        Packet {
+            header,
+            payload,
+            auth,
+        }
+    }
+
+    /// The SSRC of a datagram, read before anything else so its key can be looked up.
+    pub fn peek_ssrc(datagram: &[u8]) -> Option<u32> {
+        let bytes = datagram.get(8..12)?;
+        Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    /// Checks a received datagram's tag with its stream's key, then parses it.
+    pub fn open(datagram: Bytes, key: &MediaKey) -> Result<Packet, ProtoError> {
+        if !key.verify(&datagram) {
+            return Err(ProtoError::BadAuthTag);
+        }
+        Packet::parse(datagram)
+    }
+
+    /// Parses a datagram without checking its tag: for datagrams that came over an
+    /// authenticated channel (repairs), and for tools. The payload stays a slice of `datagram`.
     pub fn parse(mut datagram: Bytes) -> Result<Packet, ProtoError> {
-        let Some(head) = datagram.get(..HEADER_LEN) else {
+        if datagram.len() < DATAGRAM_OVERHEAD {
             return Err(ProtoError::Truncated(datagram.len()));
-        };
-        let head: &[u8; HEADER_LEN] = head
+        }
+        let head: &[u8; HEADER_LEN] = datagram[..HEADER_LEN]
             .try_into()
             .map_err(|_| ProtoError::Truncated(datagram.len()))?;
         let header = PacketHeader::decode(head)?;
+        let mut auth = [0u8; AUTH_TAG_LEN];
+        auth.copy_from_slice(&datagram[datagram.len() - AUTH_TAG_LEN..]);
+        datagram.truncate(datagram.len() - AUTH_TAG_LEN);
         // Advancing the owned handle, not slicing it, saves a reference-count round trip.
         datagram.advance(HEADER_LEN);
         let payload = datagram;
@@ -188,15 +221,20 @@ impl Packet {
                 "empty fragment of a non-empty message",
             ));
         }
-        Ok(Packet { header, payload })
+        Ok(Packet {
+            header,
+            payload,
+            auth,
+        })
     }
 
-    /// The whole datagram in one buffer (a copy: for tests, tools and forwarders; the cloud sends
-    /// header and payload as two I/O slices instead).
+    /// The whole datagram in one buffer (a copy: for repairs, tests, tools and forwarders; the
+    /// cloud sends header, payload and tag as three I/O slices instead).
     pub fn to_datagram(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(HEADER_LEN + self.payload.len());
+        let mut out = BytesMut::with_capacity(DATAGRAM_OVERHEAD + self.payload.len());
         out.extend_from_slice(&self.header.encode());
         out.extend_from_slice(&self.payload);
+        out.extend_from_slice(&self.auth);
         out.freeze()
     }
 }
@@ -221,23 +259,38 @@ mod tests {
         }
     }
 
+    fn key() -> MediaKey {
+        MediaKey::from_bytes([3; crate::MEDIA_KEY_LEN])
+    }
+
     #[test]
     fn header_round_trip() {
-        let packet = Packet {
-            header: header(),
-            payload: Bytes::from_static(b"abc"),
-        };
-        let parsed = Packet::parse(packet.to_datagram()).unwrap();
-        assert_eq!(parsed, packet);
+        let packet = Packet::signed(header(), Bytes::from_static(b"abc"), &key());
+        let datagram = packet.to_datagram();
+        assert_eq!(Packet::peek_ssrc(&datagram), Some(0xdead_beef));
+        assert_eq!(Packet::parse(datagram.clone()).unwrap(), packet);
+        assert_eq!(Packet::open(datagram, &key()).unwrap(), packet);
+    }
+
+    #[test]
+    fn open_refuses_another_key_and_any_change() {
+        let datagram = Packet::signed(header(), Bytes::from_static(b"abc"), &key()).to_datagram();
+        let other = MediaKey::from_bytes([4; crate::MEDIA_KEY_LEN]);
+        assert_eq!(
+            Packet::open(datagram.clone(), &other),
+            Err(ProtoError::BadAuthTag)
+        );
+        let mut changed = datagram.to_vec();
+        changed[HEADER_LEN] ^= 0x20;
+        assert_eq!(
+            Packet::open(Bytes::from(changed), &key()),
+            Err(ProtoError::BadAuthTag)
+        );
     }
 
     #[test]
     fn rejects_bad_datagrams() {
-        let good = Packet {
-            header: header(),
-            payload: Bytes::from_static(b"abc"),
-        }
-        .to_datagram();
+        let good = Packet::signed(header(), Bytes::from_static(b"abc"), &key()).to_datagram();
         assert_eq!(
             Packet::parse(good.slice(..10)),
             Err(ProtoError::Truncated(10))

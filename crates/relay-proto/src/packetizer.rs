@@ -1,6 +1,7 @@
 //! Cutting messages into packets.
 
-use crate::packet::{MessageKind, Packet, PacketHeader, HEADER_LEN};
+use crate::auth::MediaKey;
+use crate::packet::{MessageKind, Packet, PacketHeader, DATAGRAM_OVERHEAD};
 use crate::{Announcement, ProtoError, SEQUENCE_MASK};
 use bytes::Bytes;
 use flv::Tag;
@@ -19,10 +20,12 @@ pub enum Message {
 
 /// Cuts messages of one publish into packets with consecutive sequence numbers.
 ///
-/// Fragments are slices of the message body: a tag body is never copied here.
+/// Fragments are slices of the message body: a tag body is never copied here. Every packet is
+/// signed with the publish's key.
 #[derive(Debug, Clone)]
 pub struct Packetizer {
     ssrc: u32,
+    key: MediaKey,
     next_seq: u64,
     max_payload: usize,
     last_timestamp: u32,
@@ -30,22 +33,34 @@ pub struct Packetizer {
 }
 
 impl Packetizer {
-    /// `first_seq` should be random (RFC 3550 §5.1); it is taken modulo 2^48.
-    pub fn new(ssrc: u32, first_seq: u64, max_datagram: usize) -> Result<Self, ProtoError> {
-        if max_datagram <= HEADER_LEN {
+    /// `first_seq` should be random (RFC 3550 §5.1); it is taken modulo 2^48. `max_datagram`
+    /// counts the headers and the authentication tag.
+    pub fn new(
+        ssrc: u32,
+        first_seq: u64,
+        max_datagram: usize,
+        key: MediaKey,
+    ) -> Result<Self, ProtoError> {
+        if max_datagram <= DATAGRAM_OVERHEAD {
             return Err(ProtoError::DatagramTooSmall(max_datagram));
         }
         Ok(Packetizer {
             ssrc,
+            key,
             next_seq: first_seq & SEQUENCE_MASK,
             sent_any: false,
-            max_payload: max_datagram - HEADER_LEN,
+            max_payload: max_datagram - DATAGRAM_OVERHEAD,
             last_timestamp: 0,
         })
     }
 
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// The key every packet is signed with.
+    pub fn key(&self) -> &MediaKey {
+        &self.key
     }
 
     /// The sequence number the next packet will get.
@@ -59,8 +74,8 @@ impl Packetizer {
             return None;
         }
         let newest = self.next_seq.wrapping_sub(1) & SEQUENCE_MASK;
-        Some(Packet {
-            header: PacketHeader {
+        Some(Packet::signed(
+            PacketHeader {
                 ssrc: self.ssrc,
                 seq: newest,
                 timestamp: self.last_timestamp,
@@ -73,8 +88,9 @@ impl Packetizer {
                 fragment_index: 0,
                 message_len: 0,
             },
-            payload: Bytes::new(),
-        })
+            Bytes::new(),
+            &self.key,
+        ))
     }
 
     /// Appends the packets of `message` to `out`. Control messages take the last tag's timestamp.
@@ -113,8 +129,8 @@ impl Packetizer {
         for index in 0..fragments {
             let from = index * self.max_payload;
             let to = (from + self.max_payload).min(body.len());
-            out.push(Packet {
-                header: PacketHeader {
+            out.push(Packet::signed(
+                PacketHeader {
                     ssrc: self.ssrc,
                     seq: self.next_seq,
                     timestamp: self.last_timestamp,
@@ -127,8 +143,9 @@ impl Packetizer {
                     fragment_index: index as u16,
                     message_len: body.len() as u32,
                 },
-                payload: body.slice(from..to),
-            });
+                body.slice(from..to),
+                &self.key,
+            ));
             self.next_seq = (self.next_seq + 1) & SEQUENCE_MASK;
             self.sent_any = true;
         }

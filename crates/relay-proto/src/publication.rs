@@ -1,6 +1,6 @@
 //! The sending side of one publish: packetizer, configuration tags and announcement schedule.
 
-use crate::{Announcement, Message, Packet, Packetizer, ProtoError};
+use crate::{Announcement, MediaKey, Message, Packet, Packetizer, ProtoError};
 use flv::{Tag, TagType};
 use std::time::{Duration, Instant};
 
@@ -28,16 +28,17 @@ pub struct Publication {
 }
 
 impl Publication {
-    /// `ssrc` and `first_seq` should be random; `epoch` is the publish start in Unix ms.
+    /// `ssrc`, `first_seq` and `key` should be random; `epoch` is the publish start in Unix ms.
     pub fn new(
         stream: String,
         epoch: u64,
         ssrc: u32,
         first_seq: u64,
         max_datagram: usize,
+        key: MediaKey,
     ) -> Result<Self, ProtoError> {
         Ok(Publication {
-            packetizer: Packetizer::new(ssrc, first_seq, max_datagram)?,
+            packetizer: Packetizer::new(ssrc, first_seq, max_datagram, key)?,
             stream,
             epoch,
             metadata: None,
@@ -50,6 +51,16 @@ impl Publication {
 
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The key the publish's packets are signed with, for the edges.
+    pub fn key(&self) -> &MediaKey {
+        self.packetizer.key()
+    }
+
+    /// The sequence number of the next packet: where an edge told of the stream now starts.
+    pub fn next_seq(&self) -> u64 {
+        self.packetizer.next_seq()
     }
 
     /// Packets of one tag, preceded by an announcement when one is due.
@@ -126,10 +137,15 @@ mod tests {
     use crate::{ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent};
     use bytes::Bytes;
 
+    fn test_key() -> MediaKey {
+        MediaKey::from_bytes([1; crate::MEDIA_KEY_LEN])
+    }
+
     #[test]
     fn a_sync_follows_a_silence_once() {
         let t0 = Instant::now();
-        let mut publication = Publication::new("live/a".into(), 1, 9, 500, 1400).unwrap();
+        let mut publication =
+            Publication::new("live/a".into(), 1, 9, 500, 1400, test_key()).unwrap();
         let mut out = Vec::new();
         assert_eq!(publication.poll_timeout(), None);
         let audio = Tag::new(TagType::Audio, 0, Bytes::from_static(&[0xaf, 1, 5]));
@@ -151,7 +167,8 @@ mod tests {
     #[test]
     fn announces_at_start_before_keyframes_and_every_second() {
         let t0 = Instant::now();
-        let mut publication = Publication::new("live/a".into(), 42, 7, 100, 1400).unwrap();
+        let mut publication =
+            Publication::new("live/a".into(), 42, 7, 100, 1400, test_key()).unwrap();
         let mut out = Vec::new();
         let seq_header = Tag::new(TagType::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
         let key = Tag::new(

@@ -155,6 +155,8 @@ pub struct Reassembler {
     /// Leading slots known to be consecutive fragments of the message that starts at `slots[0]`.
     verified: usize,
     highest: Option<u64>,
+    /// Where the stream starts for this receiver, until its first packet arrives.
+    start: Option<u64>,
     /// When the packet at `highest` arrived: the due time of holes found after it.
     last_arrival: Option<Instant>,
     jump: Option<(u64, Packet)>,
@@ -171,6 +173,7 @@ impl Reassembler {
             slots: VecDeque::new(),
             verified: 0,
             highest: None,
+            start: None,
             last_arrival: None,
             jump: None,
             events: VecDeque::new(),
@@ -194,6 +197,15 @@ impl Reassembler {
         }
         self.stats.packets += 1;
         let seq = self.unwrap_seq(packet.header.seq);
+        if let Some(start) = self.start.take().filter(|start| {
+            self.next.is_none() && seq > *start && seq - start < self.config.window as u64
+        }) {
+            // Packets between the start and this one were sent and missed: holes due now.
+            self.next = Some(start);
+            let outcome = self.insert(now, seq, packet);
+            self.drain(now);
+            return outcome;
+        }
         let Some(next) = self.next else {
             self.next = Some(seq);
             self.highest = Some(seq);
@@ -218,6 +230,16 @@ impl Reassembler {
         outcome
     }
 
+    /// Expects the stream to start at `seq` (a wire number): once a later packet or
+    /// [`expect_through`](Self::expect_through) shows packets from `seq` on were sent, the
+    /// missing ones are holes. Only before the first packet; a first packet before `seq` starts
+    /// the stream there instead.
+    pub fn start_at(&mut self, seq: u64) {
+        if self.next.is_none() {
+            self.start = Some(seq & SEQUENCE_MASK);
+        }
+    }
+
     /// The next sequence number to be delivered (everything before it is done with).
     pub fn next_seq(&self) -> Option<u64> {
         self.next
@@ -231,6 +253,21 @@ impl Reassembler {
     /// Marks `first..=last` as holes noticed now, when they are known to be due but have not
     /// come (the tail of a message, detected by time). Returns the holes made.
     pub fn expect_through(&mut self, now: Instant, last: u64) -> Option<(u64, u64)> {
+        if self.next.is_none() {
+            let start = self.start.filter(|start| last >= *start)?;
+            self.start = None;
+            self.next = Some(start);
+            self.highest = Some(start);
+            self.last_arrival = Some(now);
+            self.slots.push_back(Slot::Hole {
+                due: now,
+                abandoned: false,
+            });
+            let rest = self
+                .expect_through(now, last)
+                .map_or(start, |(_, last)| last);
+            return Some((start, rest));
+        }
         let (next, highest) = (self.next?, self.highest?);
         if last <= highest {
             return None;
@@ -279,24 +316,12 @@ impl Reassembler {
         self.events.pop_front()
     }
 
-    /// Extends a 48-bit wire sequence number to 64 bits, taking the value nearest the highest seen
-    /// (the idea of RFC 3550 appendix A.1, applied to our 48-bit numbers).
+    /// Extends a 48-bit wire sequence number to 64 bits, taking the value nearest the highest seen.
     pub fn unwrap_seq(&self, wire: u64) -> u64 {
-        let wire = wire & SEQUENCE_MASK;
-        let Some(highest) = self.highest else {
-            return wire;
-        };
-        let span = SEQUENCE_MASK + 1;
-        let candidate = (highest & !SEQUENCE_MASK) | wire;
-        [
-            candidate.checked_sub(span),
-            Some(candidate),
-            Some(candidate + span),
-        ]
-        .into_iter()
-        .flatten()
-        .min_by_key(|c| c.abs_diff(highest))
-        .unwrap_or(candidate)
+        match self.highest {
+            Some(highest) => crate::seq::extend_near(highest, wire),
+            None => wire & SEQUENCE_MASK,
+        }
     }
 
     /// A packet far beyond the window is either garbage or a real jump (a sender restart on the

@@ -273,6 +273,12 @@ impl Receiver {
         }
     }
 
+    /// The stream starts at `seq` (a wire number) for this receiver: packets from there on that
+    /// did not arrive are asked for (see [`Reassembler::start_at`]).
+    pub fn start_at(&mut self, seq: u64) {
+        self.reassembler.start_at(seq);
+    }
+
     /// Everything up to `last` (a wire number) was sent, as the repair connection said: missing
     /// packets up to it are holes to ask for now, even with no later packet to reveal them.
     pub fn expect_through(&mut self, now: Instant, last: u64) {
@@ -409,7 +415,8 @@ mod tests {
     const SSRC: u32 = 7;
 
     fn packets(count: u32) -> Vec<Packet> {
-        let mut packetizer = Packetizer::new(SSRC, 100, 1400).unwrap();
+        let mut packetizer =
+            Packetizer::new(SSRC, 100, 1400, crate::MediaKey::from_bytes([7; 32])).unwrap();
         let mut out = Vec::new();
         for i in 0..count {
             let tag = Tag::new(TagType::Audio, i * 21, Bytes::from(vec![0xaf, 1, i as u8]));
@@ -417,6 +424,47 @@ mod tests {
         }
         out.push(packetizer.sync().unwrap());
         out
+    }
+
+    /// Packets that came before the stream was announced were dropped (no key yet): from the
+    /// announced start on, whatever is missing is asked for, by a later packet or by a sync.
+    #[test]
+    fn a_receiver_started_at_a_sequence_number_asks_for_what_it_missed_before_its_first_packet() {
+        let t0 = Instant::now();
+        let all = packets(4);
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        receiver.start_at(100);
+        receiver.push(t0, all[2].clone(), Source::Network);
+        let request = receiver.poll_nack(t0).unwrap();
+        assert_eq!(request.ranges[0].seqs().collect::<Vec<_>>(), vec![100, 101]);
+        receiver.push(t0, all[0].clone(), Source::Repair);
+        receiver.push(t0, all[1].clone(), Source::Repair);
+        receiver.push(t0, all[3].clone(), Source::Network);
+        let mut tags = 0;
+        while let Some(event) = receiver.poll_event() {
+            assert!(matches!(event, ReassemblerEvent::Message(_)), "{event:?}");
+            tags += 1;
+        }
+        assert_eq!((tags, receiver.recovery_stats().repaired), (4, 2));
+
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        receiver.start_at(100);
+        receiver.push(t0, all[4].clone(), Source::Network);
+        let request = receiver.poll_nack(t0).unwrap();
+        assert_eq!(
+            request.ranges[0].seqs().collect::<Vec<_>>(),
+            vec![100, 101, 102, 103]
+        );
+
+        // A first packet before the announced start starts the stream there.
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        receiver.start_at(102);
+        receiver.push(t0, all[0].clone(), Source::Network);
+        assert_eq!(receiver.poll_nack(t0), None);
+        assert!(matches!(
+            receiver.poll_event(),
+            Some(ReassemblerEvent::Message(_))
+        ));
     }
 
     #[test]

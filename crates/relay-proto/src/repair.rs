@@ -12,13 +12,13 @@
 //! Every message is a type byte and a body; on a stream each is preceded by its u32 length.
 //! Integers are big-endian.
 
-use crate::{Announcement, ProtoError, SEQUENCE_MASK};
+use crate::{Announcement, MediaKey, ProtoError, MEDIA_KEY_LEN, SEQUENCE_MASK};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-/// Version spoken in Hello / Welcome.
-pub const REPAIR_VERSION: u16 = 1;
-/// The QUIC ALPN of the repair protocol.
-pub const REPAIR_ALPN: &[u8] = b"liverelay-repair/1";
+/// Version spoken in Hello / Welcome. Version 2 hands edges the per-publish media keys.
+pub const REPAIR_VERSION: u16 = 2;
+/// The QUIC ALPN of the repair protocol: a version 1 peer cannot even connect.
+pub const REPAIR_ALPN: &[u8] = b"liverelay-repair/2";
 /// Most ranges in one NACK: 64 ranges of 65 packets answer at most 4160 packets per request.
 pub const MAX_NACK_RANGES: usize = 64;
 /// Largest control-stream frame accepted.
@@ -106,8 +106,13 @@ pub enum CloudMessage {
     Refused {
         reason: String,
     },
+    /// A live publish: its key (every one of its datagrams is signed with it; the only way an
+    /// edge learns it), the sequence number an edge told now should expect first (earlier
+    /// packets are not its to repair), and the announcement.
     Announce {
         ssrc: u32,
+        key: MediaKey,
+        first_seq: u64,
         announcement: Announcement,
     },
     /// The stream ended; `last_seq` is its final packet (the in-band end of stream), so an edge
@@ -320,9 +325,16 @@ impl CloudMessage {
                 out.put_u8(tag::REFUSED);
                 put_text(&mut out, reason);
             }
-            CloudMessage::Announce { ssrc, announcement } => {
+            CloudMessage::Announce {
+                ssrc,
+                key,
+                first_seq,
+                announcement,
+            } => {
                 out.put_u8(tag::ANNOUNCE);
                 out.put_u32(*ssrc);
+                out.put_slice(key.as_bytes());
+                out.put_u64(*first_seq & SEQUENCE_MASK);
                 out.put_slice(&announcement.encode());
             }
             CloudMessage::End { ssrc, last_seq } => {
@@ -376,8 +388,19 @@ impl CloudMessage {
             }
             tag::ANNOUNCE => {
                 let ssrc = get_u32(&mut body)?;
+                if body.remaining() < MEDIA_KEY_LEN {
+                    return Err(bad("announcement key missing"));
+                }
+                let mut raw = [0u8; MEDIA_KEY_LEN];
+                body.copy_to_slice(&mut raw);
+                let first_seq = get_seq(&mut body)?;
                 let announcement = Announcement::decode(body)?;
-                Ok(CloudMessage::Announce { ssrc, announcement })
+                Ok(CloudMessage::Announce {
+                    ssrc,
+                    key: MediaKey::from_bytes(raw),
+                    first_seq,
+                    announcement,
+                })
             }
             tag::END => {
                 let ssrc = get_u32(&mut body)?;
@@ -523,6 +546,16 @@ mod tests {
                 seq: 1 << 47,
             },
             CloudMessage::UnknownStream { ssrc: 4 },
+            CloudMessage::Announce {
+                ssrc: 5,
+                key: MediaKey::from_bytes([0xa5; MEDIA_KEY_LEN]),
+                first_seq: SEQUENCE_MASK,
+                announcement: Announcement {
+                    stream: "live/a".into(),
+                    epoch: 1_700_000_000_000,
+                    config_tags: Vec::new(),
+                },
+            },
         ];
         for message in cloud {
             let bytes = message.encode();

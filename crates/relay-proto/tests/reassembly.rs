@@ -9,17 +9,23 @@ use flv::{Tag, TagType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use relay_proto::{
-    Announcement, Message, MessageKind, Packet, PacketHeader, Packetizer, ProtoError, PushOutcome,
-    Reassembled, ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent,
-    ReassemblerStats, DEFAULT_MAX_DATAGRAM, HEADER_LEN, PAYLOAD_TYPE, SEQUENCE_MASK,
+    Announcement, MediaKey, Message, MessageKind, Packet, PacketHeader, Packetizer, ProtoError,
+    PushOutcome, Reassembled, ReassembledBody, Reassembler, ReassemblerConfig, ReassemblerEvent,
+    ReassemblerStats, AUTH_TAG_LEN, DATAGRAM_OVERHEAD, DEFAULT_MAX_DATAGRAM, HEADER_LEN,
+    PAYLOAD_TYPE, SEQUENCE_MASK,
 };
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const SSRC: u32 = 0x5eed_cafe;
+
+/// The key every test packet is signed with (the reassembler never checks it).
+fn key() -> MediaKey {
+    MediaKey::from_bytes([0x5e; 32])
+}
 const OTHER_SSRC: u32 = 0x0bad_f00d;
 /// Payload bytes per packet at the default datagram size: 1400 - 24.
-const PAYLOAD: usize = DEFAULT_MAX_DATAGRAM - HEADER_LEN;
+const PAYLOAD: usize = DEFAULT_MAX_DATAGRAM - DATAGRAM_OVERHEAD;
 const DEADLINE: Duration = Duration::from_millis(300);
 
 // ---------------------------------------------------------------------------------------------
@@ -175,12 +181,12 @@ struct Sender {
 impl Sender {
     fn new(ssrc: u32, first_seq: u64, max_datagram: usize) -> Self {
         let packetizer =
-            Packetizer::new(ssrc, first_seq, max_datagram).expect("valid datagram size");
+            Packetizer::new(ssrc, first_seq, max_datagram, key()).expect("valid datagram size");
         assert_eq!(packetizer.ssrc(), ssrc);
         assert_eq!(packetizer.next_seq(), first_seq & SEQUENCE_MASK);
         Sender {
             packetizer,
-            max_payload: max_datagram - HEADER_LEN,
+            max_payload: max_datagram - DATAGRAM_OVERHEAD,
             last_timestamp: 0,
             packets: Vec::new(),
             sent: Vec::new(),
@@ -273,7 +279,7 @@ fn seq_of(sender: &Sender, i: usize) -> u64 {
 /// Serializes a packet and parses it back, as a UDP hop would.
 fn over_the_wire(packet: &Packet, max_datagram: usize) -> Packet {
     let datagram = packet.to_datagram();
-    assert_eq!(datagram.len(), HEADER_LEN + packet.payload.len());
+    assert_eq!(datagram.len(), DATAGRAM_OVERHEAD + packet.payload.len());
     assert!(
         datagram.len() <= max_datagram,
         "datagram of {} bytes",
@@ -505,7 +511,8 @@ fn tags_from_empty_to_over_a_megabyte_round_trip() {
         sender.send(cycling_tag(i, 1_000 + 33 * i as u32, len));
     }
     let counts: Vec<usize> = sender.sent.iter().map(|s| s.packets.len()).collect();
-    assert_eq!(counts, [1, 1, 1, 1, 1, 2, 2, 3, 48, 763]);
+    // 1360 payload bytes a datagram: 1400 less the 24 header and 16 tag bytes.
+    assert_eq!(counts, [1, 1, 1, 1, 1, 2, 2, 3, 49, 772]);
     for packet in &sender.packets {
         let len = packet.to_datagram().len();
         assert!(
@@ -521,7 +528,7 @@ fn tags_from_empty_to_over_a_megabyte_round_trip() {
 #[test]
 fn every_fragment_boundary_with_tiny_datagrams() {
     for max_payload in 1..=16usize {
-        let max_datagram = HEADER_LEN + max_payload;
+        let max_datagram = DATAGRAM_OVERHEAD + max_payload;
         let mut sender = Sender::new(SSRC, 77 * max_payload as u64, max_datagram);
         for len in 0..=200usize {
             sender.send(cycling_tag(len, len as u32, len));
@@ -630,13 +637,18 @@ fn flags_follow_flv_classification_and_header_bytes_match_the_spec() {
         fragment_index: 0,
         message_len: 3,
     };
-    let datagram = Packet {
-        header,
-        payload: Bytes::from_static(b"xyz"),
-    }
-    .to_datagram();
+    let datagram = Packet::signed(header, Bytes::from_static(b"xyz"), &key()).to_datagram();
+    assert!(
+        key().verify(&datagram),
+        "the tag covers everything before it"
+    );
     assert_eq!(
-        &datagram[..],
+        &key().tag(&[&datagram[..datagram.len() - AUTH_TAG_LEN]])[..],
+        &datagram[datagram.len() - AUTH_TAG_LEN..],
+        "the tag is the last 16 bytes"
+    );
+    assert_eq!(
+        &datagram[..datagram.len() - AUTH_TAG_LEN],
         &[
             0x80,
             0x80 | PAYLOAD_TYPE,
@@ -684,16 +696,16 @@ fn flags_follow_flv_classification_and_header_bytes_match_the_spec() {
 #[test]
 fn packetizer_limits() {
     assert_eq!(
-        Packetizer::new(SSRC, 0, HEADER_LEN).unwrap_err(),
-        ProtoError::DatagramTooSmall(HEADER_LEN)
+        Packetizer::new(SSRC, 0, DATAGRAM_OVERHEAD, key()).unwrap_err(),
+        ProtoError::DatagramTooSmall(DATAGRAM_OVERHEAD)
     );
     assert_eq!(
-        Packetizer::new(SSRC, 0, 0).unwrap_err(),
+        Packetizer::new(SSRC, 0, 0, key()).unwrap_err(),
         ProtoError::DatagramTooSmall(0)
     );
 
     // One payload byte per packet: 65536 fragments is the most a message may have.
-    let mut sender = Sender::new(SSRC, SEQUENCE_MASK - 100, HEADER_LEN + 1);
+    let mut sender = Sender::new(SSRC, SEQUENCE_MASK - 100, DATAGRAM_OVERHEAD + 1);
     let mut out = Vec::new();
     let too_large = audio(0, (1 << 16) + 1);
     assert_eq!(
@@ -787,9 +799,9 @@ fn sequence_wraps_at_48_bits() {
 
 #[test]
 fn first_seq_is_taken_modulo_2_48() {
-    let packetizer = Packetizer::new(SSRC, (1 << 48) + 7, DEFAULT_MAX_DATAGRAM).unwrap();
+    let packetizer = Packetizer::new(SSRC, (1 << 48) + 7, DEFAULT_MAX_DATAGRAM, key()).unwrap();
     assert_eq!(packetizer.next_seq(), 7);
-    let packetizer = Packetizer::new(SSRC, u64::MAX, DEFAULT_MAX_DATAGRAM).unwrap();
+    let packetizer = Packetizer::new(SSRC, u64::MAX, DEFAULT_MAX_DATAGRAM, key()).unwrap();
     assert_eq!(packetizer.next_seq(), SEQUENCE_MASK);
     let mut sender = Sender::new(SSRC, u64::MAX, DEFAULT_MAX_DATAGRAM);
     sender.send(video(0, 3 * PAYLOAD, true));
@@ -1210,7 +1222,7 @@ fn announcement_and_end_round_trip() {
     let end = &sender.packets[sender.sent[6].packets.start];
     assert_eq!(end.header.message_len, 0);
     assert!(end.payload.is_empty() && end.header.start && end.header.end);
-    assert_eq!(end.to_datagram().len(), HEADER_LEN);
+    assert_eq!(end.to_datagram().len(), DATAGRAM_OVERHEAD);
 
     let mut rx = Harness::with_defaults();
     deliver_in_order_checking_each(&sender, &mut rx);
@@ -1256,7 +1268,7 @@ fn undecodable_announcement_is_counted_not_emitted() {
 
 /// An independent reading of the wire format: does `d` describe a valid packet?
 fn spec_says_valid(d: &[u8]) -> bool {
-    if d.len() < HEADER_LEN {
+    if d.len() < DATAGRAM_OVERHEAD {
         return false;
     }
     let flags = d[12];
@@ -1265,7 +1277,7 @@ fn spec_says_valid(d: &[u8]) -> bool {
     let (start, end) = (flags & 0x80 != 0, flags & 0x40 != 0);
     let index = u16::from_be_bytes([d[14], d[15]]);
     let len = u32::from_be_bytes(d[16..20].try_into().unwrap()) as usize;
-    let payload = d.len() - HEADER_LEN;
+    let payload = d.len() - DATAGRAM_OVERHEAD;
     d[0] == 0x80
         && d[1] & 0x7f == PAYLOAD_TYPE
         && flags & 0x03 == 0
@@ -1286,7 +1298,7 @@ fn random_datagram(rng: &mut StdRng) -> Vec<u8> {
     let len = rng.random_range(0..64);
     let mut d = vec![0u8; len];
     rng.fill(&mut d[..]);
-    if len >= HEADER_LEN && rng.random_bool(0.5) {
+    if len >= DATAGRAM_OVERHEAD && rng.random_bool(0.5) {
         d[0] = if rng.random_bool(0.9) { 0x80 } else { d[0] };
         d[1] = (d[1] & 0x80)
             | if rng.random_bool(0.9) {
@@ -1314,7 +1326,7 @@ fn random_datagram(rng: &mut StdRng) -> Vec<u8> {
             rng.random()
         };
         d[14..16].copy_from_slice(&index.to_be_bytes());
-        let message_len = ((len - HEADER_LEN) as u32 + rng.random_range(0..3))
+        let message_len = ((len - DATAGRAM_OVERHEAD) as u32 + rng.random_range(0..3))
             .wrapping_sub(u32::from(rng.random_bool(0.2)));
         d[16..20].copy_from_slice(&message_len.to_be_bytes());
     }
@@ -1333,7 +1345,7 @@ fn parse_agrees_with_the_spec_on_random_datagrams() {
             Ok(packet) => {
                 assert!(valid, "parse accepted an invalid datagram {d:02x?}");
                 assert_eq!(&packet.to_datagram()[..], &d[..], "re-encoding is exact");
-                assert_eq!(&packet.payload[..], &d[HEADER_LEN..]);
+                assert_eq!(&packet.payload[..], &d[HEADER_LEN..d.len() - AUTH_TAG_LEN]);
                 // Most have a random SSRC and are ignored; some are ours.
                 let mut packet = packet;
                 if rng.random_bool(0.5) {
@@ -1385,7 +1397,7 @@ fn sync_packets_name_the_newest_packet_and_carry_no_message() {
     let sync = sender.packetizer.sync().unwrap();
     assert_eq!(sync.header.seq, SEQUENCE_MASK);
     sender.send(audio(9, 10)); // seq 0, after the wrap
-    let sync = over_the_wire(&sender.packetizer.sync().unwrap(), HEADER_LEN);
+    let sync = over_the_wire(&sender.packetizer.sync().unwrap(), DATAGRAM_OVERHEAD);
     let h = sync.header;
     assert_eq!(
         (h.kind, h.seq, h.timestamp, h.ssrc),
@@ -1416,14 +1428,14 @@ fn truncated_datagrams() {
     sender.send(audio(20, 80));
     let datagrams: Vec<Bytes> = sender.packets.iter().map(Packet::to_datagram).collect();
     for d in &datagrams {
-        for cut in 0..HEADER_LEN {
+        for cut in 0..DATAGRAM_OVERHEAD {
             assert_eq!(
                 Packet::parse(d.slice(..cut)),
                 Err(ProtoError::Truncated(cut))
             );
         }
         assert!(matches!(
-            Packet::parse(d.slice(..HEADER_LEN)),
+            Packet::parse(d.slice(..DATAGRAM_OVERHEAD)),
             Err(ProtoError::Inconsistent(_))
         ));
     }
@@ -1433,8 +1445,8 @@ fn truncated_datagrams() {
     let mut events = Vec::new();
     for (i, d) in datagrams.iter().enumerate() {
         let d = match i {
-            1 => d.slice(..d.len() - 1),     // the middle fragment of the video tag
-            3 => d.slice(..HEADER_LEN + 40), // the single packet of the first audio tag
+            1 => d.slice(..d.len() - 1), // the middle fragment of the video tag
+            3 => d.slice(..DATAGRAM_OVERHEAD + 40), // the single packet of the first audio tag
             _ => d.clone(),
         };
         let packet = Packet::parse(d).expect("parses");
@@ -1527,7 +1539,7 @@ fn reassembler_survives_random_packets_of_its_ssrc() {
                 message_len,
             };
             let payload = Bytes::from(filler(payload as usize, step));
-            let packet = over_the_wire(&Packet { header, payload }, usize::MAX);
+            let packet = over_the_wire(&Packet::signed(header, payload, &key()), usize::MAX);
             rx.rx.push(rx.at(step), packet);
             if step % 50 == 0 {
                 rx.rx.handle_timeout(rx.at(step));
@@ -1743,7 +1755,7 @@ fn confirmed_jump_longer_than_the_window_keeps_its_first_message() {
 
 #[test]
 fn message_larger_than_the_window_is_reported_as_a_gap() {
-    let mut sender = Sender::new(SSRC, 0, HEADER_LEN + 16);
+    let mut sender = Sender::new(SSRC, 0, DATAGRAM_OVERHEAD + 16);
     sender.send(audio(0, 16));
     sender.send(video(1, 10 * 16, true)); // 10 fragments
     sender.send(video(2, 16, false));

@@ -3,7 +3,10 @@
 use crate::identity::Identity;
 use crate::QuicError;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt};
+use quinn::{
+    ClientConfig, Endpoint, EndpointConfig, IdleTimeout, ServerConfig, TransportConfig, VarInt,
+};
+use quinn_proto::HashedConnectionIdGenerator;
 use relay_proto::REPAIR_ALPN;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -42,8 +45,35 @@ fn transport() -> Arc<TransportConfig> {
     Arc::new(transport)
 }
 
+/// Derives a secret for `label` from the cloud's private key, so that it survives a restart
+/// with the same identity and is useless for anything else.
+fn derived_secret(identity: &Identity, label: &[u8]) -> ring::hmac::Tag {
+    let secret = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, identity.key.secret_der());
+    ring::hmac::sign(&secret, label)
+}
+
+/// The endpoint's stateless resets (RFC 9000 §10.3) and connection IDs come from keys derived
+/// from the cloud's private key, so a cloud restarted with the same identity recognises the
+/// connection IDs it handed out before and resets those connections: its edges learn at their
+/// next keep-alive that the connection is gone and reconnect at once (to learn the new
+/// publishes' media keys) instead of waiting out the idle timeout.
+fn endpoint_config(identity: &Identity) -> EndpointConfig {
+    let reset = derived_secret(identity, b"liverelay QUIC stateless reset key");
+    let mut config = EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        reset.as_ref(),
+    )));
+    let cid = derived_secret(identity, b"liverelay QUIC connection ID key");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&cid.as_ref()[..8]);
+    let cid_key = u64::from_be_bytes(cid_key);
+    config.cid_generator(move || Box::new(HashedConnectionIdGenerator::from_key(cid_key)));
+    config
+}
+
 /// The cloud's endpoint, listening on `addr`.
 pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicError> {
+    let endpoint_config = endpoint_config(&identity);
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
@@ -53,10 +83,17 @@ pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicErro
         .map_err(|error| QuicError::Certificate(error.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport());
-    Endpoint::server(config, addr).map_err(|source| QuicError::Io {
+    let io = |source| QuicError::Io {
         what: format!("binding QUIC on {addr}"),
         source,
-    })
+    };
+    let socket = std::net::UdpSocket::bind(addr).map_err(io)?;
+    let runtime = quinn::default_runtime().ok_or_else(|| {
+        io(std::io::Error::other(
+            "no async runtime to drive QUIC (not inside tokio)",
+        ))
+    })?;
+    Endpoint::new(endpoint_config, Some(config), socket, runtime).map_err(io)
 }
 
 /// How an edge recognises the cloud.

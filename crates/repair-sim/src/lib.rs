@@ -33,14 +33,17 @@ use bytes::Bytes;
 use flv::TagType;
 use netem::{Netem, NetemConfig, SplitMix64};
 use relay_proto::{
-    CloudMessage, EdgeMessage, Fragments, MessageKind, Packet, Publication, ReassembledBody,
-    ReassemblerConfig, ReassemblerEvent, Receiver, ReceiverConfig, RepairResponder,
-    RetransmitCache, Source, DEFAULT_MAX_DATAGRAM, SEQUENCE_MASK,
+    CloudMessage, EdgeMessage, Fragments, MediaKey, MessageKind, Packet, Publication,
+    ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver, ReceiverConfig,
+    RepairResponder, RetransmitCache, Source, DEFAULT_MAX_DATAGRAM, SEQUENCE_MASK,
 };
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use stream::{Generated, StreamGen, TagKind};
+
+/// The simulated publish's media key.
+const SIM_KEY: [u8; relay_proto::MEDIA_KEY_LEN] = [0x51; relay_proto::MEDIA_KEY_LEN];
 
 /// How long the stream runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +325,7 @@ impl<'a> Sim<'a> {
                 ssrc,
                 first_seq,
                 DEFAULT_MAX_DATAGRAM,
+                MediaKey::from_bytes(SIM_KEY),
             )
             .expect("default datagram size"),
             cache: RetransmitCache::new(config.cache_packets, usize::MAX),
@@ -581,7 +585,9 @@ impl<'a> Sim<'a> {
     }
 
     fn on_data(&mut self, datagram: Bytes) {
-        let packet = Packet::parse(datagram).expect("the data link carries valid datagrams");
+        // The data link checks every datagram's tag, as an edge does.
+        let packet = Packet::open(datagram, self.publication.key())
+            .expect("the data link carries the publication's signed datagrams");
         if packet.header.kind == MessageKind::Sync {
             // Names the newest packet sent; it is no packet of the stream itself.
             self.receiver.push(self.now, packet, Source::Network);

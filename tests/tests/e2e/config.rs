@@ -205,7 +205,7 @@ fn log_file_is_written_and_rotated() {
     let earlier = "a line of an earlier run\n".repeat(65_536 / 25);
     std::fs::write(dir.join("logs/edge.log"), &earlier).expect("write the earlier log");
     let yaml = format!(
-        "edge:\n  udp_addr: \":{}\"\n  flv_addr: \"127.0.0.1:{}\"\n  cloud_quic_addr: \"\"\n  \
+        "edge:\n  udp_addr: \":{}\"\n  flv_addr: \"127.0.0.1:{}\"\n  cloud_quic_addr: \"127.0.0.1:9\"\n  \
          enable_log_file: true\n  log_file: \"logs/edge.log\"\n  log_max_bytes: 65536\n  \
          log_max_files: 1\n",
         free_port(),

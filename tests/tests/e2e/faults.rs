@@ -17,6 +17,7 @@ use e2e_tests::http::{self, Capture, HttpResponse};
 use e2e_tests::lossy::{Forwarder, LossModel, LossStats, LARGE_DATAGRAM};
 use e2e_tests::media::check_decodes_clean;
 use e2e_tests::process::{log_number, Proc};
+use e2e_tests::prometheus::scrape;
 use e2e_tests::repair_probe::{run_async, Greeting, Received, RepairProbe};
 use e2e_tests::tap::Tap;
 use e2e_tests::util::{loopback, poll_until};
@@ -385,12 +386,12 @@ fn evicted_packet_skips_to_keyframe() {
 }
 
 /// Fault 5. The edge presents a wrong token: the cloud refuses it (logged every time), the edge
-/// logs that it was refused, backs off, and still serves the stream from UDP alone: on a clean path
-/// the player gets every packet.
+/// logs that it was refused and backs off. It never learns the stream's key, so it serves
+/// nothing: the stream's datagrams are dropped (counted) and players get 404.
 #[test]
 fn wrong_edge_token_is_refused() {
     let media = Media::standard();
-    let mut f = Faulty::start(
+    let f = Faulty::start(
         "wrongtoken",
         None,
         None,
@@ -406,10 +407,28 @@ fn wrong_edge_token_is_refused() {
                 logs(&procs)
             )
         });
-    let Faulty {
-        dir, cloud, edge, ..
-    } = &mut f;
-    crate::publish_and_check(dir, cloud, edge, "wrongtoken", media);
+    let mut publisher =
+        Publisher::start(&f.dir, "publisher", media, &f.cloud.rtmp_url("wrongtoken"));
+    std::thread::sleep(Duration::from_secs(3));
+    let play = http::request(
+        f.edge.flv_addr(),
+        "GET",
+        &Edge::play_path("wrongtoken"),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("the edge stopped answering: {e}"));
+    assert_eq!(
+        play.status, 404,
+        "an edge without the stream's key served it"
+    );
+    if let Err(e) = publisher.finish() {
+        panic!("{e}\n{}", logs(&f.procs()));
+    }
+    let unknown = crate::forgery::dropped(&scrape(f.edge.flv_addr()), "unknown_stream");
+    assert!(
+        unknown > 100,
+        "the edge counted {unknown} datagrams of a stream it has no key for"
+    );
     let elapsed = started.elapsed();
     let cloud_refusals = f.cloud.proc.log_lines("edge token refused");
     let edge_refusals = f.edge.proc.log_lines("refused this edge");

@@ -26,6 +26,7 @@ mod bad_input;
 mod config;
 mod control;
 mod faults;
+mod forgery;
 mod gifts;
 mod harness;
 mod identity;
