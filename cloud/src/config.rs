@@ -27,6 +27,7 @@ pub struct CloudConfig {
     pub edge_tokens: Vec<String>,
     pub rtp_cache_size: usize,
     pub rtp_cache_bytes: usize,
+    pub nack_budget_pps: u64,
     pub log_level: String,
     pub enable_log_file: bool,
     pub log_file: String,
@@ -96,6 +97,7 @@ impl Default for CloudConfig {
             edge_tokens: vec![DEV_TOKEN.into()],
             rtp_cache_size: 5000,
             rtp_cache_bytes: 32 << 20,
+            nack_budget_pps: 20_000,
             log_level: "info".into(),
             enable_log_file: false,
             log_file: "cloud.log".into(),
@@ -151,6 +153,8 @@ pub struct CloudSettings {
     pub edge_tokens: Vec<String>,
     pub rtp_cache_size: usize,
     pub rtp_cache_bytes: usize,
+    /// Packets answered per second on one edge's repair connection.
+    pub nack_budget_pps: u64,
     /// Where recordings go; `None` when recording is off.
     pub record_dir: Option<PathBuf>,
     pub publish_auth: PushScheme,
@@ -218,6 +222,12 @@ impl NodeConfig for CloudConfig {
                 "must be at least 1048576",
             ));
         }
+        if !(100..=10_000_000).contains(&self.nack_budget_pps) {
+            return Err(NodeError::bad_value(
+                "cloud.nack_budget_pps",
+                "must be 100 to 10000000 packets a second",
+            ));
+        }
         for (key, value) in [
             ("cloud.quic_cert_file", &self.quic_cert_file),
             ("cloud.quic_key_file", &self.quic_key_file),
@@ -248,6 +258,7 @@ impl NodeConfig for CloudConfig {
             edge_tokens: self.edge_tokens.clone(),
             rtp_cache_size: self.rtp_cache_size,
             rtp_cache_bytes: self.rtp_cache_bytes,
+            nack_budget_pps: self.nack_budget_pps,
             record_dir,
             publish_auth: self.publish_auth,
             rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,

@@ -118,6 +118,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         endpoint,
         hub.clone(),
         Arc::new(settings.edge_tokens.clone()),
+        settings.nack_budget_pps,
         shutdown_rx.clone(),
     ));
 

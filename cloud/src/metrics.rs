@@ -302,6 +302,11 @@ fn edge_metrics(out: &mut Exposition, state: &NodeState, now: Instant) {
             &counters.nacks,
         ),
         (
+            "liverelay_cloud_repair_nacks_throttled_total",
+            "NACKs not answered: the edge was over nack_budget_pps.",
+            &counters.nacks_throttled,
+        ),
+        (
             "liverelay_cloud_repair_bad_requests_total",
             "Repair requests that did not decode.",
             &counters.bad_requests,

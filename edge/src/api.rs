@@ -283,6 +283,12 @@ fn media_counters(out: &mut Exposition, media: &crate::router::MediaCounters) {
         &[],
         load(&media.refused_streams),
     );
+    out.counter(
+        "liverelay_edge_nacks_throttled_total",
+        "Repair requests the cloud refused: this edge was over its nack_budget_pps.",
+        &[],
+        load(&media.nacks_throttled),
+    );
 }
 
 fn node_totals(out: &mut Exposition, totals: &NodeTotals) {

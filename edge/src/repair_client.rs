@@ -235,6 +235,15 @@ fn deliver(router: &Router, message: bytes::Bytes) {
             tracing::debug!(ssrc, "the cloud does not know this stream");
             return;
         }
+        CloudMessage::Throttled { ssrc, id } => {
+            // The stream's receiver asks again about an RTT later, as for a lost answer.
+            router
+                .counters()
+                .nacks_throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(ssrc, id, "the cloud throttled a repair request");
+            return;
+        }
         CloudMessage::Welcome { .. } | CloudMessage::Refused { .. } => return,
     };
     let _ = router.deliver(ssrc, input);

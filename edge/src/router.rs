@@ -51,6 +51,8 @@ pub struct MediaCounters {
     pub queue_full: AtomicU64,
     /// Announcements refused because `max_streams` streams were being served.
     pub refused_streams: AtomicU64,
+    /// Repair requests the cloud refused for this edge's answer budget.
+    pub nacks_throttled: AtomicU64,
 }
 
 impl MediaCounters {

@@ -81,7 +81,11 @@ impl Forger {
                 round = round.wrapping_add(1);
                 if let Some(name) = &attack.squat_name {
                     let ssrc = 0x7000_0000 | (round % attack.fresh_ssrcs.max(1));
-                    let epoch = if round.is_multiple_of(2) { u64::MAX } else { now_ms() };
+                    let epoch = if round.is_multiple_of(2) {
+                        u64::MAX
+                    } else {
+                        now_ms()
+                    };
                     if let Ok(mut publication) =
                         Publication::new(name.clone(), epoch, ssrc, 0, 1400, random_key())
                     {

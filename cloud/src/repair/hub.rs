@@ -27,6 +27,8 @@ pub struct RepairCounters {
     pub edges_accepted: AtomicU64,
     pub edges_refused: AtomicU64,
     pub nacks: AtomicU64,
+    /// NACKs refused for an edge's answer budget (`nack_budget_pps`).
+    pub nacks_throttled: AtomicU64,
     pub bad_requests: AtomicU64,
     pub packets_requested: AtomicU64,
     pub repairs_sent: AtomicU64,

@@ -3,12 +3,14 @@
 use super::hub::{EdgeRegistration, RepairHub};
 use bytes::Bytes;
 use quinn::{Connection, Endpoint, Incoming};
-use relay_proto::{CloudMessage, EdgeMessage, RepairResponder, REPAIR_VERSION};
+use relay_proto::{
+    AnswerBudget, Answered, CloudMessage, EdgeMessage, RepairResponder, REPAIR_VERSION,
+};
 use repair_quic::channel::{read_unordered, send_unordered, write_frame, FrameReader};
 use repair_quic::QuicError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// An edge must say hello this soon after connecting.
@@ -19,11 +21,12 @@ const CLOSE_SHUTDOWN: u32 = 2;
 /// Requests that came on streams (too long for a datagram), waiting for the connection loop.
 const STREAMED_REQUESTS: usize = 64;
 
-/// Accepts edges until shutdown.
+/// Accepts edges until shutdown; each edge may be answered `nack_budget_pps` packets a second.
 pub async fn serve_repair(
     endpoint: Endpoint,
     hub: Arc<RepairHub>,
     tokens: Arc<Vec<String>>,
+    nack_budget_pps: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -36,7 +39,7 @@ pub async fn serve_repair(
         let tokens = tokens.clone();
         tokio::spawn(async move {
             let peer = incoming.remote_address();
-            match serve_edge(incoming, hub, tokens).await {
+            match serve_edge(incoming, hub, tokens, nack_budget_pps).await {
                 Ok(())
                 | Err(QuicError::Connection(quinn::ConnectionError::ApplicationClosed(_))) => {
                     tracing::info!(%peer, "edge disconnected")
@@ -65,6 +68,7 @@ async fn serve_edge(
     incoming: Incoming,
     hub: Arc<RepairHub>,
     tokens: Arc<Vec<String>>,
+    nack_budget_pps: u64,
 ) -> Result<(), QuicError> {
     let connection = incoming.await?;
     let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, connection.accept_bi())
@@ -115,7 +119,7 @@ async fn serve_edge(
     for message in hub.live_announcements() {
         write_frame(&mut send, message.encode()).await?;
     }
-    let mut responder = RepairResponder::new();
+    let mut responder = RepairResponder::new(AnswerBudget::new(nack_budget_pps));
     let (streamed_tx, mut streamed_rx) = mpsc::channel(STREAMED_REQUESTS);
     loop {
         let request = tokio::select! {
@@ -218,8 +222,13 @@ fn answer(
         ),
         None => (None, None),
     };
-    if !responder.answer(cache.as_deref(), &request, &mut answers) {
-        return answers;
+    match responder.answer(Instant::now(), cache.as_deref(), &request, &mut answers) {
+        Answered::Yes => {}
+        Answered::Duplicate => return answers,
+        Answered::Throttled => {
+            counters.nacks_throttled.fetch_add(1, Ordering::Relaxed);
+            return answers;
+        }
     }
     drop(cache);
     // Only streams the cloud has: an edge naming made-up SSRCs must not grow the table.

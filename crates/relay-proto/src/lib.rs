@@ -144,7 +144,7 @@ pub use repair::{
     frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, ViewerCount, MAX_COPIES,
     MAX_FRAME_LEN, MAX_NACK_RANGES, MAX_VIEWER_REPORT, REPAIR_ALPN, REPAIR_VERSION,
 };
-pub use responder::RepairResponder;
+pub use responder::{AnswerBudget, Answered, RepairResponder};
 pub use rtt::RttEstimator;
 
 /// The RTP payload type of relay packets (dynamic range, RFC 3551 §3).

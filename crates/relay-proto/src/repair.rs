@@ -1,9 +1,11 @@
 //! Messages of the repair connection between an edge and the cloud (carried over QUIC).
 //!
 //! Edge to cloud: [`EdgeMessage::Hello`] first on the control stream, then NACKs in QUIC
-//! datagrams, and every few seconds a [`EdgeMessage::Viewers`] report on the control stream. Cloud to edge: [`CloudMessage::Welcome`] or [`CloudMessage::Refused`], stream
-//! announcements and ends on the control stream, and one answer for every requested packet:
-//! the packet itself, "evicted", "not sent" or "unknown stream".
+//! datagrams, and every few seconds a [`EdgeMessage::Viewers`] report on the control stream.
+//! Cloud to edge: [`CloudMessage::Welcome`] or [`CloudMessage::Refused`], stream announcements
+//! (with each publish's media key) and ends on the control stream, and one answer for every
+//! requested packet: the packet itself, "evicted", "not sent" or "unknown stream"; or, for a
+//! request over the edge's answer budget, one "throttled".
 //!
 //! A NACK names packets as a base sequence number and a 64-bit bitmap of the 64 that follow it
 //! (bit i set: base + 1 + i is missing), the generic NACK of RFC 4585 §6.2.1 widened to our
@@ -135,6 +137,12 @@ pub enum CloudMessage {
     UnknownStream {
         ssrc: u32,
     },
+    /// The request `id` was not answered: the edge is over its answer budget. It asks again
+    /// later, as for a lost answer.
+    Throttled {
+        ssrc: u32,
+        id: u32,
+    },
 }
 
 mod tag {
@@ -149,6 +157,7 @@ mod tag {
     pub const EVICTED: u8 = 0x86;
     pub const NOT_SENT: u8 = 0x87;
     pub const UNKNOWN_STREAM: u8 = 0x88;
+    pub const THROTTLED: u8 = 0x89;
 }
 
 fn bad(what: &'static str) -> ProtoError {
@@ -366,6 +375,11 @@ impl CloudMessage {
                 out.put_u8(tag::UNKNOWN_STREAM);
                 out.put_u32(*ssrc);
             }
+            CloudMessage::Throttled { ssrc, id } => {
+                out.put_u8(tag::THROTTLED);
+                out.put_u32(*ssrc);
+                out.put_u32(*id);
+            }
         }
         out.freeze()
     }
@@ -433,6 +447,11 @@ impl CloudMessage {
             tag::UNKNOWN_STREAM => {
                 let ssrc = get_u32(&mut body)?;
                 finish(body, CloudMessage::UnknownStream { ssrc })
+            }
+            tag::THROTTLED => {
+                let ssrc = get_u32(&mut body)?;
+                let id = get_u32(&mut body)?;
+                finish(body, CloudMessage::Throttled { ssrc, id })
             }
             _ => Err(bad("unknown cloud message type")),
         }
@@ -546,6 +565,7 @@ mod tests {
                 seq: 1 << 47,
             },
             CloudMessage::UnknownStream { ssrc: 4 },
+            CloudMessage::Throttled { ssrc: 4, id: 9 },
             CloudMessage::Announce {
                 ssrc: 5,
                 key: MediaKey::from_bytes([0xa5; MEDIA_KEY_LEN]),

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use flv::TagType;
 use netem::{Netem, NetemConfig, SplitMix64};
 use relay_proto::{
-    CloudMessage, EdgeMessage, Fragments, MediaKey, MessageKind, Packet, Publication,
+    AnswerBudget, CloudMessage, EdgeMessage, Fragments, MediaKey, MessageKind, Packet, Publication,
     ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver, ReceiverConfig,
     RepairResponder, RetransmitCache, Source, DEFAULT_MAX_DATAGRAM, SEQUENCE_MASK,
 };
@@ -329,7 +329,8 @@ impl<'a> Sim<'a> {
             )
             .expect("default datagram size"),
             cache: RetransmitCache::new(config.cache_packets, usize::MAX),
-            responder: RepairResponder::new(),
+            // No budget to speak of: the simulation measures recovery, not throttling.
+            responder: RepairResponder::new(AnswerBudget::new(u64::MAX)),
             data,
             nack_link: repair_link(nack_seed),
             answer_link: repair_link(answer_seed),
@@ -610,7 +611,7 @@ impl<'a> Sim<'a> {
         };
         let mut answers = std::mem::take(&mut self.answers);
         self.responder
-            .answer(Some(&self.cache), &request, &mut answers);
+            .answer(self.now, Some(&self.cache), &request, &mut answers);
         for answer in answers.drain(..) {
             let bytes = answer.encode();
             match answer {

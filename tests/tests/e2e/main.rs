@@ -31,6 +31,7 @@ mod gifts;
 mod harness;
 mod identity;
 mod multicast;
+mod nack_budget;
 mod pk;
 mod publish_auth;
 mod recording;
