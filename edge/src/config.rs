@@ -21,6 +21,12 @@ pub struct EdgeConfig {
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
     pub max_streams: usize,
+    pub play_auth: String,
+    pub play_key: String,
+    pub on_play: String,
+    pub on_play_secret: String,
+    pub on_play_timeout_ms: u64,
+    pub on_play_cache_s: u64,
     pub cloud_quic_addr: String,
     pub cloud_server_name: String,
     pub cloud_cert_file: String,
@@ -46,6 +52,12 @@ impl Default for EdgeConfig {
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
             max_streams: 1024,
+            play_auth: "none".into(),
+            play_key: String::new(),
+            on_play: String::new(),
+            on_play_secret: String::new(),
+            on_play_timeout_ms: 2000,
+            on_play_cache_s: 10,
             cloud_quic_addr: "127.0.0.1:4242".into(),
             cloud_server_name: "liverelay-cloud".into(),
             cloud_cert_file: "cloud-cert.pem".into(),
@@ -77,6 +89,18 @@ pub struct EdgeSettings {
     pub max_streams: usize,
     /// The repair connection, which also brings every stream's media key.
     pub repair: RepairSettings,
+    pub play: PlaySettings,
+}
+
+/// Who may play: signed play URLs and the `on_play` hook, each optional.
+#[derive(Debug, Clone, Default)]
+pub struct PlaySettings {
+    /// `play_auth: expiry`: play URLs must be signed with this key.
+    pub play_key: Option<String>,
+    /// `on_play`: the app's URL and the secret its requests are signed with.
+    pub on_play: Option<(String, String)>,
+    pub on_play_timeout: Duration,
+    pub on_play_cache: Duration,
 }
 
 /// How the edge reaches and recognises the cloud's repair server.
@@ -129,6 +153,7 @@ impl NodeConfig for EdgeConfig {
             ));
         }
         let repair = self.repair_settings()?;
+        let play = self.play_settings()?;
         Ok(EdgeSettings {
             udp_addr,
             multicast_if: parse_multicast_if("edge.multicast_if", &self.multicast_if)?,
@@ -139,6 +164,7 @@ impl NodeConfig for EdgeConfig {
             udp_recv_buffer: self.udp_recv_buffer,
             max_streams: self.max_streams,
             repair,
+            play,
         })
     }
 
@@ -148,6 +174,60 @@ impl NodeConfig for EdgeConfig {
 }
 
 impl EdgeConfig {
+    fn play_settings(&self) -> Result<PlaySettings, NodeError> {
+        let play_key = match self.play_auth.as_str() {
+            "none" => None,
+            "expiry" if self.play_key.len() >= 16 => Some(self.play_key.clone()),
+            "expiry" => {
+                return Err(NodeError::bad_value(
+                    "edge.play_key",
+                    "must be 16 characters or more with play_auth: expiry",
+                ))
+            }
+            _ => {
+                return Err(NodeError::bad_value(
+                    "edge.play_auth",
+                    "must be none or expiry",
+                ))
+            }
+        };
+        let on_play = if self.on_play.is_empty() {
+            None
+        } else {
+            relay_control::outbound::parse_url("edge.on_play", &self.on_play).map_err(
+                |reason| {
+                    let reason = reason.trim_start_matches("edge.on_play: ");
+                    NodeError::bad_value("edge.on_play", reason)
+                },
+            )?;
+            if self.on_play_secret.len() < 16 {
+                return Err(NodeError::bad_value(
+                    "edge.on_play_secret",
+                    "must be 16 characters or more when on_play is set",
+                ));
+            }
+            Some((self.on_play.clone(), self.on_play_secret.clone()))
+        };
+        if !(100..=60_000).contains(&self.on_play_timeout_ms) {
+            return Err(NodeError::bad_value(
+                "edge.on_play_timeout_ms",
+                "must be 100 to 60000",
+            ));
+        }
+        if self.on_play_cache_s > 3600 {
+            return Err(NodeError::bad_value(
+                "edge.on_play_cache_s",
+                "must be 0 to 3600",
+            ));
+        }
+        Ok(PlaySettings {
+            play_key,
+            on_play,
+            on_play_timeout: Duration::from_millis(self.on_play_timeout_ms),
+            on_play_cache: Duration::from_secs(self.on_play_cache_s),
+        })
+    }
+
     fn repair_settings(&self) -> Result<RepairSettings, NodeError> {
         if self.cloud_quic_addr.is_empty() {
             return Err(NodeError::bad_value(

@@ -5,6 +5,9 @@ use thiserror::Error;
 pub enum EdgeError {
     #[error(transparent)]
     Config(#[from] relay_node::NodeError),
+    /// The play checks could not be set up (the message names the key).
+    #[error("{0}")]
+    Play(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -4,7 +4,7 @@
 use crate::player::{Player, PlayerBody};
 use crate::streams::{Command, Streams};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -23,6 +23,8 @@ pub struct HttpState {
     pub repair_rtt: watch::Receiver<Option<Duration>>,
     /// Datagrams received and dropped, by reason.
     pub media: Arc<crate::router::MediaCounters>,
+    /// Who may play.
+    pub gate: Arc<crate::play_gate::PlayGate>,
 }
 
 /// Players and the API; `/metrics` and `/status` too unless `metrics_apart`.
@@ -48,6 +50,7 @@ fn not_found(what: &str) -> Response {
     ),
     responses(
         (status = 200, content_type = "video/x-flv", body = Vec<u8>, description = "the stream, chunked, until it ends"),
+        (status = 403, content_type = "text/plain", body = String, description = "play_auth or on_play refused the player"),
         (status = 404, content_type = "text/plain", body = String, description = "not live on this edge, or not NAME.flv"),
         (status = 405, description = "a method other than GET, HEAD or OPTIONS"),
 ))]
@@ -55,6 +58,7 @@ pub async fn play(
     method: Method,
     State(state): State<HttpState>,
     Path((app, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if method == Method::OPTIONS {
         return with_cors(StatusCode::NO_CONTENT.into_response());
@@ -65,6 +69,10 @@ pub async fn play(
     let Some(key) = file.strip_suffix(".flv") else {
         return not_found("only APP/NAME.flv is served here");
     };
+    if let Err(refusal) = state.gate.check(&app, key, query.as_deref()).await {
+        tracing::debug!(app, stream = key, %refusal, "player refused");
+        return with_cors((StatusCode::FORBIDDEN, format!("{refusal}\n")).into_response());
+    }
     let name = format!("{app}/{key}");
     let Some(stream) = state.streams.get(&name) else {
         return not_found(&format!("stream {name} is not live on this edge"));

@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod play_gate;
 pub mod player;
 pub mod repair_client;
 pub mod router;

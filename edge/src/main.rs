@@ -1,11 +1,14 @@
 //! liverelay edge node binary.
 
-use edge::config::{EdgeConfig, EdgeSettings};
+use edge::config::{EdgeConfig, EdgeSettings, PlaySettings};
 use edge::error::EdgeError;
 use edge::http::{router, HttpState};
+use edge::play_gate::{PlayGate, PlayHook};
 use edge::repair_client::run_repair_client;
 use edge::router::{MediaCounters, Router, StreamContext};
 use edge::streams::Streams;
+use relay_control::auth::SecretKey;
+use relay_control::outbound::SignedPoster;
 use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +18,27 @@ use tokio::sync::watch;
 /// NACKs from all stream tasks waiting for the repair connection; full means drop (the tasks
 /// ask again after about one RTT).
 const NACK_QUEUE: usize = 4096;
+
+/// The checks players pass, from `play_auth` and `on_play`.
+fn play_gate(play: &PlaySettings) -> Result<PlayGate, EdgeError> {
+    let play_key = match &play.play_key {
+        Some(key) => Some(
+            SecretKey::new(key.as_bytes().to_vec())
+                .map_err(|e| EdgeError::Play(format!("edge.play_key: {e}")))?,
+        ),
+        None => None,
+    };
+    let hook = match &play.on_play {
+        Some((url, secret)) => Some(PlayHook::new(
+            SignedPoster::new("edge.on_play", "on_play", url, secret, &[])
+                .map_err(EdgeError::Play)?,
+            play.on_play_timeout,
+            play.on_play_cache,
+        )),
+        None => None,
+    };
+    Ok(PlayGate { play_key, hook })
+}
 
 fn main() -> ExitCode {
     run_node::<EdgeConfig, _, _, _>(run)
@@ -62,12 +86,14 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         stream_router.clone(),
         shutdown_rx.clone(),
     ));
+    let gate = Arc::new(play_gate(&settings.play)?);
     let state = HttpState {
         streams,
         player_queue_bytes: settings.player_queue_bytes,
         started,
         repair_rtt: rtt_rx,
         media,
+        gate,
     };
     let metrics = metrics_listener.map(|listener| {
         let router = edge::api::metrics_router().with_state(state.clone());

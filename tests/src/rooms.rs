@@ -405,7 +405,7 @@ impl WebhookReceiver {
 type Answerer = dyn Fn(Vec<(String, String)>, String) -> (u16, String) + Send + Sync;
 
 /// A real HTTP/1.1 server on 127.0.0.1 answering every request with `answer`; its address.
-fn serve_http(
+pub fn serve_http(
     answer: impl Fn(Vec<(String, String)>, String) -> (u16, String) + Send + Sync + 'static,
 ) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test server");

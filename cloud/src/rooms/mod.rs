@@ -403,7 +403,7 @@ impl Rooms {
             RoomStatus::Live => self.pk_info(&room.live_id),
             _ => None,
         };
-        let mut view = LiveInfo::new(room, figures, &self.settings.play_base_urls);
+        let mut view = LiveInfo::new(room, figures, &self.settings.play);
         view.pk = pk;
         view
     }

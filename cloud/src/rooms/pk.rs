@@ -14,7 +14,7 @@
 //! joined" step), `relay/{id}` reads, `relay/{id}/stop` stops.
 
 use super::auth::ClientCaller;
-use super::views::{PkInfo, PlayUrls};
+use super::views::{PkInfo, PlayLinks, PlayUrls};
 use super::{lock, store_error, Rooms, CODE_BAD_STATE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -92,7 +92,7 @@ impl Rooms {
         lock(&self.pk_links).value.get(live_id).map(|link| PkInfo {
             pk_id: link.pk_id.clone(),
             peer_live_id: link.peer_live_id.clone(),
-            peer_play_urls: PlayUrls::of(&self.settings.play_base_urls, &link.peer_stream_name),
+            peer_play_urls: PlayUrls::of(&self.settings.play, &link.peer_stream_name),
             status: link.status.as_str().to_owned(),
         })
     }
@@ -317,7 +317,7 @@ pub struct PkView {
 }
 
 impl PkView {
-    fn new(pk: PkSession, play_bases: &[String]) -> Self {
+    fn new(pk: PkSession, play_bases: &PlayLinks) -> Self {
         PkView {
             init_play_urls: PlayUrls::of(play_bases, &pk.init_stream_name),
             recv_play_urls: PlayUrls::of(play_bases, &pk.recv_stream_name),
@@ -366,7 +366,7 @@ pub async fn invite(
     let pk = rooms
         .invite_pk(&caller.user_id, &body.init_room_id, &body.recv_room_id)
         .await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play_base_urls)))
+    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
 }
 
 /// One PK session, for any client.
@@ -378,7 +378,7 @@ pub async fn pk_info(
     Path(pk_id): Path<String>,
 ) -> Result<Reply<PkView>, ApiError> {
     let pk = rooms.pk(&pk_id).await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play_base_urls)))
+    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
 }
 
 /// The invited room's anchor accepts (the PK is active at once) or rejects.
@@ -397,7 +397,7 @@ pub async fn answer(
     let pk = rooms
         .answer_pk(&caller.user_id, &pk_id, body.accept)
         .await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play_base_urls)))
+    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
 }
 
 /// Either anchor stops an invited or active PK.
@@ -411,7 +411,7 @@ pub async fn stop(
     Path(pk_id): Path<String>,
 ) -> Result<Reply<PkView>, ApiError> {
     let pk = rooms.stop_pk(&caller.user_id, &pk_id).await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play_base_urls)))
+    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
 }
 
 /// The vendor's relay status number for a session: 0 waiting for the receiver, 1 agreed (here:

@@ -1,5 +1,6 @@
 //! The `cloud:` keys of the live-room API, checked at start like every other key.
 
+use super::views::PlayLinks;
 use crate::config::CloudConfig;
 use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
@@ -22,8 +23,9 @@ pub struct RoomsSettings {
     pub publish_base_url: String,
     /// The app of `publish_base_url`: a publish to `app/<stream name>` is the room's.
     pub publish_app: String,
-    /// `http://edge:7001/live` and the like: play URLs are each plus `/<stream name>.flv`.
-    pub play_base_urls: Vec<String>,
+    /// `http://edge:7001/live` and the like: play URLs are each plus `/<stream name>.flv`,
+    /// signed when `play_auth` is `expiry`.
+    pub play: PlayLinks,
     pub auto_start_on_publish: bool,
     pub presence: PresenceConfig,
     pub publish_grace: Duration,
@@ -83,6 +85,23 @@ fn gift_settings(config: &CloudConfig) -> Result<(Option<PaymentConfig>, Duratio
         }
     };
     Ok((payment, reconcile))
+}
+
+/// The key room play URLs are signed with: the edges' `play_key`, with `play_auth: expiry`.
+fn play_key(config: &CloudConfig) -> Result<Option<SecretKey>, NodeError> {
+    match config.play_auth.as_str() {
+        "none" => Ok(None),
+        "expiry" if config.play_key.len() >= 16 => {
+            SecretKey::new(config.play_key.as_bytes().to_vec())
+                .map(Some)
+                .map_err(|e| bad("cloud.play_key", e.to_string()))
+        }
+        "expiry" => Err(bad(
+            "cloud.play_key",
+            "must be 16 characters or more with play_auth: expiry",
+        )),
+        _ => Err(bad("cloud.play_auth", "must be none or expiry")),
+    }
 }
 
 /// `value` as seconds in `range`, for key `key`.
@@ -204,11 +223,19 @@ impl RoomsSettings {
             )?,
             publish_base_url: config.publish_base_url.trim_end_matches('/').to_owned(),
             publish_app,
-            play_base_urls: config
-                .play_base_urls
-                .iter()
-                .map(|url| url.trim_end_matches('/').to_owned())
-                .collect(),
+            play: PlayLinks {
+                bases: config
+                    .play_base_urls
+                    .iter()
+                    .map(|url| url.trim_end_matches('/').to_owned())
+                    .collect(),
+                key: play_key(config)?,
+                expire: seconds(
+                    "cloud.play_expire_s",
+                    config.play_expire_s,
+                    60..=30 * 86_400,
+                )?,
+            },
             auto_start_on_publish: config.auto_start_on_publish,
             presence: PresenceConfig {
                 heartbeat_interval,

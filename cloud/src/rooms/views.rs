@@ -1,8 +1,10 @@
 //! Rooms as the API shows them. The push URL is a publishing credential: it is filled only for
 //! the room's anchor and for the app's server, never in views built for anyone else.
 
+use relay_control::auth::{sign_play_url, SecretKey};
 use relay_rooms::{Extends, Room, User};
 use serde::Serialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use utoipa::ToSchema;
 
 /// What the media path says about the room's stream.
@@ -24,13 +26,37 @@ pub struct PlayUrls {
     pub flv: Vec<String>,
 }
 
+/// Where rooms are played (`play_base_urls`) and, with `play_auth: expiry`, the key their play
+/// URLs are signed with (the edges' `play_key`) and how long they stay valid.
+#[derive(Debug, Clone)]
+pub struct PlayLinks {
+    pub bases: Vec<String>,
+    pub key: Option<SecretKey>,
+    pub expire: Duration,
+}
+
 impl PlayUrls {
-    /// The play URLs of the stream `stream_name` on every edge base URL.
-    pub fn of(play_bases: &[String], stream_name: &str) -> Self {
+    /// The play URLs of the stream `stream_name` on every edge base URL, signed when the edges
+    /// check play tokens.
+    pub fn of(links: &PlayLinks, stream_name: &str) -> Self {
+        let expire_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_add(links.expire.as_secs()) as i64;
         PlayUrls {
-            flv: play_bases
+            flv: links
+                .bases
                 .iter()
-                .map(|base| format!("{base}/{stream_name}.flv"))
+                .filter_map(|base| {
+                    match &links.key {
+                    None => Some(format!("{base}/{stream_name}.flv")),
+                    Some(key) => sign_play_url(base, stream_name, ".flv", key, expire_at)
+                        .map_err(|error| {
+                            tracing::warn!(base, %error, "cannot sign a play URL; left out")
+                        })
+                        .ok(),
+                }
+                })
                 .collect(),
         }
     }
@@ -119,7 +145,7 @@ pub struct LiveFigures {
 }
 
 impl LiveInfo {
-    pub fn new(room: Room, figures: LiveFigures, play_bases: &[String]) -> Self {
+    pub fn new(room: Room, figures: LiveFigures, play_bases: &PlayLinks) -> Self {
         let live_status = match room.status {
             relay_rooms::RoomStatus::Created => 0,
             relay_rooms::RoomStatus::Live => 1,
@@ -199,4 +225,36 @@ pub struct RoomStatsView {
     pub gift_revenue: i64,
     /// From start to stop (or to now while live), seconds.
     pub duration_s: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_control::auth::verify_play;
+
+    #[test]
+    fn room_play_urls_are_signed_for_their_stream_when_a_key_is_set() {
+        let key = SecretKey::new(b"a-play-key-of-16+".to_vec()).expect("key");
+        let links = PlayLinks {
+            bases: vec![
+                "http://edge-a:7001/live".into(),
+                "https://edge-b/live".into(),
+            ],
+            key: Some(key.clone()),
+            expire: Duration::from_secs(600),
+        };
+        let urls = PlayUrls::of(&links, "room1");
+        assert_eq!(urls.flv.len(), 2);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for url in &urls.flv {
+            let (location, query) = url.split_once('?').expect("signed");
+            assert!(location.ends_with("/live/room1.flv"), "{url}");
+            assert_eq!(verify_play("live", "room1", Some(query), &key, now), Ok(()));
+            assert!(verify_play("live", "room1", Some(query), &key, now + 601).is_err());
+        }
+        let unsigned = PlayUrls::of(&PlayLinks { key: None, ..links }, "room1");
+        assert_eq!(unsigned.flv[0], "http://edge-a:7001/live/room1.flv");
+    }
 }

@@ -11,6 +11,7 @@ mod envelope;
 mod livego;
 pub mod metrics;
 mod openapi;
+pub mod outbound;
 mod paging;
 mod query;
 mod rate;

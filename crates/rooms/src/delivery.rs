@@ -13,9 +13,9 @@
 //! anywhere (failed and waiting, or being sent by another node). Held events are released
 //! without counting an attempt. Different rooms are delivered concurrently.
 
-use crate::outbound::{excerpt, shown_url, SignedPoster};
 use crate::{Event, RoomsError, Store};
 use hyper::StatusCode;
+use relay_control::outbound::{excerpt, shown_url, SignedPoster};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -111,7 +111,7 @@ impl WebhookConfig {
 
     /// Checks every field ([`WebhookWorker::new`] does too, as the fields are public).
     pub fn validate(&self) -> Result<(), WebhookConfigError> {
-        crate::outbound::parse_url(CALLBACK_KEY, &self.url).map_err(WebhookConfigError)?;
+        relay_control::outbound::parse_url(CALLBACK_KEY, &self.url).map_err(WebhookConfigError)?;
         let bad = |message: &str| Err(WebhookConfigError(message.to_owned()));
         if self.secret.trim().is_empty() {
             return bad(

@@ -22,7 +22,6 @@ mod gifts;
 mod ids;
 mod migrate;
 mod moderation;
-mod outbound;
 mod outbox;
 mod paging;
 mod payment;

@@ -15,9 +15,9 @@
 //! the row waits as `unknown` for the reconciler ([`Payments::reconcile`]).
 
 use crate::gifts::{Claimant, GiftRecord, GiftStatus, NewGiftRecord, Opened, Settlement};
-use crate::outbound::{excerpt, shown_url, SignedPoster};
 use crate::{Backoff, RoomsError, Store};
 use hyper::StatusCode;
+use relay_control::outbound::{excerpt, shown_url, SignedPoster};
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl PaymentConfig {
 
     /// Checks every field ([`Payments::new`] does too, as the fields are public).
     pub fn validate(&self) -> Result<(), RoomsError> {
-        crate::outbound::parse_url(ADDR_KEY, &self.url).map_err(RoomsError::Invalid)?;
+        relay_control::outbound::parse_url(ADDR_KEY, &self.url).map_err(RoomsError::Invalid)?;
         let bad = |message: String| Err(RoomsError::Invalid(message));
         if self.secret.trim().is_empty() {
             return bad(format!(

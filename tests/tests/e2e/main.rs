@@ -33,6 +33,7 @@ mod identity;
 mod multicast;
 mod nack_budget;
 mod pk;
+mod play_auth;
 mod publish_auth;
 mod recording;
 mod resilience;

@@ -11,6 +11,8 @@
 //!   (RFC 7519) carrying the vendor SDKs' claim names ([`jwt`]).
 //! - **Publish** (RTMP ingest): push URLs signed with the vendor SDKs' `expiry` and `expiry_sk`
 //!   schemes, checked when an encoder publishes ([`sign_push_url`], [`verify_publish`]).
+//! - **Play** (edges, optional): play URLs signed with the push URLs' `expiry` scheme and a play
+//!   key ([`sign_play_url`], [`verify_play`]).
 //!
 //! And one the other way: the webhooks the cloud sends carry a timestamped HMAC-SHA256 of their
 //! body ([`sign_webhook`]; [`verify_webhook`] is what a receiver runs).
@@ -22,6 +24,7 @@ mod codec;
 mod date;
 pub mod jwt;
 mod keys;
+mod play;
 mod push;
 mod request;
 mod webhook;
@@ -29,6 +32,7 @@ mod webhook;
 pub use date::{format_qiniu_date, parse_qiniu_date};
 pub use jwt::Claims;
 pub use keys::{KeyPair, KeyRing, SecretKey};
+pub use play::{sign_play_url, verify_play};
 pub use push::{sign_push_url, verify_publish, PublishRefusal, PushKeys, PushScheme};
 pub use request::{
     canonical_string, sign_request, RequestParts, ServerAuth, DATE_HEADER, DEFAULT_DATE_WINDOW,

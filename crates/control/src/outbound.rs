@@ -1,8 +1,9 @@
-//! Signed POSTs to the app's back end, shared by the webhook worker (`callback_addr`) and gift
-//! payments (`gift_addr`): one pooled HTTP/1.1 client over rustls, the body signed with the
+//! Signed POSTs to the app's back end, shared by the cloud's webhook worker (`callback_addr`)
+//! and gift payments (`gift_addr`) and the edge's `on_play` hook: one pooled HTTP/1.1 client over rustls, the body signed with the
 //! shared secret (`X-Liverelay-Signature`, see [`sign_webhook`]), a bounded wait and a bounded
 //! read of the answer. What an answer means is the caller's business.
 
+use crate::auth::{sign_webhook, SIGNATURE_HEADER};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -12,7 +13,6 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use relay_control::auth::{sign_webhook, SIGNATURE_HEADER};
 use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +26,7 @@ const EXCERPT_CHARS: usize = 200;
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// What the back end answered.
-pub(crate) struct Answer {
+pub struct Answer {
     pub status: StatusCode,
     /// The `Location` header, for telling a redirect where it pointed.
     pub location: Option<String>,
@@ -35,7 +35,7 @@ pub(crate) struct Answer {
 }
 
 /// One endpoint of the app's back end and the secret its requests are signed with.
-pub(crate) struct SignedPoster {
+pub struct SignedPoster {
     uri: Uri,
     secret: Vec<u8>,
     client: HttpClient,
@@ -45,7 +45,7 @@ impl SignedPoster {
     /// A client for `url`, the value of setting `key` (named in every message), trusting the
     /// system's roots and `ca_certs` (DER) for `https://`. `what` names the traffic in TLS
     /// messages ("webhook", "payment").
-    pub(crate) fn new(
+    pub fn new(
         key: &str,
         what: &str,
         url: &str,
@@ -75,7 +75,7 @@ impl SignedPoster {
     /// POSTs the JSON `body` with `headers` and the signature, and reads the answer, all
     /// within `timeout`. `Err` is a one-line reason (no answer in time, connection refused...):
     /// whether the back end got the request is then unknown.
-    pub(crate) async fn post(
+    pub async fn post(
         &self,
         headers: &[(&str, &str)],
         body: Vec<u8>,
@@ -124,7 +124,7 @@ impl SignedPoster {
 
 /// Parses and checks an endpoint, the value of setting `key`. The URL is never echoed whole:
 /// its query may hold a token.
-pub(crate) fn parse_url(key: &str, url: &str) -> Result<Uri, String> {
+pub fn parse_url(key: &str, url: &str) -> Result<Uri, String> {
     let bad = |reason: String| Err(format!("{key}: {reason}"));
     if url.is_empty() {
         return bad("empty; expected the app's URL, http:// or https://".to_owned());
@@ -162,7 +162,7 @@ pub(crate) fn parse_url(key: &str, url: &str) -> Result<Uri, String> {
 }
 
 /// The URL as logs may show it: scheme, host and path, without query or credentials.
-pub(crate) fn shown_url(url: &str) -> String {
+pub fn shown_url(url: &str) -> String {
     match url.parse::<Uri>() {
         Ok(uri) => format!(
             "{}://{}{}",
@@ -177,7 +177,7 @@ pub(crate) fn shown_url(url: &str) -> String {
 /// The TLS set-up: the system's roots (through the platform verifier) plus `ca_certs`. An
 /// `http://` endpoint never uses TLS, so it gets an empty trust store instead of failing on a
 /// machine without CA certificates.
-pub(crate) fn tls_config(
+pub fn tls_config(
     key: &str,
     what: &str,
     ca_certs: &[Vec<u8>],
@@ -211,7 +211,7 @@ pub(crate) fn tls_config(
 }
 
 /// The start of an answer as one line of text.
-pub(crate) fn excerpt(answer: &[u8]) -> String {
+pub fn excerpt(answer: &[u8]) -> String {
     let text = String::from_utf8_lossy(answer);
     let line: String = text
         .chars()
@@ -243,7 +243,7 @@ where
 
 /// An error with its causes: the client's own message alone ("client error (Connect)") does
 /// not say what went wrong.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
