@@ -10,6 +10,9 @@ use std::time::Duration;
 
 const PLAY_KEY: &str = "a-play-key-for-the-tests";
 
+/// The hook's requests: headers and body.
+type Asked = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
 /// A stream published under a `play_auth: expiry` edge whose `on_play` hook refuses the stream
 /// `live/denied`: no token, a forged one, an expired one and another stream's get 403; a valid
 /// token plays; a valid token for a stream the hook refuses gets 403; the hook's requests are
@@ -18,7 +21,7 @@ const PLAY_KEY: &str = "a-play-key-for-the-tests";
 fn play_tokens_and_the_on_play_hook_decide_who_plays() {
     let media = Media::standard();
     let dir = TestDir::new("playauth");
-    let asked: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>> = Arc::default();
+    let asked: Asked = Arc::default();
     let record = asked.clone();
     let hook = serve_http(move |headers, body| {
         let denied = body.contains("\"stream\":\"denied\"");
