@@ -3,8 +3,9 @@
 #
 #   scripts/up.sh [-f CONFIG] [--demo]
 #
-#   -f CONFIG   config file (default: config.yaml at the repository root; written with
-#               defaults by the binaries if it does not exist)
+#   -f CONFIG   config file (default: config.yaml at the repository root, whose placeholder
+#               secrets bind it to loopback; written with defaults and fresh secrets by the
+#               binaries if it does not exist)
 #   --demo      also publish a generated test stream (testsrc2 + sine, H.264 high with
 #               B-frames, AAC) to live/demo with ffmpeg, installing ffmpeg if missing
 #
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
             shift
             ;;
         -h | --help)
-            sed -n '2,13p' "$root/scripts/up.sh" | sed 's/^# \{0,1\}//'
+            sed -n '2,14p' "$root/scripts/up.sh" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -167,7 +168,11 @@ echo "cloud and edge are up (config: $config, logs: $logs)"
 echo "  push:  rtmp://127.0.0.1:$rtmp_port/live/demo   (any name: rtmp://127.0.0.1:$rtmp_port/live/NAME)"
 echo "  play:  http://127.0.0.1:$flv_port/live/demo.flv   (ffplay, VLC, mpegts.js)"
 echo "  api:   http://127.0.0.1:$api_port/api/v1/streams   (cloud; edge: http://127.0.0.1:$flv_port/api/v1/streams)"
-echo "  docs:  http://127.0.0.1:$api_port/api/openapi.json   (livego: /stat/livestat, /control/get?room=live/NAME)"
+echo "  docs:  http://127.0.0.1:$api_port/api/openapi.json   (livego: /stat/livestat, POST /control/get?room=live/NAME)"
+api_token=$(yaml_get cloud api_token)
+if [ -n "$api_token" ]; then
+    echo "  keys:  curl -X POST -H 'Authorization: Bearer $api_token' 'http://127.0.0.1:$api_port/control/get?room=live/NAME'"
+fi
 echo "  metrics: http://127.0.0.1:$api_port/metrics and http://127.0.0.1:$flv_port/metrics (unless metrics_addr moves them)"
 
 if [ "$demo" -eq 1 ]; then

@@ -4,18 +4,25 @@
 //! equals `status`): `/stat/livestat` (plus the `ssrc` and `start_time` fields edges and
 //! dashboards rely on) and `/control/get|reset|delete`. Everything new is under `/api/` in the
 //! `{request_id, code, message, data}` envelope; `/metrics` and `/status` are in [`crate::metrics`].
+//!
+//! `/control/*` changes stream keys, which decide who may publish as a room, so it always needs
+//! credentials (the API token or a server signature), and a GET there changes nothing unless
+//! `livego_compat_get` asks for livego's behaviour: livego created a key on any GET, so one
+//! request from anyone locked a room's real publisher out of its own name. Reads need
+//! credentials when `api_read_auth` closes them.
 
 use crate::metrics::{self, NodeState};
 use crate::registry::{LiveStream, PublisherStat};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
+use relay_control::auth::Credentials;
 use relay_control::views::{BitrateView, CloudStreamView, IngestView, RepairServedView, SentView};
 use relay_control::{
-    livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Page, PageQuery, Reply,
-    StreamName,
+    livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Envelope, Gate, Page,
+    PageQuery, Reply, StreamName,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -23,23 +30,37 @@ use std::sync::Arc;
 use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-/// The API router; `/metrics` and `/status` too unless `metrics_apart`.
-pub fn router(state: Arc<NodeState>, metrics_apart: bool, rooms: Router) -> Router {
+/// Who may use the API listener's routes.
+pub struct Access {
+    pub credentials: Arc<Credentials>,
+    /// Reads need credentials too (`api_read_auth` on `api_addr`).
+    pub reads_closed: bool,
+    /// `/metrics` and `/status` are on their own listener (`metrics_addr`).
+    pub metrics_apart: bool,
+}
+
+/// The API router; `/metrics` and `/status` too unless `access.metrics_apart`.
+pub fn router(state: Arc<NodeState>, access: &Access, rooms: Router) -> Router {
     let mut document = ApiDoc::openapi();
     document.merge(crate::rooms::RoomsDoc::openapi());
-    let mut router = Router::new()
-        .route("/stat/livestat", any(livestat))
-        .route("/control/get", any(control_get))
-        .route("/control/reset", any(control_reset))
-        .route("/control/delete", any(control_delete))
+    let gate = |envelope| Gate::new(access.credentials.clone(), envelope);
+    let writes = Router::new()
+        .route("/control/get", get(control_get).post(control_get))
+        .route("/control/reset", get(control_reset).post(control_reset))
+        .route("/control/delete", get(control_delete).post(control_delete));
+    let livego_reads = Router::new().route("/stat/livestat", any(livestat));
+    let mut reads = Router::new()
         .route("/api/v1/streams", get(list_streams))
-        .route("/api/v1/streams/{app}/{name}", get(get_stream))
-        .route("/api/openapi.json", get(serve_openapi(&document)))
-        .fallback(not_found);
-    if !metrics_apart {
-        router = router.merge(metrics::router());
+        .route("/api/v1/streams/{app}/{name}", get(get_stream));
+    if !access.metrics_apart {
+        reads = reads.merge(metrics::router());
     }
-    router
+    Router::new()
+        .merge(gate(Envelope::Livego).guard(writes))
+        .merge(gate(Envelope::Livego).guard_if(access.reads_closed, livego_reads))
+        .merge(gate(Envelope::Api).guard_if(access.reads_closed, reads))
+        .route("/api/openapi.json", get(serve_openapi(&document)))
+        .fallback(not_found)
         .with_state(state)
         .merge(rooms)
         .layer(axum::middleware::from_fn(request_id_layer))
@@ -153,46 +174,92 @@ fn key_result(result: Result<String, crate::error::CloudError>) -> Response {
     }
 }
 
-/// The room's stream key, made if it has none: publish to `rtmp://cloud/APP/KEY`, play `APP/NAME`.
-#[utoipa::path(get, path = "/control/get", params(RoomQuery), responses(
+/// Whether a request may change keys: a POST, or any method with `livego_compat_get`.
+fn may_change(method: &Method, state: &NodeState) -> bool {
+    method == Method::POST || state.livego_compat_get
+}
+
+/// 405 for a GET that would change a key: it changes nothing here.
+fn post_required(path: &str) -> Response {
+    let mut response = livego_reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("a GET changes nothing: POST {path} (or set cloud.livego_compat_get: true)"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+/// POST: the room's stream key, made if it has none; publish to `rtmp://cloud/APP/KEY`, play
+/// `APP/NAME`. GET: the key if the room has one, 404 otherwise, nothing made (with
+/// `livego_compat_get`, GET makes it as POST does). Needs credentials either way.
+#[utoipa::path(post, path = "/control/get", params(RoomQuery), responses(
     (status = 200, body = LivegoText, description = "the 48-character key"),
     (status = 400, body = LivegoText),
+    (status = 401, body = LivegoText, description = "no or bad credentials"),
+    (status = 404, body = LivegoText, description = "GET: the room has no key"),
 ))]
 async fn control_get(
+    method: Method,
     State(state): State<Arc<NodeState>>,
     query: Result<ApiQuery<RoomQuery>, ApiError>,
 ) -> Response {
-    match livego_room(query) {
-        Ok(room) => key_result(state.keys.get_or_create(&room)),
-        Err(error) => livego_error(error),
+    let room = match livego_room(query) {
+        Ok(room) => room,
+        Err(error) => return livego_error(error),
+    };
+    if may_change(&method, &state) {
+        return key_result(state.keys.get_or_create(&room));
+    }
+    match state.keys.get(&room) {
+        Some(key) => livego_reply(StatusCode::OK, key),
+        None => livego_reply(
+            StatusCode::NOT_FOUND,
+            format!("{room} has no stream key; POST /control/get makes one"),
+        ),
     }
 }
 
-/// A new stream key for the room; the old one stops working (a live publish goes on).
-#[utoipa::path(get, path = "/control/reset", params(RoomQuery), responses(
+/// A new stream key for the room; the old one stops working (a live publish goes on). POST,
+/// with credentials (GET too with `livego_compat_get`).
+#[utoipa::path(post, path = "/control/reset", params(RoomQuery), responses(
     (status = 200, body = LivegoText, description = "the new key"),
     (status = 400, body = LivegoText),
+    (status = 401, body = LivegoText, description = "no or bad credentials"),
+    (status = 405, body = LivegoText, description = "a GET without livego_compat_get"),
 ))]
 async fn control_reset(
+    method: Method,
     State(state): State<Arc<NodeState>>,
     query: Result<ApiQuery<RoomQuery>, ApiError>,
 ) -> Response {
+    if !may_change(&method, &state) {
+        return post_required("/control/reset");
+    }
     match livego_room(query) {
         Ok(room) => key_result(state.keys.reset(&room)),
         Err(error) => livego_error(error),
     }
 }
 
-/// Removes the room's stream key: the room is published under its own name again.
-#[utoipa::path(get, path = "/control/delete", params(RoomQuery), responses(
+/// Removes the room's stream key: the room is published under its own name again. POST, with
+/// credentials (GET too with `livego_compat_get`).
+#[utoipa::path(post, path = "/control/delete", params(RoomQuery), responses(
     (status = 200, body = LivegoText, description = "\"Ok\""),
     (status = 400, body = LivegoText),
+    (status = 401, body = LivegoText, description = "no or bad credentials"),
     (status = 404, body = LivegoText, description = "room not found"),
+    (status = 405, body = LivegoText, description = "a GET without livego_compat_get"),
 ))]
 async fn control_delete(
+    method: Method,
     State(state): State<Arc<NodeState>>,
     query: Result<ApiQuery<RoomQuery>, ApiError>,
 ) -> Response {
+    if !may_change(&method, &state) {
+        return post_required("/control/delete");
+    }
     let room = match livego_room(query) {
         Ok(room) => room,
         Err(error) => return livego_error(error),

@@ -1,13 +1,17 @@
 //! The `cloud:` section of the config file.
 
-use relay_control::auth::{KeyPair, KeyRing, PushKeys, PushScheme, SecretKey};
+use relay_control::auth::{
+    Credentials, KeyPair, KeyRing, PushKeys, PushScheme, ReadAuth, SecretKey, ServerAuth,
+};
 use relay_node::{
-    parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
-    DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+    parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
+    NodeError, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, PLACEHOLDER_ACCESS_KEY,
+    PLACEHOLDER_API_TOKEN, PLACEHOLDER_EDGE_TOKEN, PLACEHOLDER_JWT_KEY, PLACEHOLDER_SECRET_KEY,
 };
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +42,9 @@ pub struct CloudConfig {
     pub publish_auth: PushScheme,
     pub publish_key: String,
     pub server_keys: Vec<ServerKey>,
+    pub api_token: String,
+    pub api_read_auth: ReadAuth,
+    pub livego_compat_get: bool,
     pub database_url: String,
     pub jwt_key: String,
     pub server_auth: bool,
@@ -71,17 +78,9 @@ pub struct ServerKey {
     pub secret_key: String,
 }
 
-/// Shortest publish key or secret key accepted: a short HMAC key can be guessed offline from one
-/// signed URL.
+/// Shortest publish key, secret key or API token accepted: a short HMAC key can be guessed
+/// offline from one signed URL, a short token online.
 const MIN_SECRET_LEN: usize = 16;
-
-/// The token the shipped config uses on both sides; fine on one machine, warned about elsewhere.
-pub const DEV_TOKEN: &str = "dev-token-change-me";
-/// The shipped server key pair and JWT key: enough to try the room API on one machine, warned
-/// about when the API listens beyond loopback.
-pub const DEV_ACCESS_KEY: &str = "dev-ak";
-pub const DEV_SECRET_KEY: &str = "dev-secret-key-change-me";
-pub const DEV_JWT_KEY: &str = "dev-jwt-key-change-me";
 
 impl Default for CloudConfig {
     fn default() -> Self {
@@ -97,7 +96,7 @@ impl Default for CloudConfig {
             quic_addr: ":4242".into(),
             quic_cert_file: "cloud-cert.pem".into(),
             quic_key_file: "cloud-key.pem".into(),
-            edge_tokens: vec![DEV_TOKEN.into()],
+            edge_tokens: vec![PLACEHOLDER_EDGE_TOKEN.into()],
             rtp_cache_size: 5000,
             rtp_cache_bytes: 32 << 20,
             nack_budget_pps: 20_000,
@@ -111,11 +110,14 @@ impl Default for CloudConfig {
             publish_auth: PushScheme::None,
             publish_key: String::new(),
             server_keys: vec![ServerKey {
-                access_key: DEV_ACCESS_KEY.into(),
-                secret_key: DEV_SECRET_KEY.into(),
+                access_key: PLACEHOLDER_ACCESS_KEY.into(),
+                secret_key: PLACEHOLDER_SECRET_KEY.into(),
             }],
+            api_token: PLACEHOLDER_API_TOKEN.into(),
+            api_read_auth: ReadAuth::Auto,
+            livego_compat_get: false,
             database_url: String::new(),
-            jwt_key: DEV_JWT_KEY.into(),
+            jwt_key: PLACEHOLDER_JWT_KEY.into(),
             server_auth: true,
             publish_expire_s: 3600,
             publish_base_url: "rtmp://127.0.0.1:1935/live".into(),
@@ -165,6 +167,11 @@ pub struct CloudSettings {
     pub record_dir: Option<PathBuf>,
     pub publish_auth: PushScheme,
     pub push_keys: PushKeys,
+    /// What the control API's writes, and its reads when closed, accept.
+    pub api_credentials: Arc<Credentials>,
+    pub api_read_auth: ReadAuth,
+    /// GET on `/control/*` creates, resets and deletes keys as in livego (with credentials).
+    pub livego_compat_get: bool,
     pub rooms: crate::rooms::RoomsSettings,
 }
 
@@ -244,6 +251,7 @@ impl NodeConfig for CloudConfig {
             }
         }
         let push_keys = self.push_keys()?;
+        let api_credentials = self.api_credentials(&push_keys.key_ring)?;
         let record_dir = if self.enable_record {
             Some(check_record_dir(&self.record_dir)?)
         } else {
@@ -267,9 +275,42 @@ impl NodeConfig for CloudConfig {
             nack_budget_pps: self.nack_budget_pps,
             record_dir,
             publish_auth: self.publish_auth,
+            api_credentials,
+            api_read_auth: self.api_read_auth,
+            livego_compat_get: self.livego_compat_get,
             rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,
             push_keys,
         })
+    }
+
+    fn check_secrets(&self, settings: &CloudSettings) -> Result<(), NodeError> {
+        let mut listeners = vec![
+            ("cloud.rtmp_addr", settings.rtmp_addr),
+            ("cloud.api_addr", settings.api_addr),
+            ("cloud.quic_addr", settings.quic_addr),
+        ];
+        listeners.extend(
+            settings
+                .metrics_addr
+                .map(|addr| ("cloud.metrics_addr", addr)),
+        );
+        refuse_placeholders(
+            &listeners,
+            &[
+                (
+                    "cloud.edge_tokens",
+                    self.edge_tokens.iter().any(|t| t == PLACEHOLDER_EDGE_TOKEN),
+                ),
+                (
+                    "cloud.server_keys",
+                    self.server_keys
+                        .iter()
+                        .any(|k| k.secret_key == PLACEHOLDER_SECRET_KEY),
+                ),
+                ("cloud.jwt_key", self.jwt_key == PLACEHOLDER_JWT_KEY),
+                ("cloud.api_token", self.api_token == PLACEHOLDER_API_TOKEN),
+            ],
+        )
     }
 
     fn log_keys(&self) -> LogKeys<'_> {
@@ -278,21 +319,22 @@ impl NodeConfig for CloudConfig {
 }
 
 impl CloudConfig {
+    /// The API token and the server keys: one of them must be there, or no one could ever
+    /// change anything through the control API.
+    fn api_credentials(&self, key_ring: &KeyRing) -> Result<Arc<Credentials>, NodeError> {
+        let token = optional_secret("cloud.api_token", &self.api_token)?;
+        let server = (!key_ring.is_empty()).then(|| ServerAuth::new(key_ring.clone()));
+        Credentials::new(token, server).map(Arc::new).ok_or_else(|| {
+            NodeError::bad_value(
+                "cloud.api_token",
+                "is empty and cloud.server_keys has no pair: nothing could authorise the control API",
+            )
+        })
+    }
+
     /// The keys publish URLs are signed with; the scheme in `publish_auth` must have its key.
     fn push_keys(&self) -> Result<PushKeys, NodeError> {
-        let publish_key = match self.publish_key.as_str() {
-            "" => None,
-            key if key.len() < MIN_SECRET_LEN => {
-                return Err(NodeError::bad_value(
-                    "cloud.publish_key",
-                    format!("must be at least {MIN_SECRET_LEN} characters"),
-                ))
-            }
-            key => Some(
-                SecretKey::new(key.as_bytes())
-                    .map_err(|e| NodeError::bad_value("cloud.publish_key", e.to_string()))?,
-            ),
-        };
+        let publish_key = optional_secret("cloud.publish_key", &self.publish_key)?;
         let mut pairs = Vec::with_capacity(self.server_keys.len());
         for key in &self.server_keys {
             if key.secret_key.len() < MIN_SECRET_LEN {
@@ -326,6 +368,22 @@ impl CloudConfig {
             }),
         }
     }
+}
+
+/// A secret that may be left empty (none), and otherwise is long enough not to be guessed.
+fn optional_secret(key: &str, value: &str) -> Result<Option<SecretKey>, NodeError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() < MIN_SECRET_LEN {
+        return Err(NodeError::bad_value(
+            key,
+            format!("must be at least {MIN_SECRET_LEN} characters, or \"\" for none"),
+        ));
+    }
+    SecretKey::new(value.as_bytes())
+        .map(Some)
+        .map_err(|e| NodeError::bad_value(key, e.to_string()))
 }
 
 /// What can be known about `cloud.record_dir` without writing anything (`--check-config` runs
@@ -367,11 +425,87 @@ mod tests {
                 .clone(),
         )
         .unwrap();
-        assert_eq!(
-            format!("{shipped:?}"),
-            format!("{:?}", CloudConfig::default())
-        );
-        shipped.validate().unwrap();
+        // The shipped file binds loopback, where its placeholder secrets are allowed.
+        let defaults = CloudConfig::default();
+        for (shipped, default) in [
+            (&shipped.rtmp_addr, &defaults.rtmp_addr),
+            (&shipped.api_addr, &defaults.api_addr),
+            (&shipped.quic_addr, &defaults.quic_addr),
+        ] {
+            assert_eq!(format!("127.0.0.1{default}"), *shipped);
+        }
+        let widened = CloudConfig {
+            rtmp_addr: defaults.rtmp_addr.clone(),
+            api_addr: defaults.api_addr.clone(),
+            quic_addr: defaults.quic_addr.clone(),
+            ..shipped.clone()
+        };
+        assert_eq!(format!("{widened:?}"), format!("{defaults:?}"));
+        let settings = shipped.validate().unwrap();
+        shipped.check_secrets(&settings).unwrap();
+    }
+
+    #[test]
+    fn placeholders_are_refused_beyond_loopback() {
+        let defaults = CloudConfig::default();
+        let error = defaults
+            .check_secrets(&defaults.validate().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("cloud.edge_tokens: "), "{error}");
+        type Change = fn(&mut CloudConfig);
+        let own: [(Change, &str); 4] = [
+            (
+                |c| c.edge_tokens = vec!["own-edge-token-0123456789".into()],
+                "cloud.server_keys",
+            ),
+            (
+                |c| c.server_keys[0].secret_key = "own-secret-0123456789".into(),
+                "cloud.jwt_key",
+            ),
+            (
+                |c| c.jwt_key = "own-jwt-key-0123456789".into(),
+                "cloud.api_token",
+            ),
+            (|c| c.api_token = "own-api-token-0123456789".into(), ""),
+        ];
+        let mut config = CloudConfig::default();
+        for (change, next) in own {
+            change(&mut config);
+            let result = config.check_secrets(&config.validate().unwrap());
+            match result {
+                Ok(()) => assert_eq!(next, ""),
+                Err(error) => assert!(error.to_string().starts_with(next), "{error}"),
+            }
+        }
+    }
+
+    #[test]
+    fn api_credentials_are_checked() {
+        let cases = [
+            ("short", true, Some("cloud.api_token: must be at least")),
+            ("", false, Some("nothing could authorise")),
+            ("", true, None),
+        ];
+        for (api_token, with_server_keys, error) in cases {
+            let config = CloudConfig {
+                api_token: api_token.into(),
+                server_keys: CloudConfig::default()
+                    .server_keys
+                    .into_iter()
+                    .filter(|_| with_server_keys)
+                    .collect(),
+                server_auth: with_server_keys,
+                ..Default::default()
+            };
+            match (config.validate(), error) {
+                (Ok(_), None) => {}
+                (Err(found), Some(needle)) => {
+                    assert!(found.to_string().contains(needle), "{found}")
+                }
+                (result, _) => panic!("{api_token:?} {with_server_keys}: {result:?}"),
+            }
+        }
     }
 
     #[test]

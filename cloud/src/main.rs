@@ -13,7 +13,7 @@ mod rtmp;
 mod sender;
 mod stream_keys;
 
-use crate::config::{CloudConfig, DEV_ACCESS_KEY, DEV_JWT_KEY, DEV_TOKEN};
+use crate::config::CloudConfig;
 use crate::error::CloudError;
 use crate::metrics::NodeState;
 use crate::record::{Recorder, RecordingStats};
@@ -22,6 +22,7 @@ use crate::repair::{serve_repair, RepairHub};
 use crate::rtmp::{serve_rtmp, IngestContext};
 use crate::sender::RtpSender;
 use crate::stream_keys::StreamKeys;
+use relay_control::{Envelope, Gate};
 use relay_node::{run_node, shutdown_signal};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -98,19 +99,6 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         fingerprint = %fingerprint,
         "repair certificate (edges pin it with cloud_cert_fingerprint or cloud_cert_file)"
     );
-    let dev_room_keys = settings.rooms.jwt_key.as_bytes() == DEV_JWT_KEY.as_bytes()
-        || settings
-            .push_keys
-            .key_ring
-            .pair_for(DEV_ACCESS_KEY)
-            .is_some();
-    if dev_room_keys && !settings.api_addr.ip().is_loopback() {
-        tracing::warn!("cloud.jwt_key or cloud.server_keys still hold the shipped development keys; anyone who can reach cloud.api_addr can mint tokens and sign server requests");
-    }
-    if settings.edge_tokens.iter().any(|t| t == DEV_TOKEN) && !settings.quic_addr.ip().is_loopback()
-    {
-        tracing::warn!("cloud.edge_tokens still holds the shipped development token; anyone who can reach cloud.quic_addr can use the repair cache");
-    }
     let registry = Arc::new(Registry::default());
     let hub = RepairHub::new(settings.rtp_cache_size, settings.rtp_cache_bytes);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -158,16 +146,28 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         recordings: recorder.stats().clone(),
         rooms: rooms.clone(),
         started,
+        livego_compat_get: settings.livego_compat_get,
     });
-    let api_router = api::router(state.clone(), metrics_listener.is_some(), rooms.router());
+    let access = api::Access {
+        credentials: settings.api_credentials.clone(),
+        reads_closed: settings.api_read_auth.closed_on(settings.api_addr),
+        metrics_apart: metrics_listener.is_some(),
+    };
+    let api_router = api::router(state.clone(), &access, rooms.router());
     let api_task = relay_control::serve_until("API", api, api_router, shutdown_rx.clone());
-    let metrics_task = metrics_listener.map(|listener| {
-        let router = metrics::router().with_state(state);
-        relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
-    });
+    let metrics_task = metrics_listener
+        .zip(settings.metrics_addr)
+        .map(|(listener, addr)| {
+            let closed = settings.api_read_auth.closed_on(addr);
+            let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
+            let router = gate.guard_if(closed, metrics::router()).with_state(state);
+            relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
+        });
     tracing::info!(
         rtmp = %settings.rtmp_addr,
         api = %settings.api_addr,
+        api_reads_closed = access.reads_closed,
+        livego_compat_get = settings.livego_compat_get,
         metrics = ?settings.metrics_addr,
         quic = %settings.quic_addr,
         destinations = ?settings.destinations,

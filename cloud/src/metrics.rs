@@ -26,6 +26,8 @@ pub struct NodeState {
     pub recordings: Arc<RecordingStats>,
     pub rooms: Arc<crate::rooms::Rooms>,
     pub started: Instant,
+    /// `livego_compat_get`: GET on `/control/*` changes keys as in livego.
+    pub livego_compat_get: bool,
 }
 
 /// `/metrics` and `/status`, on the API listener or one of their own (`metrics_addr`).

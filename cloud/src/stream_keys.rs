@@ -77,6 +77,11 @@ impl StreamKeys {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The key of `room`, if it has one; nothing is made.
+    pub fn get(&self, room: &str) -> Option<String> {
+        self.lock().by_room.get(room).cloned()
+    }
+
     /// The key of `room`, made (and saved) if it has none.
     pub fn get_or_create(&self, room: &str) -> Result<String, CloudError> {
         let mut keys = self.lock();

@@ -11,26 +11,30 @@ use axum::Router;
 use relay_control::metrics::Exposition;
 use relay_control::views::{EdgeStreamView, StatusView, StreamTimeView};
 use relay_control::{
-    livego_reply, serve_openapi, ApiError, ApiQuery, Page, PageQuery, Reply, StreamName,
+    livego_reply, serve_openapi, ApiError, ApiQuery, Gate, Page, PageQuery, Reply, StreamName,
 };
 use relay_proto::LATENCY_BUCKETS_MS;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-/// API routes; `/metrics` and `/status` too unless `metrics_apart`.
-pub fn router(metrics_apart: bool) -> Router<HttpState> {
+/// API routes; `/metrics` and `/status` too unless `metrics_apart`. The reads behind `reads`
+/// when it is given; `/stats/time` (the clock players compute their delay from) and the
+/// OpenAPI document stay open, as playing does.
+pub fn router(metrics_apart: bool, reads: Option<Gate>) -> Router<HttpState> {
     let document = ApiDoc::openapi();
-    let router = Router::new()
+    let mut guarded = Router::new()
         .route("/api/v1/streams", get(list_streams))
-        .route("/api/v1/streams/{app}/{name}", get(get_stream))
-        .route("/stats/time", get(stream_time))
-        .route("/api/openapi.json", get(serve_openapi(&document)));
-    if metrics_apart {
-        router
-    } else {
-        router.merge(metrics_router())
+        .route("/api/v1/streams/{app}/{name}", get(get_stream));
+    if !metrics_apart {
+        guarded = guarded.merge(metrics_router());
     }
+    if let Some(gate) = reads {
+        guarded = gate.guard(guarded);
+    }
+    guarded
+        .route("/stats/time", get(stream_time))
+        .route("/api/openapi.json", get(serve_openapi(&document)))
 }
 
 /// `/metrics` and `/status`, on the HTTP-FLV listener or one of their own (`metrics_addr`).

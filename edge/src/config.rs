@@ -1,12 +1,15 @@
 //! The `edge:` section of the config file.
 
+use relay_control::auth::{Credentials, ReadAuth, SecretKey};
 use relay_node::{
-    parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
-    DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+    parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
+    NodeError, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, PLACEHOLDER_API_TOKEN,
+    PLACEHOLDER_EDGE_TOKEN,
 };
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
@@ -34,6 +37,8 @@ pub struct EdgeConfig {
     pub cloud_ca_file: String,
     pub edge_token: String,
     pub edge_name: String,
+    pub api_read_auth: ReadAuth,
+    pub api_token: String,
     pub log_level: String,
     pub enable_log_file: bool,
     pub log_file: String,
@@ -63,8 +68,10 @@ impl Default for EdgeConfig {
             cloud_cert_file: "cloud-cert.pem".into(),
             cloud_cert_fingerprint: String::new(),
             cloud_ca_file: String::new(),
-            edge_token: "dev-token-change-me".into(),
+            edge_token: PLACEHOLDER_EDGE_TOKEN.into(),
             edge_name: String::new(),
+            api_read_auth: ReadAuth::Auto,
+            api_token: PLACEHOLDER_API_TOKEN.into(),
             log_level: "info".into(),
             enable_log_file: false,
             log_file: "edge.log".into(),
@@ -90,6 +97,9 @@ pub struct EdgeSettings {
     /// The repair connection, which also brings every stream's media key.
     pub repair: RepairSettings,
     pub play: PlaySettings,
+    pub api_read_auth: ReadAuth,
+    /// The API token reads need where `api_read_auth` closes them; `None` when it closes none.
+    pub api_credentials: Option<Arc<Credentials>>,
 }
 
 /// Who may play: signed play URLs and the `on_play` hook, each optional.
@@ -101,6 +111,25 @@ pub struct PlaySettings {
     pub on_play: Option<(String, String)>,
     pub on_play_timeout: Duration,
     pub on_play_cache: Duration,
+}
+
+/// Shortest `api_token`: it is guessed online, one request per try, but a short one soon is.
+const MIN_TOKEN_LEN: usize = 16;
+
+impl EdgeSettings {
+    /// The listeners reads are served on, by key.
+    fn read_listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut listeners = vec![("edge.flv_addr", self.flv_addr)];
+        listeners.extend(self.metrics_addr.map(|addr| ("edge.metrics_addr", addr)));
+        listeners
+    }
+
+    /// Whether `api_read_auth` closes reads on any listener, so the API token is in use.
+    fn reads_closed(&self) -> bool {
+        self.read_listeners()
+            .iter()
+            .any(|(_, addr)| self.api_read_auth.closed_on(*addr))
+    }
 }
 
 /// How the edge reaches and recognises the cloud's repair server.
@@ -154,7 +183,7 @@ impl NodeConfig for EdgeConfig {
         }
         let repair = self.repair_settings()?;
         let play = self.play_settings()?;
-        Ok(EdgeSettings {
+        let mut settings = EdgeSettings {
             udp_addr,
             multicast_if: parse_multicast_if("edge.multicast_if", &self.multicast_if)?,
             flv_addr: parse_addr("edge.flv_addr", &self.flv_addr)?,
@@ -165,7 +194,33 @@ impl NodeConfig for EdgeConfig {
             max_streams: self.max_streams,
             repair,
             play,
-        })
+            api_read_auth: self.api_read_auth,
+            api_credentials: None,
+        };
+        if settings.reads_closed() {
+            settings.api_credentials = Some(self.api_credentials()?);
+        }
+        Ok(settings)
+    }
+
+    /// The HTTP listeners, and the cloud the edge token goes to: the RTP input is left out, as
+    /// no secret is taken or given there (and a multicast group is no interface to bind).
+    fn check_secrets(&self, settings: &EdgeSettings) -> Result<(), NodeError> {
+        let mut listeners = settings.read_listeners();
+        listeners.push(("edge.cloud_quic_addr", settings.repair.cloud_addr));
+        refuse_placeholders(
+            &listeners,
+            &[
+                (
+                    "edge.edge_token",
+                    self.edge_token == PLACEHOLDER_EDGE_TOKEN,
+                ),
+                (
+                    "edge.api_token",
+                    settings.api_credentials.is_some() && self.api_token == PLACEHOLDER_API_TOKEN,
+                ),
+            ],
+        )
     }
 
     fn log_keys(&self) -> LogKeys<'_> {
@@ -174,6 +229,23 @@ impl NodeConfig for EdgeConfig {
 }
 
 impl EdgeConfig {
+    fn api_credentials(&self) -> Result<Arc<Credentials>, NodeError> {
+        if self.api_token.len() < MIN_TOKEN_LEN {
+            return Err(NodeError::bad_value(
+                "edge.api_token",
+                format!(
+                    "must be at least {MIN_TOKEN_LEN} characters while api_read_auth closes reads"
+                ),
+            ));
+        }
+        SecretKey::new(self.api_token.as_bytes())
+            .ok()
+            .and_then(|token| Credentials::new(Some(token), None))
+            .map(Arc::new)
+            .ok_or_else(|| NodeError::bad_value("edge.api_token", "cannot be used as a token"))
+    }
+
+
     fn play_settings(&self) -> Result<PlaySettings, NodeError> {
         let play_key = match self.play_auth.as_str() {
             "none" => None,
@@ -297,11 +369,64 @@ mod tests {
     fn shipped_file_holds_the_defaults() {
         let document: serde_yaml::Value = serde_yaml::from_str(relay_node::DEFAULT_CONFIG).unwrap();
         let shipped: EdgeConfig = serde_yaml::from_value(document["edge"].clone()).unwrap();
-        assert_eq!(
-            format!("{shipped:?}"),
-            format!("{:?}", EdgeConfig::default())
+        // The shipped file binds loopback, where its placeholder secrets are allowed.
+        let defaults = EdgeConfig::default();
+        assert_eq!(shipped.flv_addr, format!("127.0.0.1{}", defaults.flv_addr));
+        let widened = EdgeConfig {
+            flv_addr: defaults.flv_addr.clone(),
+            ..shipped.clone()
+        };
+        assert_eq!(format!("{widened:?}"), format!("{defaults:?}"));
+        let settings = shipped.validate().unwrap();
+        assert!(
+            settings.api_credentials.is_none(),
+            "reads are open on loopback"
         );
-        shipped.validate().unwrap();
+        shipped.check_secrets(&settings).unwrap();
+    }
+
+    #[test]
+    fn placeholders_are_refused_when_used_beyond_loopback() {
+        let check = |config: &EdgeConfig| {
+            config
+                .validate()
+                .and_then(|settings| config.check_secrets(&settings))
+                .map_err(|error| error.to_string())
+        };
+        let defaults = EdgeConfig::default();
+        let error = check(&defaults).unwrap_err();
+        assert!(
+            error.starts_with("edge.edge_token: holds the shipped placeholder"),
+            "{error}"
+        );
+        let own_token = EdgeConfig {
+            edge_token: "own-edge-token-0123456789".into(),
+            ..defaults.clone()
+        };
+        let error = check(&own_token).unwrap_err();
+        assert!(error.starts_with("edge.api_token: "), "{error}");
+        let open_reads = EdgeConfig {
+            api_read_auth: ReadAuth::None,
+            ..own_token.clone()
+        };
+        assert_eq!(
+            check(&open_reads),
+            Ok(()),
+            "an unused placeholder is no risk"
+        );
+        let no_repair = EdgeConfig {
+            cloud_quic_addr: String::new(),
+            api_token: "own-api-token-0123456789".into(),
+            ..defaults.clone()
+        };
+        assert_eq!(check(&no_repair), Ok(()));
+        let short = EdgeConfig {
+            api_token: "short".into(),
+            ..own_token
+        };
+        assert!(check(&short)
+            .unwrap_err()
+            .starts_with("edge.api_token: must be"));
     }
 
     #[test]

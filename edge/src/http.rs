@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use relay_control::{request_id_layer, with_cors};
+use relay_control::{request_id_layer, with_cors, Gate};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -27,11 +27,12 @@ pub struct HttpState {
     pub gate: Arc<crate::play_gate::PlayGate>,
 }
 
-/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`.
-pub fn router(state: HttpState, metrics_apart: bool) -> Router {
+/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the
+/// API's reads when `api_read_auth` closes them on this listener; players are never asked.
+pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
     Router::new()
         .route("/{app}/{file}", any(play))
-        .merge(crate::api::router(metrics_apart))
+        .merge(crate::api::router(metrics_apart, reads))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id_layer))
 }

@@ -9,6 +9,7 @@ use edge::router::{MediaCounters, Router, StreamContext};
 use edge::streams::Streams;
 use relay_control::auth::SecretKey;
 use relay_control::outbound::SignedPoster;
+use relay_control::{Envelope, Gate};
 use relay_node::{run_node, shutdown_signal};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -95,11 +96,25 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         media,
         gate,
     };
-    let metrics = metrics_listener.map(|listener| {
-        let router = edge::api::metrics_router().with_state(state.clone());
-        relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
-    });
-    let http_router = router(state, metrics.is_some());
+    // A gate wherever api_read_auth closes reads; validation made sure the token is there.
+    let reads_gate = |addr| {
+        settings
+            .api_credentials
+            .clone()
+            .filter(|_| settings.api_read_auth.closed_on(addr))
+            .map(|credentials| Gate::new(credentials, Envelope::Api))
+    };
+    let metrics = metrics_listener
+        .zip(settings.metrics_addr)
+        .map(|(listener, addr)| {
+            let mut router = edge::api::metrics_router();
+            if let Some(gate) = reads_gate(addr) {
+                router = gate.guard(router);
+            }
+            let router = router.with_state(state.clone());
+            relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
+        });
+    let http_router = router(state, metrics.is_some(), reads_gate(settings.flv_addr));
     let http = relay_control::serve_until("HTTP", listener, http_router, shutdown_rx);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;

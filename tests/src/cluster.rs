@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// The control API token test clouds are configured with.
+pub const API_TOKEN: &str = "e2e-api-token-0123456789";
+
 /// How long a freshly started binary may take until its ports answer.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -39,6 +42,8 @@ pub struct CloudConfig {
     pub client_addr_list: Vec<String>,
     pub multicast_if: String,
     pub log_level: String,
+    /// `api_token`: the control API's admin token.
+    pub api_token: String,
     /// Extra `key: value` lines (already YAML) for the cloud section.
     pub extra: Vec<String>,
 }
@@ -55,6 +60,7 @@ impl CloudConfig {
             client_addr_list,
             multicast_if: String::new(),
             log_level: "info".into(),
+            api_token: API_TOKEN.into(),
             extra: Vec::new(),
         }
     }
@@ -74,6 +80,7 @@ impl CloudConfig {
         }
         kv(&mut s, "multicast_if", &self.multicast_if);
         kv(&mut s, "log_level", &self.log_level);
+        kv(&mut s, "api_token", &self.api_token);
         s += "  enable_log_file: false\n";
         for line in &self.extra {
             s += &format!("  {line}\n");
@@ -230,6 +237,22 @@ impl Cloud {
         )
     }
 
+    /// `method path` on the cloud API with `headers` (e.g. [`bearer`]).
+    pub fn api_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<HttpResponse, String> {
+        http::request_with_headers(
+            self.api_addr(),
+            method,
+            path_and_query,
+            headers,
+            Duration::from_secs(10),
+        )
+    }
+
     /// GET /stat/livestat, parsed; panics (with the cloud's log) if it does not answer 200
     /// with JSON.
     pub fn livestat(&mut self) -> serde_json::Value {
@@ -252,6 +275,11 @@ impl Cloud {
             )
         })
     }
+}
+
+/// The `Authorization` header of a control API request with `token`.
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
 }
 
 pub struct Edge {

@@ -3,18 +3,15 @@
 //! ([`AdminCaller`], a JWT with role admin).
 
 use super::{unix_s, Rooms};
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use relay_control::auth::{jwt, Claims, RequestParts};
-use relay_control::ApiError;
+use relay_control::auth::{jwt, Claims};
+use relay_control::{buffer_body, signed_parts, ApiError, MAX_SIGNED_BODY};
 use std::sync::Arc;
-
-/// Largest `/server` request body read for its signature.
-const MAX_SIGNED_BODY: usize = 1 << 20;
 
 /// Middleware of the `/server` group: reads the body, checks the request's signature and date,
 /// then hands the request on with its body. A no-op with `server_auth: false`.
@@ -26,34 +23,14 @@ pub async fn server_signature(
     let Some(auth) = rooms.settings.server_auth.as_ref() else {
         return next.run(request).await;
     };
-    let (parts, body) = request.into_parts();
-    let body = match to_bytes(body, MAX_SIGNED_BODY).await {
-        Ok(body) => body,
-        Err(_) => {
-            return ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request bodies are at most {MAX_SIGNED_BODY} bytes"),
-            )
-            .into_response()
-        }
+    let (parts, body) = match buffer_body(request, MAX_SIGNED_BODY).await {
+        Ok(split) => split,
+        Err(error) => return error.into_response(),
     };
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
-    let signed = RequestParts {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-    };
-    if let Err(error) = auth.verify(&signed, unix_s()) {
+    if let Err(error) = signed_parts(&parts, &body, |signed| auth.verify(signed, unix_s())) {
         tracing::debug!(%error, path = parts.uri.path(), "refused a server request");
         return ApiError::from(error).into_response();
     }
-    drop(headers);
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 

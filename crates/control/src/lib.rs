@@ -1,13 +1,14 @@
 //! The control API both liverelay nodes serve: the `{request_id, code, message, data}` envelope
 //! and its errors, livego's `{status, data}` envelope for the paths kept from livego, paging,
 //! the stream views, Prometheus text and the OpenAPI document; and the authentication of the
-//! live-room API and of RTMP publishing.
+//! live-room API and of RTMP publishing, and the gate that puts credentials in front of routes.
 //!
 //! Handlers stay in the binaries (they know the state they show); everything about how an answer
 //! looks on the wire lives here, so the cloud and the edge cannot drift apart.
 
 pub mod auth;
 mod envelope;
+mod gate;
 mod livego;
 pub mod metrics;
 mod openapi;
@@ -20,6 +21,7 @@ mod serve;
 pub mod views;
 
 pub use envelope::{ApiError, ErrorBody, Reply};
+pub use gate::{buffer_body, signed_parts, Envelope, Gate, MAX_SIGNED_BODY};
 pub use livego::{livego_reply, with_cors};
 pub use openapi::serve_openapi;
 pub use paging::{Page, PageQuery, MAX_PAGE_SIZE};

@@ -1,17 +1,19 @@
 //! The one YAML file both nodes read, each its own section.
 
+use crate::secrets::FreshSecrets;
 use crate::NodeError;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// The shipped `config.yaml`: written out when the file named on the command line is missing, so
-/// a first start works and leaves a documented file to edit.
+/// The shipped `config.yaml`: written out, with fresh secrets, when the file named on the command
+/// line is missing, so a first start works and leaves a documented file to edit.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config.yaml");
 
 /// `-f PATH` / `--config PATH`, default `./config.yaml`.
 #[derive(Debug, clap::Parser)]
 pub struct CommandLine {
-    /// YAML config file with `cloud:` and `edge:` sections; written with defaults if missing.
+    /// YAML config file with `cloud:` and `edge:` sections; written with defaults and fresh
+    /// secrets if missing.
     #[arg(short = 'f', long = "config", default_value = "config.yaml")]
     pub config: PathBuf,
     /// Check the config file and exit: status 0 and "config OK" when the node would start with
@@ -21,8 +23,8 @@ pub struct CommandLine {
     pub check_config: bool,
 }
 
-/// Reads `section` of the YAML file at `path` into `T`, writing the default file first if there
-/// is none. Keys left out take `T`'s defaults; unknown keys and sections are refused by name.
+/// Reads `section` of the YAML file at `path` into `T`, writing the default file with fresh
+/// secrets first if there is none (see [`write_fresh`]). Keys left out take `T`'s defaults; unknown keys and sections are refused by name.
 pub fn load_section<T: DeserializeOwned>(path: &Path, section: &str) -> Result<T, NodeError> {
     load(path, section, true)
 }
@@ -44,13 +46,52 @@ fn load<T: DeserializeOwned>(
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if write_missing && error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(path, DEFAULT_CONFIG).map_err(io_error)?;
-            tracing::info!(path = %path.display(), "config file was missing; wrote the defaults");
-            DEFAULT_CONFIG.to_owned()
+            write_fresh(path).map_err(io_error)?
         }
         Err(error) => return Err(io_error(error)),
     };
     parse_section(path, &text, section)
+}
+
+/// Writes the shipped file with fresh secrets to `path` and returns its text, printing the
+/// secrets once on stderr (logging is not set up yet, and this is for the operator's eyes).
+///
+/// The file appears whole or not at all: it is written under a temporary name (mode 0600, it
+/// holds secrets) and linked into place, which fails if another node (the edge of a pair
+/// started together) got there first; then that node's file, and its secrets, are used.
+fn write_fresh(path: &Path) -> std::io::Result<String> {
+    use std::io::Write;
+    let secrets = FreshSecrets::generate();
+    let text = secrets
+        .render(DEFAULT_CONFIG)
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+        })
+        .and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match written {
+        Ok(()) => {
+            eprint!("{}", secrets.announcement(path));
+            Ok(text)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(path)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 fn parse_section<T: DeserializeOwned>(
@@ -138,14 +179,31 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_written_with_defaults() {
+    fn missing_file_is_written_with_fresh_secrets() {
         let dir = std::env::temp_dir().join(format!("relay-node-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.yaml");
         let _ = std::fs::remove_file(&path);
         let loaded: serde_yaml::Value = load_section(&path, "edge").unwrap();
         assert!(loaded.is_mapping());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), DEFAULT_CONFIG);
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_ne!(written, DEFAULT_CONFIG);
+        assert!(!written.contains(crate::PLACEHOLDER_API_TOKEN), "{written}");
+        assert_eq!(loaded["api_token"].as_str().map(str::len), Some(32));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A second start reads the file; nothing is written again.
+        let again: serde_yaml::Value = load_section(&path, "edge").unwrap();
+        assert_eq!(again, loaded);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,12 +4,17 @@ mod addr;
 mod config_file;
 mod logging;
 mod rotating_file;
+mod secrets;
 mod start;
 
 pub use addr::{parse_addr, parse_multicast_if, parse_optional_addr};
 pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
 pub use logging::{
     init_logging, LogFile, LogKeys, LogSettings, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
+};
+pub use secrets::{
+    refuse_placeholders, PLACEHOLDER_ACCESS_KEY, PLACEHOLDER_API_TOKEN, PLACEHOLDER_EDGE_TOKEN,
+    PLACEHOLDER_JWT_KEY, PLACEHOLDER_SECRET_KEY,
 };
 pub use start::{run_node, NodeConfig};
 

@@ -16,6 +16,10 @@ pub trait NodeConfig: DeserializeOwned {
     type Settings;
     /// Checks the node's own keys; the logging keys are checked by [`run_node`].
     fn validate(&self) -> Result<Self::Settings, NodeError>;
+    /// Refuses the shipped placeholder secrets while the node listens beyond loopback (see
+    /// [`crate::refuse_placeholders`]). Apart from [`NodeConfig::validate`], whose checks hold
+    /// wherever the node listens, so each can be tested on its own.
+    fn check_secrets(&self, settings: &Self::Settings) -> Result<(), NodeError>;
     /// The logging keys, which both sections have under the same names, so that both nodes
     /// check them and set logging up in one place.
     fn log_keys(&self) -> LogKeys<'_>;
@@ -52,7 +56,12 @@ where
         Ok(log) => log,
         Err(error) => return fail(&error),
     };
+    // Reported after an unusable log file, which is found by setting logging up.
+    let secrets = config.check_secrets(&settings);
     if command_line.check_config {
+        if let Err(error) = secrets {
+            return fail(&error);
+        }
         println!(
             "{}: {}: config OK",
             C::SECTION,
@@ -61,6 +70,9 @@ where
         return ExitCode::SUCCESS;
     }
     if let Err(error) = init_logging(&log) {
+        return fail(&error);
+    }
+    if let Err(error) = secrets {
         return fail(&error);
     }
     // A panic anywhere (an RTMP library bug, say) is logged where operators look.

@@ -1,16 +1,19 @@
 //! The control API of both nodes while a real ffmpeg stream flows: stream views with codecs
 //! from the sequence headers, viewer counts reported by the edge over the repair connection,
 //! `/metrics` moving between two scrapes and falling back when the stream ends, `/status`,
-//! `/stats/time`, the OpenAPI document, errors (400 with a message, 404), `X-Reqid`; and
-//! livego's stream keys gating publishes and surviving a restart.
+//! `/stats/time`, the OpenAPI document, errors (400 with a message, 404), `X-Reqid`;
+//! livego's stream keys gating publishes and surviving a restart; and the lock-down: writes need
+//! the API token or a server signature, a GET changes nothing unless `livego_compat_get`, and
+//! reads close per `api_read_auth`.
 
 use crate::{expect_attached, expect_capture, logs, start_capture};
 use e2e_tests::checks::Join;
-use e2e_tests::cluster::Pair;
+use e2e_tests::cluster::{bearer, Pair, API_TOKEN};
 use e2e_tests::http::{self, HttpResponse};
 use e2e_tests::prometheus::Scrape;
+use e2e_tests::rooms::{RoomsApi, Signing, ACCESS_KEY, SECRET_KEY};
 use e2e_tests::util::poll_until;
-use e2e_tests::{Cloud, CloudConfig, Media, Publisher, TestDir};
+use e2e_tests::{Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, TestDir};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,15 +26,7 @@ fn get(addr: SocketAddr, path: &str) -> HttpResponse {
 
 /// GET `path`, expecting `status` and a JSON body.
 fn get_json(addr: SocketAddr, path: &str, status: u16) -> Value {
-    let response = get(addr, path);
-    assert_eq!(
-        response.status,
-        status,
-        "GET {path}: {}",
-        response.body_text()
-    );
-    serde_json::from_slice(&response.body)
-        .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", response.body_text()))
+    send_json(addr, "GET", path, &[], status)
 }
 
 /// An `/api` error: the status, the envelope's code, and a message containing `needle`.
@@ -48,6 +43,72 @@ fn expect_api_error(addr: SocketAddr, path: &str, status: u16, needle: &str) {
         body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
         "GET {path}: no request_id: {body}"
     );
+}
+
+/// `method path` with `headers`, expecting `status` and a JSON body.
+fn send_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+) -> Value {
+    let response = http::request_with_headers(addr, method, path, headers, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    assert_eq!(
+        response.status,
+        status,
+        "{method} {path}: {}",
+        response.body_text()
+    );
+    serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", response.body_text()))
+}
+
+/// `method path` with the test clouds' API token.
+fn authorised(addr: SocketAddr, method: &str, path: &str, status: u16) -> Value {
+    let (name, value) = bearer(API_TOKEN);
+    send_json(addr, method, path, &[(name, &value)], status)
+}
+
+/// A 401 in livego's envelope whose message contains `needle`, with `WWW-Authenticate`.
+fn expect_livego_401(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    needle: &str,
+) {
+    let response = http::request_with_headers(addr, method, path, headers, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    assert!(
+        response.status == 401 && body["status"] == 401 && data_says(&body, needle),
+        "{method} {path} {headers:?}: expected 401 with {needle:?}, got {} {}",
+        response.status,
+        response.body_text()
+    );
+    assert!(
+        response
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "{method} {path}: no WWW-Authenticate"
+    );
+}
+
+/// Whether a livego answer's `data` is a message containing `needle`.
+fn data_says(body: &Value, needle: &str) -> bool {
+    body["data"].as_str().unwrap_or_default().contains(needle)
+}
+
+/// The rooms that have a stream key, from the cloud's key file (none when it does not exist).
+fn rooms_with_keys(dir: &TestDir) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("data/stream_keys.json")).unwrap_or_default();
+    let file: Value = serde_json::from_str(&text).unwrap_or_default();
+    file["keys"]
+        .as_object()
+        .map(|keys| keys.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn scrape(addr: SocketAddr) -> Scrape {
@@ -221,21 +282,9 @@ fn stream_views_metrics_and_errors_follow_a_live_stream() {
     expect_api_error(cloud, "/no/such/endpoint", 404, "openapi");
     let bad_room = get_json(cloud, "/stat/livestat?room=bad", 400);
     assert_eq!(bad_room["status"], 400, "{bad_room}");
-    assert!(
-        bad_room["data"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("room"),
-        "{bad_room}"
-    );
+    assert!(data_says(&bad_room, "room"), "{bad_room}");
     let missing = get_json(edge, "/stats/time", 400);
-    assert!(
-        missing["data"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("stream"),
-        "{missing}"
-    );
+    assert!(data_says(&missing, "stream"), "{missing}");
     let unknown = get_json(edge, "/stats/time?stream=live/nope", 404);
     assert!(
         unknown["data"].is_null() && unknown["status"] == 404,
@@ -353,22 +402,16 @@ fn stream_keys_gate_publishing_and_survive_a_restart() {
     let mut cloud = Cloud::start(dir.path(), config.clone());
     let api = cloud.api_addr();
 
-    let missing = get_json(api, "/control/get", 400);
-    assert!(
-        missing["data"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("room"),
-        "{missing}"
-    );
-    let got = get_json(api, "/control/get?room=live/show", 200);
+    let missing = authorised(api, "POST", "/control/get", 400);
+    assert!(data_says(&missing, "room"), "{missing}");
+    let got = authorised(api, "POST", "/control/get?room=live/show", 200);
     let key = got["data"].as_str().unwrap_or_default().to_owned();
     assert!(
         key.len() == 48 && key.bytes().all(|b| b.is_ascii_alphanumeric()),
         "key {key:?}"
     );
     assert_eq!(
-        get_json(api, "/control/get?room=live/show", 200)["data"],
+        authorised(api, "POST", "/control/get?room=live/show", 200)["data"],
         key.as_str()
     );
 
@@ -409,21 +452,237 @@ fn stream_keys_gate_publishing_and_survive_a_restart() {
     let mut cloud = Cloud::start_as(dir.path(), "cloud-again", config);
     let api = cloud.api_addr();
     assert_eq!(
-        get_json(api, "/control/get?room=live/show", 200)["data"],
+        authorised(api, "GET", "/control/get?room=live/show", 200)["data"],
         key.as_str()
     );
 
     // Reset: a new key, the old one no longer publishes as the room.
-    let reset = get_json(api, "/control/reset?room=live/show", 200);
+    let reset = authorised(api, "POST", "/control/reset?room=live/show", 200);
     let fresh = reset["data"].as_str().unwrap_or_default().to_owned();
     assert!(fresh.len() == 48 && fresh != key, "reset gave {fresh:?}");
     assert!(refused(&dir, "by-name-again", &mut cloud, "show"));
 
     // Delete: the room is open again; a second delete is 404.
-    let deleted = get_json(api, "/control/delete?room=live/show", 200);
+    let deleted = authorised(api, "POST", "/control/delete?room=live/show", 200);
     assert_eq!(deleted["data"], "Ok", "{deleted}");
-    let again = get_json(api, "/control/delete?room=live/show", 404);
+    let again = authorised(api, "POST", "/control/delete?room=live/show", 404);
     assert_eq!(again["data"], "room not found", "{again}");
-    let bad = get_json(api, "/control/reset?room=no-slash", 400);
+    let bad = authorised(api, "POST", "/control/reset?room=no-slash", 400);
     assert_eq!(bad["status"], 400, "{bad}");
+}
+
+/// A stream key is a publish credential: checks that `key` is one (48 letters and digits).
+fn check_key(key: &Value) -> String {
+    let key = key.as_str().unwrap_or_default().to_owned();
+    assert!(
+        key.len() == 48 && key.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "key {key:?}"
+    );
+    key
+}
+
+/// Without credentials nothing under `/control` answers but 401, whatever the method, and a
+/// wrong token, a signature with the wrong key or an old date are refused alike. With them, a
+/// GET changes nothing (no key is made, so the real publisher still publishes under the room's
+/// name) and reset or delete by GET are 405; POST with the token or a server signature works.
+#[test]
+fn control_writes_need_credentials_and_a_get_changes_nothing() {
+    let media = Media::standard();
+    let dir = TestDir::new("control-auth");
+    let mut config = CloudConfig::new(dir.path(), vec!["127.0.0.1:9".into()]);
+    config.extra.push(format!(
+        "server_keys: [{{access_key: \"{ACCESS_KEY}\", secret_key: \"{SECRET_KEY}\"}}]"
+    ));
+    let mut cloud = Cloud::start(dir.path(), config);
+    let api = cloud.api_addr();
+    let rooms = RoomsApi { addr: api };
+
+    let (name, wrong) = bearer("not-the-api-token-0123");
+    for path in ["/control/get", "/control/reset", "/control/delete"] {
+        let path = format!("{path}?room=live/show");
+        for method in ["GET", "POST"] {
+            expect_livego_401(api, method, &path, &[], "credentials required");
+            expect_livego_401(api, method, &path, &[(name, &wrong)], "wrong API token");
+            expect_livego_401(
+                api,
+                method,
+                &path,
+                &[("Authorization", "Basic YTpi")],
+                "credentials required",
+            );
+            for (signing, needle) in [
+                (Signing::WrongKey, "signature does not match"),
+                (Signing::DatedAgo(900), "off the server clock"),
+                (Signing::Undated, "X-Qiniu-Date"),
+            ] {
+                let answer = rooms.server_signed(signing, method, &path, "");
+                assert!(
+                    answer.status == 401 && data_says(&answer.body, needle),
+                    "{method} {path} {signing:?}: {} {}",
+                    answer.status,
+                    answer.text
+                );
+            }
+        }
+    }
+    assert!(
+        rooms_with_keys(&dir).is_empty(),
+        "a refused request made a key"
+    );
+
+    // Authenticated GETs change nothing.
+    let looked_up = authorised(api, "GET", "/control/get?room=live/show", 404);
+    assert!(data_says(&looked_up, "no stream key"), "{looked_up}");
+    for path in ["/control/reset", "/control/delete"] {
+        let refused = authorised(api, "GET", &format!("{path}?room=live/show"), 405);
+        assert!(data_says(&refused, "POST"), "{refused}");
+    }
+    assert!(
+        rooms_with_keys(&dir).is_empty(),
+        "a GET made a key: {:?}",
+        rooms_with_keys(&dir)
+    );
+
+    // So the real publisher still publishes under the room's own name.
+    let mut publisher = Publisher::start(&dir, "by-name", media, &cloud.rtmp_url("show"));
+    let live = poll_until(TIMEOUT, Duration::from_millis(100), || {
+        let stat = cloud.livestat();
+        (stat["data"]["publishers"][0]["key"] == "live/show").then_some(())
+    });
+    assert!(
+        live.is_some(),
+        "the publish by name did not go live after the GETs\n{}",
+        logs(&[&cloud.proc, &publisher.proc])
+    );
+    publisher.proc.kill();
+
+    // With credentials the writes work: the token, or a server signature.
+    let made = check_key(&authorised(api, "POST", "/control/get?room=live/show", 200)["data"]);
+    assert_eq!(rooms_with_keys(&dir), vec!["live/show".to_owned()]);
+    assert_eq!(
+        authorised(api, "GET", "/control/get?room=live/show", 200)["data"],
+        made.as_str(),
+        "an authenticated GET reads the key"
+    );
+    let reset = rooms.server_signed(Signing::Good, "POST", "/control/reset?room=live/show", "");
+    assert_eq!(reset.status, 200, "signed reset: {}", reset.text);
+    let fresh = check_key(&reset.body["data"]);
+    assert_ne!(fresh, made);
+    let deleted = rooms.server_signed(Signing::Good, "POST", "/control/delete?room=live/show", "");
+    assert_eq!(
+        (deleted.status, deleted.body["data"].as_str()),
+        (200, Some("Ok")),
+        "{}",
+        deleted.text
+    );
+    assert!(rooms_with_keys(&dir).is_empty());
+}
+
+/// `livego_compat_get: true` lets GET make, reset and delete keys as livego did, and still
+/// only with credentials.
+#[test]
+fn livego_compat_get_changes_keys_only_with_credentials() {
+    let dir = TestDir::new("control-compat");
+    let mut config = CloudConfig::new(dir.path(), vec!["127.0.0.1:9".into()]);
+    config.extra.push("livego_compat_get: true".into());
+    let cloud = Cloud::start(dir.path(), config);
+    let api = cloud.api_addr();
+    for path in ["/control/get", "/control/reset", "/control/delete"] {
+        expect_livego_401(
+            api,
+            "GET",
+            &format!("{path}?room=live/old"),
+            &[],
+            "credentials required",
+        );
+    }
+    assert!(rooms_with_keys(&dir).is_empty());
+    let made = check_key(&authorised(api, "GET", "/control/get?room=live/old", 200)["data"]);
+    assert_eq!(rooms_with_keys(&dir), vec!["live/old".to_owned()]);
+    let reset = check_key(&authorised(api, "GET", "/control/reset?room=live/old", 200)["data"]);
+    assert_ne!(reset, made);
+    let deleted = authorised(api, "GET", "/control/delete?room=live/old", 200);
+    assert_eq!(deleted["data"], "Ok", "{deleted}");
+    assert!(rooms_with_keys(&dir).is_empty());
+}
+
+/// `api_read_auth: token` closes the read endpoints of both nodes (401 in each path's envelope)
+/// and the node's own token opens them; the OpenAPI document and the edge's players and
+/// `/stats/time` stay open.
+#[test]
+fn read_endpoints_close_with_api_read_auth_token() {
+    const EDGE_TOKEN: &str = "e2e-edge-api-token-0123456789";
+    let dir = TestDir::new("control-reads");
+    let mut cloud_config = CloudConfig::new(dir.path(), Vec::new());
+    cloud_config.extra.push("api_read_auth: token".into());
+    let mut edge_config = EdgeConfig::unicast(&cloud_config);
+    edge_config.extra.push("api_read_auth: token".into());
+    edge_config
+        .extra
+        .push(format!("api_token: \"{EDGE_TOKEN}\""));
+    cloud_config
+        .client_addr_list
+        .push(edge_config.unicast_target());
+    let edge = Edge::start(dir.path(), "edge", edge_config);
+    let cloud = Cloud::start(dir.path(), cloud_config);
+    let (cloud_api, edge_api) = (cloud.api_addr(), edge.flv_addr());
+
+    expect_livego_401(
+        cloud_api,
+        "GET",
+        "/stat/livestat",
+        &[],
+        "credentials required",
+    );
+    let (name, value) = bearer(API_TOKEN);
+    let stat = send_json(cloud_api, "GET", "/stat/livestat", &[(name, &value)], 200);
+    assert_eq!(stat["status"], 200, "{stat}");
+    let (name, edge_value) = bearer(EDGE_TOKEN);
+    for (addr, token, paths) in [
+        (
+            cloud_api,
+            &value,
+            &["/api/v1/streams", "/metrics", "/status"][..],
+        ),
+        (
+            edge_api,
+            &edge_value,
+            &["/api/v1/streams", "/metrics", "/status"][..],
+        ),
+    ] {
+        for path in paths {
+            let refused = http::request(addr, "GET", path, TIMEOUT)
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            let body: Value = serde_json::from_slice(&refused.body).unwrap_or_default();
+            assert!(
+                refused.status == 401 && body["code"] == 401,
+                "GET {path} on {addr} without credentials: {} {}",
+                refused.status,
+                refused.body_text()
+            );
+            let allowed = http::request_with_headers(addr, "GET", path, &[(name, token)], TIMEOUT)
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            assert_eq!(
+                allowed.status,
+                200,
+                "GET {path} on {addr} with its token: {}",
+                allowed.body_text()
+            );
+        }
+        let document = http::request(addr, "GET", "/api/openapi.json", TIMEOUT).expect("openapi");
+        assert_eq!(document.status, 200, "the OpenAPI document is open");
+    }
+    // Each node takes its own token only.
+    let crossed =
+        http::request_with_headers(edge_api, "GET", "/status", &[(name, &value)], TIMEOUT)
+            .expect("GET /status");
+    assert_eq!(crossed.status, 401, "the edge took the cloud's token");
+    let clock = http::request(edge_api, "GET", "/stats/time?stream=live/none", TIMEOUT)
+        .expect("GET /stats/time");
+    assert_eq!(
+        clock.status, 404,
+        "/stats/time is the players' and stays open"
+    );
+    let play = http::request(edge_api, "GET", &Edge::play_path("none"), TIMEOUT).expect("play");
+    assert_eq!(play.status, 404, "players are never asked for credentials");
 }

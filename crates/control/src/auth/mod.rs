@@ -14,12 +14,16 @@
 //! - **Play** (edges, optional): play URLs signed with the push URLs' `expiry` scheme and a play
 //!   key ([`sign_play_url`], [`verify_play`]).
 //!
+//! The control API's writes (and its reads, when closed) take either a bearer API token from
+//! config or a server signature ([`Credentials`]).
+//!
 //! And one the other way: the webhooks the cloud sends carry a timestamped HMAC-SHA256 of their
 //! body ([`sign_webhook`]; [`verify_webhook`] is what a receiver runs).
 //!
 //! HTTP-side failures are an [`AuthError`], which becomes the API envelope's [`ApiError`]; a
 //! refused publish is a [`PublishRefusal`], whose message fits an RTMP status description.
 
+mod access;
 mod codec;
 mod date;
 pub mod jwt;
@@ -29,6 +33,7 @@ mod push;
 mod request;
 mod webhook;
 
+pub use access::{Credentials, ReadAuth};
 pub use date::{format_qiniu_date, parse_qiniu_date};
 pub use jwt::Claims;
 pub use keys::{KeyPair, KeyRing, SecretKey};
@@ -78,6 +83,13 @@ pub enum AuthError {
     BadTokenSignature,
     #[error("token expired")]
     TokenExpired,
+    #[error(
+        "credentials required: Authorization: Bearer <api_token>, or a request signed with a \
+         server key (Authorization: Qiniu <AK>:<sign> and X-Qiniu-Date)"
+    )]
+    CredentialsRequired,
+    #[error("wrong API token")]
+    BadApiToken,
     #[error("admin role required")]
     NotAdmin,
     /// Keys or a base URL unfit for signing: a configuration mistake, not the caller's.
