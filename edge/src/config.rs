@@ -414,12 +414,13 @@ mod tests {
             Ok(()),
             "an unused placeholder is no risk"
         );
-        let no_repair = EdgeConfig {
-            cloud_quic_addr: String::new(),
-            api_token: "own-api-token-0123456789".into(),
+        // The placeholder token goes only to a cloud on loopback, the players' port too.
+        let all_loopback = EdgeConfig {
+            flv_addr: "127.0.0.1:7001".into(),
+            cloud_quic_addr: "127.0.0.1:4242".into(),
             ..defaults.clone()
         };
-        assert_eq!(check(&no_repair), Ok(()));
+        assert_eq!(check(&all_loopback), Ok(()));
         let short = EdgeConfig {
             api_token: "short".into(),
             ..own_token
