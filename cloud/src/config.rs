@@ -1,6 +1,7 @@
 //! The `cloud:` section of the config file.
 
 use relay_control::auth::{KeyPair, KeyRing, PushKeys, PushScheme, SecretKey};
+use relay_control::{ConnectionLimits, HttpLimits};
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
     DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
@@ -8,6 +9,7 @@ use relay_node::{
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +59,18 @@ pub struct CloudConfig {
     pub gift_timeout_ms: u64,
     pub gift_max_custom_amount: i64,
     pub gift_reconcile_s: u64,
+    pub rtmp_max_connections: usize,
+    pub rtmp_max_connections_per_ip: usize,
+    pub rtmp_handshake_timeout_s: u64,
+    pub rtmp_publish_timeout_s: u64,
+    pub rtmp_idle_timeout_s: u64,
+    pub rtmp_max_unpublished_bytes: usize,
+    pub rtmp_publish_decision_timeout_ms: u64,
+    pub http_max_connections: usize,
+    pub http_max_connections_per_ip: usize,
+    pub http_header_timeout_ms: u64,
+    pub http_max_header_bytes: usize,
+    pub http_max_body_bytes: usize,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -129,6 +143,18 @@ impl Default for CloudConfig {
             gift_timeout_ms: 3000,
             gift_max_custom_amount: 100_000,
             gift_reconcile_s: 5,
+            rtmp_max_connections: 1000,
+            rtmp_max_connections_per_ip: 32,
+            rtmp_handshake_timeout_s: 10,
+            rtmp_publish_timeout_s: 30,
+            rtmp_idle_timeout_s: 30,
+            rtmp_max_unpublished_bytes: 64 << 10,
+            rtmp_publish_decision_timeout_ms: 3000,
+            http_max_connections: 512,
+            http_max_connections_per_ip: 64,
+            http_header_timeout_ms: 10_000,
+            http_max_header_bytes: 16 << 10,
+            http_max_body_bytes: 1 << 20,
         }
     }
 }
@@ -156,6 +182,9 @@ pub struct CloudSettings {
     pub publish_auth: PushScheme,
     pub push_keys: PushKeys,
     pub rooms: crate::rooms::RoomsSettings,
+    pub rtmp_limits: crate::rtmp::RtmpLimits,
+    /// Limits of `api_addr`, and of `metrics_addr` when set.
+    pub http_limits: HttpLimits,
 }
 
 impl NodeConfig for CloudConfig {
@@ -252,6 +281,8 @@ impl NodeConfig for CloudConfig {
             publish_auth: self.publish_auth,
             rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,
             push_keys,
+            rtmp_limits: self.rtmp_limits()?,
+            http_limits: self.http_limits()?,
         })
     }
 
@@ -261,6 +292,47 @@ impl NodeConfig for CloudConfig {
 }
 
 impl CloudConfig {
+    fn rtmp_limits(&self) -> Result<crate::rtmp::RtmpLimits, NodeError> {
+        let connections =
+            ConnectionLimits::checked(self.rtmp_max_connections, self.rtmp_max_connections_per_ip)
+                .map_err(|reason| {
+                    NodeError::bad_value("cloud.rtmp_max_connections_per_ip", reason)
+                })?;
+        let seconds = |key: &str, value: u64| match value {
+            1..=3600 => Ok(Duration::from_secs(value)),
+            _ => Err(NodeError::bad_value(key, "must be 1 to 3600 s")),
+        };
+        if self.rtmp_max_unpublished_bytes < 4096 {
+            return Err(NodeError::bad_value(
+                "cloud.rtmp_max_unpublished_bytes",
+                "must be at least 4096 (connect and publish commands fit in that)",
+            ));
+        }
+        if !(10..=60_000).contains(&self.rtmp_publish_decision_timeout_ms) {
+            return Err(NodeError::bad_value(
+                "cloud.rtmp_publish_decision_timeout_ms",
+                "must be 10 to 60000",
+            ));
+        }
+        Ok(crate::rtmp::RtmpLimits {
+            connections,
+            handshake_timeout: seconds(
+                "cloud.rtmp_handshake_timeout_s",
+                self.rtmp_handshake_timeout_s,
+            )?,
+            publish_timeout: seconds("cloud.rtmp_publish_timeout_s", self.rtmp_publish_timeout_s)?,
+            idle_timeout: seconds("cloud.rtmp_idle_timeout_s", self.rtmp_idle_timeout_s)?,
+            max_unpublished_bytes: self.rtmp_max_unpublished_bytes,
+            decision_timeout: Duration::from_millis(self.rtmp_publish_decision_timeout_ms),
+        })
+    }
+
+    fn http_limits(&self) -> Result<HttpLimits, NodeError> {
+        relay_control::http_keys_of!(self)
+            .limits()
+            .map_err(|(key, reason)| NodeError::bad_value(&format!("cloud.{key}"), reason))
+    }
+
     /// The keys publish URLs are signed with; the scheme in `publish_auth` must have its key.
     fn push_keys(&self) -> Result<PushKeys, NodeError> {
         let publish_key = match self.publish_key.as_str() {

@@ -1,5 +1,6 @@
 //! The `edge:` section of the config file.
 
+use relay_control::HttpLimits;
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, LogKeys, NodeConfig, NodeError,
     DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES,
@@ -32,6 +33,11 @@ pub struct EdgeConfig {
     pub log_file: String,
     pub log_max_bytes: u64,
     pub log_max_files: u32,
+    pub http_max_connections: usize,
+    pub http_max_connections_per_ip: usize,
+    pub http_header_timeout_ms: u64,
+    pub http_max_header_bytes: usize,
+    pub http_max_body_bytes: usize,
 }
 
 impl Default for EdgeConfig {
@@ -56,6 +62,11 @@ impl Default for EdgeConfig {
             log_file: "edge.log".into(),
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
             log_max_files: DEFAULT_LOG_MAX_FILES,
+            http_max_connections: 4096,
+            http_max_connections_per_ip: 256,
+            http_header_timeout_ms: 10_000,
+            http_max_header_bytes: 16 << 10,
+            http_max_body_bytes: 64 << 10,
         }
     }
 }
@@ -73,6 +84,8 @@ pub struct EdgeSettings {
     pub udp_recv_buffer: usize,
     /// `None`: repair is off (`cloud_quic_addr: ""`).
     pub repair: Option<RepairSettings>,
+    /// Limits of `flv_addr`, and of `metrics_addr` when set.
+    pub http_limits: HttpLimits,
 }
 
 /// How the edge reaches and recognises the cloud's repair server.
@@ -128,6 +141,9 @@ impl NodeConfig for EdgeConfig {
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,
             repair,
+            http_limits: relay_control::http_keys_of!(self)
+                .limits()
+                .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
         })
     }
 

@@ -21,6 +21,8 @@ pub struct HttpState {
     pub started: Instant,
     /// The repair connection's RTT while it is up.
     pub repair_rtt: watch::Receiver<Option<Duration>>,
+    /// The HTTP listeners' connections and bounds, for `/metrics`.
+    pub http: Vec<Arc<relay_control::HttpBounds>>,
 }
 
 /// Players and the API; `/metrics` and `/status` too unless `metrics_apart`.

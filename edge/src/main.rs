@@ -66,18 +66,27 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         stream_router.clone(),
         shutdown_rx.clone(),
     ));
+    let flv_bounds = relay_control::HttpBounds::new("flv", settings.http_limits);
+    let metrics_bounds = relay_control::HttpBounds::new("metrics", settings.http_limits);
     let state = HttpState {
         streams,
         player_queue_bytes: settings.player_queue_bytes,
         started,
         repair_rtt: rtt_rx,
+        http: vec![flv_bounds.clone(), metrics_bounds.clone()],
     };
     let metrics = metrics_listener.map(|listener| {
         let router = edge::api::metrics_router().with_state(state.clone());
-        relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
+        relay_control::serve_until(
+            "metrics",
+            listener,
+            router,
+            metrics_bounds,
+            shutdown_rx.clone(),
+        )
     });
     let http_router = router(state, metrics.is_some());
-    let http = relay_control::serve_until("HTTP", listener, http_router, shutdown_rx);
+    let http = relay_control::serve_until("HTTP", listener, http_router, flv_bounds, shutdown_rx);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;
     tracing::info!("shutting down");
