@@ -7,7 +7,7 @@ use crate::publish_and_check;
 use e2e_tests::cluster::{Cloud, CloudConfig, Pair};
 use e2e_tests::http::request;
 use e2e_tests::prometheus::Scrape;
-use e2e_tests::rtmp::handshake;
+use e2e_tests::rtmp::{connected, handshake};
 use e2e_tests::util::vm_rss_kib;
 use e2e_tests::{Media, TestDir};
 use socket2::{Domain, Socket, Type};
@@ -87,15 +87,18 @@ fn stalled_rtmp_connections_are_closed_at_their_deadlines() {
     config.extra = vec![
         "rtmp_handshake_timeout_s: 1".into(),
         "rtmp_publish_timeout_s: 2".into(),
-        "rtmp_idle_timeout_s: 2".into(),
+        "rtmp_idle_timeout_s: 30".into(),
     ];
     let mut cloud = Cloud::start(dir.path(), config);
     let rtmp = cloud.rtmp_addr();
-    // Silent from the start; trickling C0+C1 one byte every 300 ms (never finishing the
-    // handshake, never idle); handshaken but never sending `connect`.
+    // Silent from the start (the idle timeout is 30 s: only the deadlines can close these);
+    // trickling C0+C1 one byte every 300 ms (never finishing the handshake, never idle);
+    // handshaken but never sending `connect`.
     let mut silent = TcpStream::connect(rtmp).expect("connect");
     let mut trickle = TcpStream::connect(rtmp).expect("connect");
     let (mut no_connect, _) = handshake(rtmp).expect("handshake");
+    // Connected, never publishing, silent for less than the idle timeout: the publish deadline.
+    let (mut no_publish, _, _) = connected(rtmp).expect("connect");
     let trickler = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
@@ -120,12 +123,22 @@ fn stalled_rtmp_connections_are_closed_at_their_deadlines() {
         trickler.join().expect("trickler"),
         "a trickling connection is closed"
     );
+    assert!(
+        closed_within(&mut no_publish, limit),
+        "a connection that never publishes is closed"
+    );
     let scrape = scrape(cloud.api_addr());
     let timeouts = counter(
         &scrape,
         "liverelay_cloud_rtmp_closed_total",
         &[("reason", "handshake_timeout")],
     );
+    let unpublished = counter(
+        &scrape,
+        "liverelay_cloud_rtmp_closed_total",
+        &[("reason", "publish_timeout")],
+    );
+    assert_eq!(unpublished, 1.0, "the publish timeout is counted");
     assert!(
         timeouts >= 3.0,
         "three handshake timeouts counted, got {timeouts}"
