@@ -3,13 +3,15 @@
 //! a 100 KB request head gets 431, and floods of idle RTMP and slowloris HTTP connections from one host leave a real publish, a real
 //! player and the API working, the refused connections counted.
 
-use crate::publish_and_check;
+use crate::{expect_attached, expect_capture, start_capture, END_TIMEOUT};
+use e2e_tests::checks::Join;
 use e2e_tests::cluster::{Cloud, CloudConfig, Pair};
 use e2e_tests::http::request;
+use e2e_tests::media::FfmpegPlayer;
 use e2e_tests::prometheus::Scrape;
 use e2e_tests::rtmp::{connected, handshake};
 use e2e_tests::util::vm_rss_kib;
-use e2e_tests::{Media, TestDir};
+use e2e_tests::{Media, Publisher, TestDir};
 use socket2::{Domain, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -196,7 +198,7 @@ fn an_unauthenticated_huge_message_is_refused_before_it_is_buffered() {
 fn floods_of_idle_and_slowloris_connections_leave_publish_and_play_working() {
     raise_fd_limit(8192);
     let dir = TestDir::new("bounds-flood");
-    let mut pair = Pair::start_with(dir.path(), |edge| {
+    let pair = Pair::start_with(dir.path(), |edge| {
         edge.extra = vec!["http_max_connections_per_ip: 100".into()];
     });
     // The cloud runs the defaults: 32 RTMP and 64 HTTP connections per address.
@@ -238,13 +240,21 @@ fn floods_of_idle_and_slowloris_connections_leave_publish_and_play_working() {
     )
     .expect("the API answers during the floods");
     assert_eq!(api.status, 200);
-    publish_and_check(
-        &dir,
-        &mut pair.cloud,
-        &mut pair.edge,
-        "flooded",
-        Media::standard(),
-    );
+    // A real publish, a raw player checked packet for packet, and ffmpeg as a player.
+    let media = Media::standard();
+    let name = "flooded";
+    let mut capture = start_capture(&pair.edge, "raw-player", name, media);
+    let mut publisher = Publisher::start(&dir, "publisher", media, &pair.cloud.rtmp_url(name));
+    let procs = [&pair.cloud.proc, &pair.edge.proc];
+    expect_attached(&mut capture, &procs);
+    let mut player = FfmpegPlayer::start(&dir, "ffmpeg-player", &pair.edge.play_url(name));
+    if let Err(e) = publisher.finish() {
+        panic!("{e}\n{}", pair.logs());
+    }
+    expect_capture(capture, media, &dir, Join::Start, &procs);
+    if let Err(e) = player.expect_identity(media, END_TIMEOUT) {
+        panic!("the ffmpeg player: {e}\n{}", pair.logs());
+    }
     dripping.store(false, std::sync::atomic::Ordering::Relaxed);
     dripper.join().expect("dripper");
     let cloud = scrape(pair.cloud.api_addr());
