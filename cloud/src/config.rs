@@ -296,7 +296,11 @@ impl CloudConfig {
         let connections =
             ConnectionLimits::checked(self.rtmp_max_connections, self.rtmp_max_connections_per_ip)
                 .map_err(|reason| {
-                    NodeError::bad_value("cloud.rtmp_max_connections_per_ip", reason)
+                    let key = match self.rtmp_max_connections {
+                        0 => "cloud.rtmp_max_connections",
+                        _ => "cloud.rtmp_max_connections_per_ip",
+                    };
+                    NodeError::bad_value(key, reason)
                 })?;
         let seconds = |key: &str, value: u64| match value {
             1..=3600 => Ok(Duration::from_secs(value)),
@@ -473,6 +477,34 @@ mod tests {
                     ..Default::default()
                 },
                 "cloud.multicast_if",
+            ),
+            (
+                CloudConfig {
+                    rtmp_max_connections_per_ip: 2000,
+                    ..Default::default()
+                },
+                "cloud.rtmp_max_connections_per_ip",
+            ),
+            (
+                CloudConfig {
+                    rtmp_publish_timeout_s: 0,
+                    ..Default::default()
+                },
+                "cloud.rtmp_publish_timeout_s",
+            ),
+            (
+                CloudConfig {
+                    rtmp_max_unpublished_bytes: 100,
+                    ..Default::default()
+                },
+                "cloud.rtmp_max_unpublished_bytes",
+            ),
+            (
+                CloudConfig {
+                    http_max_header_bytes: 100,
+                    ..Default::default()
+                },
+                "cloud.http_max_header_bytes",
             ),
         ];
         for (config, key) in cases {

@@ -267,6 +267,20 @@ mod tests {
                 },
                 "edge.multicast_if",
             ),
+            (
+                EdgeConfig {
+                    http_header_timeout_ms: 0,
+                    ..Default::default()
+                },
+                "edge.http_header_timeout_ms",
+            ),
+            (
+                EdgeConfig {
+                    http_max_connections: 0,
+                    ..Default::default()
+                },
+                "edge.http_max_connections",
+            ),
         ];
         for (config, key) in cases {
             let error = config.validate().unwrap_err().to_string();

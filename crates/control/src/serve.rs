@@ -188,8 +188,12 @@ impl HttpKeys {
     /// The limits, or the key (without its section) that is out of range and why.
     pub fn limits(&self) -> Result<HttpLimits, (&'static str, String)> {
         let connections =
-            ConnectionLimits::checked(self.max_connections, self.max_connections_per_ip)
-                .map_err(|reason| ("http_max_connections_per_ip", reason))?;
+            ConnectionLimits::checked(self.max_connections, self.max_connections_per_ip).map_err(
+                |reason| match self.max_connections {
+                    0 => ("http_max_connections", reason),
+                    _ => ("http_max_connections_per_ip", reason),
+                },
+            )?;
         if !(100..=600_000).contains(&self.header_timeout_ms) {
             return Err(("http_header_timeout_ms", "must be 100 to 600000".into()));
         }
