@@ -105,6 +105,9 @@ struct Connection {
     packets: Vec<relay_proto::Packet>,
     /// The peer asked to `connect` (the handshake is done, then).
     connected: bool,
+    /// A publish was accepted on this connection: the peer is authenticated, and only the
+    /// idle timeout applies from then on (also after that publish ends).
+    published: bool,
 }
 
 impl Connection {
@@ -117,6 +120,7 @@ impl Connection {
             publishing: None,
             packets: Vec::new(),
             connected: false,
+            published: false,
         }
     }
 
@@ -153,7 +157,7 @@ impl Connection {
                 Ok(Ok(count)) => count,
             };
             last_read = tokio::time::Instant::now();
-            if self.publishing.is_none() {
+            if !self.published {
                 // Checked before the library sees the bytes: it never holds more than the bound.
                 unpublished_bytes += count;
                 if unpublished_bytes > limits.max_unpublished_bytes {
@@ -167,7 +171,7 @@ impl Connection {
 
     /// The next deadline of this connection and the bound it enforces: handshake and `connect`,
     /// then the publish, are due a fixed time after the accept (trickled bytes do not move
-    /// them); a publishing connection only has to keep sending.
+    /// them); a connection that has published only has to keep sending.
     fn deadline(
         &self,
         opened: tokio::time::Instant,
@@ -177,7 +181,7 @@ impl Connection {
         let idle = (last_read + limits.idle_timeout, Bound::IdleTimeout);
         let due = if !self.connected {
             (opened + limits.handshake_timeout, Bound::HandshakeTimeout)
-        } else if self.publishing.is_none() {
+        } else if !self.published {
             (opened + limits.publish_timeout, Bound::PublishTimeout)
         } else {
             return idle;
@@ -339,6 +343,7 @@ impl Connection {
         let recording = name
             .split_once('/')
             .and_then(|(app, room)| self.context.recorder.start(app, room, epoch / 1000));
+        self.published = true;
         let publishing = self.publishing.insert(Publishing {
             publication,
             cache,
