@@ -18,6 +18,9 @@ cloud:
   quic_addr: "127.0.0.1:$(port)"
   client_addr_list: ["127.0.0.1:9"]
   log_level: warn
+  # The load comes from one address: allow it all of the API's connections.
+  http_max_connections: 4096
+  http_max_connections_per_ip: 4096
 YAML
 pin() { if command -v taskset >/dev/null 2>&1; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 (cd "$work" && exec_cloud() { pin 0 ../release/cloud -f config.yaml; }; exec_cloud >cloud.log 2>&1) &

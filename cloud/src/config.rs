@@ -3,6 +3,7 @@
 use relay_control::auth::{
     Credentials, KeyPair, KeyRing, PushKeys, PushScheme, ReadAuth, SecretKey, ServerAuth,
 };
+use relay_control::{ConnectionLimits, HttpLimits};
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
     NodeError, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, PLACEHOLDER_ACCESS_KEY,
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// As written in YAML; every key documented in the shipped `config.yaml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +70,18 @@ pub struct CloudConfig {
     pub gift_timeout_ms: u64,
     pub gift_max_custom_amount: i64,
     pub gift_reconcile_s: u64,
+    pub rtmp_max_connections: usize,
+    pub rtmp_max_connections_per_ip: usize,
+    pub rtmp_handshake_timeout_s: u64,
+    pub rtmp_publish_timeout_s: u64,
+    pub rtmp_idle_timeout_s: u64,
+    pub rtmp_max_unpublished_bytes: usize,
+    pub rtmp_publish_decision_timeout_ms: u64,
+    pub http_max_connections: usize,
+    pub http_max_connections_per_ip: usize,
+    pub http_header_timeout_ms: u64,
+    pub http_max_header_bytes: usize,
+    pub http_max_body_bytes: usize,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -139,6 +153,18 @@ impl Default for CloudConfig {
             gift_timeout_ms: 3000,
             gift_max_custom_amount: 100_000,
             gift_reconcile_s: 5,
+            rtmp_max_connections: 1000,
+            rtmp_max_connections_per_ip: 32,
+            rtmp_handshake_timeout_s: 10,
+            rtmp_publish_timeout_s: 30,
+            rtmp_idle_timeout_s: 30,
+            rtmp_max_unpublished_bytes: 64 << 10,
+            rtmp_publish_decision_timeout_ms: 3000,
+            http_max_connections: 512,
+            http_max_connections_per_ip: 64,
+            http_header_timeout_ms: 10_000,
+            http_max_header_bytes: 16 << 10,
+            http_max_body_bytes: 1 << 20,
         }
     }
 }
@@ -173,6 +199,9 @@ pub struct CloudSettings {
     /// GET on `/control/*` creates, resets and deletes keys as in livego (with credentials).
     pub livego_compat_get: bool,
     pub rooms: crate::rooms::RoomsSettings,
+    pub rtmp_limits: crate::rtmp::RtmpLimits,
+    /// Limits of `api_addr`, and of `metrics_addr` when set.
+    pub http_limits: HttpLimits,
 }
 
 impl NodeConfig for CloudConfig {
@@ -280,6 +309,8 @@ impl NodeConfig for CloudConfig {
             livego_compat_get: self.livego_compat_get,
             rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,
             push_keys,
+            rtmp_limits: self.rtmp_limits()?,
+            http_limits: self.http_limits()?,
         })
     }
 
@@ -330,6 +361,51 @@ impl CloudConfig {
                 "is empty and cloud.server_keys has no pair: nothing could authorise the control API",
             )
         })
+    }
+
+    fn rtmp_limits(&self) -> Result<crate::rtmp::RtmpLimits, NodeError> {
+        let connections =
+            ConnectionLimits::checked(self.rtmp_max_connections, self.rtmp_max_connections_per_ip)
+                .map_err(|reason| {
+                    let key = match self.rtmp_max_connections {
+                        0 => "cloud.rtmp_max_connections",
+                        _ => "cloud.rtmp_max_connections_per_ip",
+                    };
+                    NodeError::bad_value(key, reason)
+                })?;
+        let seconds = |key: &str, value: u64| match value {
+            1..=3600 => Ok(Duration::from_secs(value)),
+            _ => Err(NodeError::bad_value(key, "must be 1 to 3600 s")),
+        };
+        if self.rtmp_max_unpublished_bytes < 4096 {
+            return Err(NodeError::bad_value(
+                "cloud.rtmp_max_unpublished_bytes",
+                "must be at least 4096 (connect and publish commands fit in that)",
+            ));
+        }
+        if !(10..=60_000).contains(&self.rtmp_publish_decision_timeout_ms) {
+            return Err(NodeError::bad_value(
+                "cloud.rtmp_publish_decision_timeout_ms",
+                "must be 10 to 60000",
+            ));
+        }
+        Ok(crate::rtmp::RtmpLimits {
+            connections,
+            handshake_timeout: seconds(
+                "cloud.rtmp_handshake_timeout_s",
+                self.rtmp_handshake_timeout_s,
+            )?,
+            publish_timeout: seconds("cloud.rtmp_publish_timeout_s", self.rtmp_publish_timeout_s)?,
+            idle_timeout: seconds("cloud.rtmp_idle_timeout_s", self.rtmp_idle_timeout_s)?,
+            max_unpublished_bytes: self.rtmp_max_unpublished_bytes,
+            decision_timeout: Duration::from_millis(self.rtmp_publish_decision_timeout_ms),
+        })
+    }
+
+    fn http_limits(&self) -> Result<HttpLimits, NodeError> {
+        relay_control::http_keys_of!(self)
+            .limits()
+            .map_err(|(key, reason)| NodeError::bad_value(&format!("cloud.{key}"), reason))
     }
 
     /// The keys publish URLs are signed with; the scheme in `publish_auth` must have its key.
@@ -552,6 +628,34 @@ mod tests {
                     ..Default::default()
                 },
                 "cloud.multicast_if",
+            ),
+            (
+                CloudConfig {
+                    rtmp_max_connections_per_ip: 2000,
+                    ..Default::default()
+                },
+                "cloud.rtmp_max_connections_per_ip",
+            ),
+            (
+                CloudConfig {
+                    rtmp_publish_timeout_s: 0,
+                    ..Default::default()
+                },
+                "cloud.rtmp_publish_timeout_s",
+            ),
+            (
+                CloudConfig {
+                    rtmp_max_unpublished_bytes: 100,
+                    ..Default::default()
+                },
+                "cloud.rtmp_max_unpublished_bytes",
+            ),
+            (
+                CloudConfig {
+                    http_max_header_bytes: 100,
+                    ..Default::default()
+                },
+                "cloud.http_max_header_bytes",
             ),
         ];
         for (config, key) in cases {

@@ -16,8 +16,9 @@ pub enum CloudError {
     Session(String),
     #[error("the RTMP library panicked on this session's input: {0}")]
     SessionPanicked(String),
-    #[error("peer sent nothing for {0} s")]
-    Idle(u64),
+    /// An RTMP connection closed at one of its bounds (`rtmp_*` keys).
+    #[error("closed: {0}")]
+    Bound(crate::rtmp::Bound),
     #[error(transparent)]
     Proto(#[from] relay_proto::ProtoError),
     #[error("repair server: {0}")]

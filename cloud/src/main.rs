@@ -19,10 +19,10 @@ use crate::metrics::NodeState;
 use crate::record::{Recorder, RecordingStats};
 use crate::registry::Registry;
 use crate::repair::{serve_repair, RepairHub};
-use crate::rtmp::{serve_rtmp, IngestContext};
+use crate::rtmp::{serve_rtmp, IngestContext, RtmpStats};
 use crate::sender::RtpSender;
 use crate::stream_keys::StreamKeys;
-use relay_control::{Envelope, Gate};
+use relay_control::{Envelope, Gate, HttpBounds};
 use relay_node::{run_node, shutdown_signal};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -125,6 +125,9 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
     let webhook_task = webhooks.map(|worker| tokio::spawn(worker.run(shutdown_rx.clone())));
     let watchdog = tokio::spawn(rooms::watch_rooms(rooms.clone(), shutdown_rx.clone()));
     let reconciler = tokio::spawn(rooms::reconcile_gifts(rooms.clone(), shutdown_rx.clone()));
+    let rtmp_stats = RtmpStats::new(&settings.rtmp_limits);
+    let api_bounds = HttpBounds::new("api", settings.http_limits);
+    let metrics_bounds = HttpBounds::new("metrics", settings.http_limits);
     let context = Arc::new(IngestContext {
         registry: registry.clone(),
         sender: sender.clone(),
@@ -136,6 +139,8 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         rtmp_addr: settings.rtmp_addr,
         max_datagram: settings.rtp_max_datagram,
         recorder: recorder.clone(),
+        limits: settings.rtmp_limits,
+        stats: rtmp_stats.clone(),
     });
     let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
     let state = Arc::new(NodeState {
@@ -147,6 +152,8 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         rooms: rooms.clone(),
         started,
         livego_compat_get: settings.livego_compat_get,
+        rtmp: rtmp_stats,
+        http: vec![api_bounds.clone(), metrics_bounds.clone()],
     });
     let access = api::Access {
         credentials: settings.api_credentials.clone(),
@@ -154,14 +161,21 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         metrics_apart: metrics_listener.is_some(),
     };
     let api_router = api::router(state.clone(), &access, rooms.router());
-    let api_task = relay_control::serve_until("API", api, api_router, shutdown_rx.clone());
+    let api_task =
+        relay_control::serve_until("API", api, api_router, api_bounds, shutdown_rx.clone());
     let metrics_task = metrics_listener
         .zip(settings.metrics_addr)
         .map(|(listener, addr)| {
             let closed = settings.api_read_auth.closed_on(addr);
             let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
             let router = gate.guard_if(closed, metrics::router()).with_state(state);
-            relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
+            relay_control::serve_until(
+                "metrics",
+                listener,
+                router,
+                metrics_bounds,
+                shutdown_rx.clone(),
+            )
         });
     tracing::info!(
         rtmp = %settings.rtmp_addr,

@@ -28,6 +28,10 @@ pub struct NodeState {
     pub started: Instant,
     /// `livego_compat_get`: GET on `/control/*` changes keys as in livego.
     pub livego_compat_get: bool,
+    /// The RTMP listener's connections and bounds.
+    pub rtmp: Arc<crate::rtmp::RtmpStats>,
+    /// The HTTP listeners' connections and bounds.
+    pub http: Vec<Arc<relay_control::HttpBounds>>,
 }
 
 /// `/metrics` and `/status`, on the API listener or one of their own (`metrics_addr`).
@@ -73,6 +77,10 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
         &[],
         now.saturating_duration_since(state.started).as_secs_f64(),
     );
+    state.rtmp.render(&mut out);
+    for bounds in &state.http {
+        bounds.render(&mut out, "liverelay_cloud");
+    }
     let registry = &state.registry;
     out.counter(
         "liverelay_cloud_publishes_total",

@@ -181,6 +181,9 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         &[],
         state.started.elapsed().as_secs_f64(),
     );
+    for bounds in &state.http {
+        bounds.render(&mut out, "liverelay_edge");
+    }
     let rtt = *state.repair_rtt.borrow();
     out.gauge(
         "liverelay_edge_repair_connected",

@@ -1,6 +1,7 @@
 //! The `edge:` section of the config file.
 
 use relay_control::auth::{Credentials, ReadAuth, SecretKey};
+use relay_control::HttpLimits;
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
     NodeError, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, PLACEHOLDER_API_TOKEN,
@@ -44,6 +45,11 @@ pub struct EdgeConfig {
     pub log_file: String,
     pub log_max_bytes: u64,
     pub log_max_files: u32,
+    pub http_max_connections: usize,
+    pub http_max_connections_per_ip: usize,
+    pub http_header_timeout_ms: u64,
+    pub http_max_header_bytes: usize,
+    pub http_max_body_bytes: usize,
 }
 
 impl Default for EdgeConfig {
@@ -77,6 +83,11 @@ impl Default for EdgeConfig {
             log_file: "edge.log".into(),
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
             log_max_files: DEFAULT_LOG_MAX_FILES,
+            http_max_connections: 4096,
+            http_max_connections_per_ip: 256,
+            http_header_timeout_ms: 10_000,
+            http_max_header_bytes: 16 << 10,
+            http_max_body_bytes: 64 << 10,
         }
     }
 }
@@ -100,6 +111,8 @@ pub struct EdgeSettings {
     pub api_read_auth: ReadAuth,
     /// The API token reads need where `api_read_auth` closes them; `None` when it closes none.
     pub api_credentials: Option<Arc<Credentials>>,
+    /// Limits of `flv_addr`, and of `metrics_addr` when set.
+    pub http_limits: HttpLimits,
 }
 
 /// Who may play: signed play URLs and the `on_play` hook, each optional.
@@ -196,6 +209,9 @@ impl NodeConfig for EdgeConfig {
             play,
             api_read_auth: self.api_read_auth,
             api_credentials: None,
+            http_limits: relay_control::http_keys_of!(self)
+                .limits()
+                .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
         };
         if settings.reads_closed() {
             settings.api_credentials = Some(self.api_credentials()?);
@@ -211,10 +227,7 @@ impl NodeConfig for EdgeConfig {
         refuse_placeholders(
             &listeners,
             &[
-                (
-                    "edge.edge_token",
-                    self.edge_token == PLACEHOLDER_EDGE_TOKEN,
-                ),
+                ("edge.edge_token", self.edge_token == PLACEHOLDER_EDGE_TOKEN),
                 (
                     "edge.api_token",
                     settings.api_credentials.is_some() && self.api_token == PLACEHOLDER_API_TOKEN,
@@ -244,7 +257,6 @@ impl EdgeConfig {
             .map(Arc::new)
             .ok_or_else(|| NodeError::bad_value("edge.api_token", "cannot be used as a token"))
     }
-
 
     fn play_settings(&self) -> Result<PlaySettings, NodeError> {
         let play_key = match self.play_auth.as_str() {
@@ -467,6 +479,20 @@ mod tests {
                     ..Default::default()
                 },
                 "edge.multicast_if",
+            ),
+            (
+                EdgeConfig {
+                    http_header_timeout_ms: 0,
+                    ..Default::default()
+                },
+                "edge.http_header_timeout_ms",
+            ),
+            (
+                EdgeConfig {
+                    http_max_connections: 0,
+                    ..Default::default()
+                },
+                "edge.http_max_connections",
             ),
         ];
         for (config, key) in cases {

@@ -25,6 +25,8 @@ pub struct HttpState {
     pub media: Arc<crate::router::MediaCounters>,
     /// Who may play.
     pub gate: Arc<crate::play_gate::PlayGate>,
+    /// The HTTP listeners' connections and bounds, for `/metrics`.
+    pub http: Vec<Arc<relay_control::HttpBounds>>,
 }
 
 /// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the

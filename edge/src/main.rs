@@ -88,6 +88,8 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         shutdown_rx.clone(),
     ));
     let gate = Arc::new(play_gate(&settings.play)?);
+    let flv_bounds = relay_control::HttpBounds::new("flv", settings.http_limits);
+    let metrics_bounds = relay_control::HttpBounds::new("metrics", settings.http_limits);
     let state = HttpState {
         streams,
         player_queue_bytes: settings.player_queue_bytes,
@@ -95,6 +97,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         repair_rtt: rtt_rx,
         media,
         gate,
+        http: vec![flv_bounds.clone(), metrics_bounds.clone()],
     };
     // A gate wherever api_read_auth closes reads; validation made sure the token is there.
     let reads_gate = |addr| {
@@ -112,10 +115,16 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
                 router = gate.guard(router);
             }
             let router = router.with_state(state.clone());
-            relay_control::serve_until("metrics", listener, router, shutdown_rx.clone())
+            relay_control::serve_until(
+                "metrics",
+                listener,
+                router,
+                metrics_bounds,
+                shutdown_rx.clone(),
+            )
         });
     let http_router = router(state, metrics.is_some(), reads_gate(settings.flv_addr));
-    let http = relay_control::serve_until("HTTP", listener, http_router, shutdown_rx);
+    let http = relay_control::serve_until("HTTP", listener, http_router, flv_bounds, shutdown_rx);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -87,27 +87,35 @@ pub struct RawPublisher {
     serializer: ChunkSerializer,
 }
 
+/// Handshake and `connect("live")`, accepted: a session that has not published yet.
+pub fn connected(
+    addr: SocketAddr,
+) -> Result<(TcpStream, ClientSession, Vec<ClientSessionEvent>), String> {
+    let (mut s, remaining) = handshake(addr)?;
+    let mut config = ClientSessionConfig::new();
+    config.tc_url = Some(format!("rtmp://{addr}/live"));
+    let (mut session, initial) = ClientSession::new(config).map_err(|e| format!("{e:?}"))?;
+    let mut events = Vec::new();
+    send_results(&mut s, initial, &mut events)?;
+    let r = session
+        .handle_input(&remaining)
+        .map_err(|e| format!("{e:?}"))?;
+    send_results(&mut s, r, &mut events)?;
+    let r = session
+        .request_connection("live".into())
+        .map_err(|e| format!("{e:?}"))?;
+    send_results(&mut s, vec![r], &mut events)?;
+    pump_until(&mut s, &mut session, &mut events, |e| {
+        matches!(e, ClientSessionEvent::ConnectionRequestAccepted)
+    })?;
+    Ok((s, session, events))
+}
+
 impl RawPublisher {
     /// Handshake, `connect("live")`, `createStream` + `publish(name, live)`; waits for the
     /// server to accept.
     pub fn connect_and_publish(addr: SocketAddr, name: &str) -> Result<RawPublisher, String> {
-        let (mut s, remaining) = handshake(addr)?;
-        let mut config = ClientSessionConfig::new();
-        config.tc_url = Some(format!("rtmp://{addr}/live"));
-        let (mut session, initial) = ClientSession::new(config).map_err(|e| format!("{e:?}"))?;
-        let mut events = Vec::new();
-        send_results(&mut s, initial, &mut events)?;
-        let r = session
-            .handle_input(&remaining)
-            .map_err(|e| format!("{e:?}"))?;
-        send_results(&mut s, r, &mut events)?;
-        let r = session
-            .request_connection("live".into())
-            .map_err(|e| format!("{e:?}"))?;
-        send_results(&mut s, vec![r], &mut events)?;
-        pump_until(&mut s, &mut session, &mut events, |e| {
-            matches!(e, ClientSessionEvent::ConnectionRequestAccepted)
-        })?;
+        let (mut s, mut session, mut events) = connected(addr)?;
         let r = session
             .request_publishing(name.into(), PublishRequestType::Live)
             .map_err(|e| format!("{e:?}"))?;

@@ -1,7 +1,7 @@
 //! One RTMP connection: read, feed the session, act on its events, publish tags.
 
 use super::rml::RmlSession;
-use super::{IngestEvent, IngestSession};
+use super::{Bound, IngestEvent, IngestSession, RtmpLimits, RtmpStats};
 use crate::error::CloudError;
 use crate::record::{Recorder, Recording};
 use crate::registry::{Claim, PublishRequest, Registry};
@@ -21,8 +21,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// A peer that sends nothing for this long is gone (encoders send audio every ~20 ms).
-const IDLE_LIMIT: Duration = Duration::from_secs(30);
 const READ_BUFFER: usize = 64 * 1024;
 
 /// What every connection task needs.
@@ -40,6 +38,8 @@ pub struct IngestContext {
     /// Records publishes to files (`cloud.enable_record`); its counters are
     /// [`Recorder::stats`].
     pub recorder: Recorder,
+    pub limits: RtmpLimits,
+    pub stats: Arc<RtmpStats>,
 }
 
 /// Accepts RTMP connections until shutdown; each runs in its own task.
@@ -61,11 +61,17 @@ pub async fn serve_rtmp(
                 continue;
             }
         };
+        // Closed at once (dropped) when over a connection limit; counted by the limiter.
+        let Some(permit) = context.stats.connections.admit(peer.ip()) else {
+            tracing::debug!(%peer, "RTMP connection refused at the connection limit");
+            continue;
+        };
         let context = context.clone();
         let shutdown = shutdown.clone();
         // The address the publisher dialled, for the stream's URL (not a wildcard bind address).
         let local = stream.local_addr().unwrap_or(context.rtmp_addr);
         tokio::spawn(async move {
+            let _permit = permit;
             let mut connection = Connection::new(context, peer, local);
             let result = connection.run(stream, shutdown).await;
             connection.end_publish().await;
@@ -97,6 +103,11 @@ struct Connection {
     session: Box<dyn IngestSession>,
     publishing: Option<Publishing>,
     packets: Vec<relay_proto::Packet>,
+    /// The peer asked to `connect` (the handshake is done, then).
+    connected: bool,
+    /// A publish was accepted on this connection: the peer is authenticated, and only the
+    /// idle timeout applies from then on (also after that publish ends).
+    published: bool,
 }
 
 impl Connection {
@@ -108,6 +119,8 @@ impl Connection {
             session: Box::new(RmlSession::new()),
             publishing: None,
             packets: Vec::new(),
+            connected: false,
+            published: false,
         }
     }
 
@@ -118,14 +131,19 @@ impl Connection {
     ) -> Result<(), CloudError> {
         let _ = stream.set_nodelay(true);
         let mut buffer = vec![0u8; READ_BUFFER];
+        let limits = self.context.limits;
+        let opened = tokio::time::Instant::now();
+        let mut last_read = opened;
+        let mut unpublished_bytes = 0usize;
         loop {
+            let (deadline, bound) = self.deadline(opened, last_read);
             let sync_at = self
                 .publishing
                 .as_ref()
                 .and_then(|p| p.publication.poll_timeout())
                 .map(tokio::time::Instant::from_std);
             let read = tokio::select! {
-                read = tokio::time::timeout(IDLE_LIMIT, stream.read(&mut buffer)) => read,
+                read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)) => read,
                 _ = shutdown.changed() => return Ok(()),
                 _ = tokio::time::sleep_until(sync_at.unwrap_or_else(tokio::time::Instant::now)), if sync_at.is_some() => {
                     self.send_sync().await;
@@ -133,14 +151,52 @@ impl Connection {
                 }
             };
             let count = match read {
-                Err(_) => return Err(CloudError::Idle(IDLE_LIMIT.as_secs())),
+                Err(_) => return Err(self.closed_by(bound)),
                 Ok(Err(error)) => return Err(CloudError::io("reading RTMP", error)),
                 Ok(Ok(0)) => return Ok(()),
                 Ok(Ok(count)) => count,
             };
+            last_read = tokio::time::Instant::now();
+            if !self.published {
+                // Checked before the library sees the bytes: it never holds more than the bound.
+                unpublished_bytes += count;
+                if unpublished_bytes > limits.max_unpublished_bytes {
+                    return Err(self.closed_by(Bound::UnpublishedBytes));
+                }
+            }
             let events = self.session.handle_input(&buffer[..count])?;
             self.handle_events(events, &mut stream).await?;
         }
+    }
+
+    /// The next deadline of this connection and the bound it enforces: handshake and `connect`,
+    /// then the publish, are due a fixed time after the accept (trickled bytes do not move
+    /// them); a connection that has published only has to keep sending.
+    fn deadline(
+        &self,
+        opened: tokio::time::Instant,
+        last_read: tokio::time::Instant,
+    ) -> (tokio::time::Instant, Bound) {
+        let limits = &self.context.limits;
+        let idle = (last_read + limits.idle_timeout, Bound::IdleTimeout);
+        let due = if !self.connected {
+            (opened + limits.handshake_timeout, Bound::HandshakeTimeout)
+        } else if !self.published {
+            (opened + limits.publish_timeout, Bound::PublishTimeout)
+        } else {
+            return idle;
+        };
+        if due.0 <= idle.0 {
+            due
+        } else {
+            idle
+        }
+    }
+
+    /// Counts a close at `bound` and says why.
+    fn closed_by(&self, bound: Bound) -> CloudError {
+        self.context.stats.closed_by(bound);
+        CloudError::Bound(bound)
     }
 
     async fn handle_events(
@@ -160,6 +216,7 @@ impl Connection {
                 }
                 IngestEvent::ConnectRequested { request, app } => {
                     tracing::debug!(peer = %self.peer, %app, "RTMP connect");
+                    self.connected = true;
                     self.session.accept(request)?
                 }
                 IngestEvent::PublishRequested { request, app, key } => {
@@ -261,7 +318,7 @@ impl Connection {
         };
         // Holding the name, ask the rooms (a refusal drops the claim).
         let (stream_app, stream_name) = name.split_once('/').unwrap_or((app, key));
-        let room = match self.context.rooms.on_publish(stream_app, stream_name).await {
+        let room = match Self::room_decision(self.context.clone(), stream_app, stream_name).await {
             PublishDecision::NotARoom => None,
             PublishDecision::Room { live_id } => Some(live_id),
             PublishDecision::Refused(reason) => {
@@ -289,6 +346,7 @@ impl Connection {
         let recording = name
             .split_once('/')
             .and_then(|(app, room)| self.context.recorder.start(app, room, epoch / 1000));
+        self.published = true;
         let publishing = self.publishing.insert(Publishing {
             publication,
             cache,
@@ -303,6 +361,34 @@ impl Connection {
         self.flush().await;
         tracing::info!(peer = %self.peer, stream = %name, ssrc, "publish started");
         self.session.accept(request)
+    }
+
+    /// The rooms' decision on a publish, within `rtmp_publish_decision_timeout_ms`. It runs
+    /// in a task of its own, so a decision that comes too late still completes its database
+    /// work (a room it started without a stream is ended by the rooms' watchdog); only this
+    /// connection waits for it: every connection reads in its own task.
+    async fn room_decision(
+        context: Arc<IngestContext>,
+        app: &str,
+        stream: &str,
+    ) -> PublishDecision {
+        let rooms = context.rooms.clone();
+        let (app, stream) = (app.to_owned(), stream.to_owned());
+        let decision = tokio::spawn(async move { rooms.on_publish(&app, &stream).await });
+        match tokio::time::timeout(context.limits.decision_timeout, decision).await {
+            Ok(Ok(decision)) => decision,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "the room decision on a publish failed");
+                PublishDecision::Refused("room service unavailable".to_owned())
+            }
+            Err(_) => {
+                context
+                    .stats
+                    .decision_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                PublishDecision::Refused("room service did not answer in time".to_owned())
+            }
+        }
     }
 
     async fn publish_media(
@@ -411,7 +497,15 @@ impl Connection {
             // The name is free before the room hears of it, so a quick republish is not refused.
             drop(publishing);
             if let Some(live_id) = room {
-                self.context.rooms.on_unpublish(&live_id).await;
+                // Bounded like the publish's decision; the task finishes the work regardless.
+                let rooms = self.context.rooms.clone();
+                let unpublish = tokio::spawn(async move { rooms.on_unpublish(&live_id).await });
+                if tokio::time::timeout(self.context.limits.decision_timeout, unpublish)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(peer = %self.peer, "the rooms are slow to hear of an unpublish");
+                }
             }
         }
     }

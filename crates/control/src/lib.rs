@@ -28,4 +28,7 @@ pub use paging::{Page, PageQuery, MAX_PAGE_SIZE};
 pub use query::{ApiJson, ApiQuery, StreamName};
 pub use rate::RateMeter;
 pub use request_id::{request_id_layer, RequestId, REQUEST_ID_HEADER};
-pub use serve::serve_until;
+pub use serve::{
+    serve_until, ConnectionLimiter, ConnectionLimits, ConnectionPermit, HttpBounds, HttpKeys,
+    HttpLimits, MIN_HEADER_BYTES,
+};

@@ -23,6 +23,7 @@ macro_rules! on_both_databases {
 
 mod api;
 mod bad_input;
+mod bounds;
 mod config;
 mod control;
 mod faults;
