@@ -61,14 +61,6 @@ impl Proc {
         self.child.id()
     }
 
-    /// Resident memory now (VmRSS of /proc/PID/status), in bytes.
-    pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    }
-
     /// The exit status if the process has exited, without waiting.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {

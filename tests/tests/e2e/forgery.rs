@@ -8,7 +8,7 @@ use e2e_tests::cluster::Pair;
 use e2e_tests::forger::{Attack, Forger};
 use e2e_tests::prometheus::{scrape, Scrape};
 use e2e_tests::tap::Tap;
-use e2e_tests::util::poll_until;
+use e2e_tests::util::{poll_until, vm_rss_kib};
 use e2e_tests::{http, Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, TestDir};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -159,7 +159,7 @@ fn a_flood_of_forged_ssrcs_holds_no_state() {
         .expect("edge address");
     // Settled: the repair connection is up and the first allocations are made.
     std::thread::sleep(Duration::from_secs(1));
-    let before = pair.edge.proc.rss_bytes().expect("edge RSS");
+    let before = vm_rss_kib(pair.edge.proc.pid()).expect("edge RSS") << 10;
     let flood = Forger::start(
         "127.0.0.2:0",
         target,
@@ -171,7 +171,7 @@ fn a_flood_of_forged_ssrcs_holds_no_state() {
         },
     );
     std::thread::sleep(Duration::from_secs(3));
-    let during = pair.edge.proc.rss_bytes().expect("edge RSS");
+    let during = vm_rss_kib(pair.edge.proc.pid()).expect("edge RSS") << 10;
     assert!(
         during < before + (16 << 20),
         "the flood grew the edge from {before} to {during} bytes"
