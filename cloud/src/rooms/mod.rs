@@ -628,4 +628,38 @@ mod tests {
         cache.reload(seen, vec!["kicked here", "kicked elsewhere"]);
         assert_eq!(cache.value, ["kicked here", "kicked elsewhere"]);
     }
+
+    /// The `room_json` fuzz corpus and its crash inputs (fuzz/corpus, fuzz/regressions) through
+    /// every JSON request body of the room API, parsed as `ApiJson` parses them. The fuzz target
+    /// reaches only the bodies in library crates; these live in the cloud, so the replay is here.
+    #[test]
+    fn request_bodies_take_the_room_json_corpus() {
+        use super::{client, gifts, moderation, pk, server};
+        use fuzz_harness::json_body;
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut parsed_users = 0;
+        for kind in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("room_json")) else {
+                continue;
+            };
+            for entry in entries {
+                let body = std::fs::read(entry.expect("an entry").path()).expect("an input");
+                parsed_users += usize::from(json_body::<server::UserBody>(&body).is_some());
+                json_body::<server::UsersBody>(&body);
+                json_body::<server::UserUpdateBody>(&body);
+                json_body::<server::RoomBody>(&body);
+                json_body::<server::AdminStopBody>(&body);
+                json_body::<client::LikeBody>(&body);
+                json_body::<gifts::SendBody>(&body);
+                json_body::<gifts::ConfirmBody>(&body);
+                json_body::<moderation::KickBody>(&body);
+                json_body::<moderation::MuteBody>(&body);
+                json_body::<moderation::BanBody>(&body);
+                json_body::<pk::InviteBody>(&body);
+                json_body::<pk::AnswerBody>(&body);
+                json_body::<pk::RelayStartBody>(&body);
+            }
+        }
+        assert_eq!(parsed_users, 1, "the corpus's user seed is a user body");
+    }
 }
