@@ -5,9 +5,9 @@
 
 use super::{fields, text};
 use relay_control::auth::{
-    format_qiniu_date, jwt as tokens, sign_push_url, sign_request, sign_webhook, verify_publish,
-    verify_webhook, AuthError, Claims, KeyPair, KeyRing, PushKeys, PushScheme, RequestParts,
-    SecretKey, ServerAuth, DATE_HEADER,
+    format_qiniu_date, jwt as tokens, sign_play_url, sign_push_url, sign_request, sign_webhook,
+    verify_play, verify_publish, verify_webhook, AuthError, Claims, KeyPair, KeyRing, PushKeys,
+    PushScheme, RequestParts, SecretKey, ServerAuth, DATE_HEADER,
 };
 
 /// The longest token `jwt::verify` reads.
@@ -120,6 +120,25 @@ pub fn push_url(data: &[u8]) {
         let (signed_app, signed_stream) = path.split_once('/').expect("app/stream");
         let verdict = verify_publish(signed_app, signed_stream, Some(query), scheme, &keys, NOW);
         assert_eq!(verdict, Ok(()), "{url} publishes");
+    }
+    // The same inputs as a play request, then a play URL signed for them.
+    let play_key = key(b"fuzz-play-key-16");
+    let _ = verify_play(&app, &stream, Some(&tc_query), &play_key, NOW);
+    if let Ok(url) = sign_play_url(
+        &format!("http://host/{app}"),
+        &stream,
+        ".flv",
+        &play_key,
+        NOW + 60,
+    ) {
+        let path = url
+            .strip_prefix("http://host/")
+            .expect("the URL keeps its host");
+        let (path, query) = path.split_once('?').expect("a signed URL has a query");
+        let (signed_app, file) = path.split_once('/').expect("app/stream");
+        let signed_stream = file.strip_suffix(".flv").expect("the suffix stays");
+        let verdict = verify_play(signed_app, signed_stream, Some(query), &play_key, NOW);
+        assert_eq!(verdict, Ok(()), "{url} plays");
     }
 }
 

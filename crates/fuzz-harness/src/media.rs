@@ -4,19 +4,26 @@
 
 use bytes::{Bytes, BytesMut};
 use relay_proto::{
-    take_frame, Announcement, CloudMessage, EdgeMessage, Packet, Receiver, ReceiverConfig, Source,
-    HEADER_LEN,
+    take_frame, Announcement, CloudMessage, EdgeMessage, MediaKey, Packet, Receiver,
+    ReceiverConfig, ReplayWindow, Source, DATAGRAM_OVERHEAD, MEDIA_KEY_LEN,
 };
 use std::time::{Duration, Instant};
 
+/// The media key the seeds are signed with, so the fuzzer starts from datagrams that pass the
+/// edge's authentication.
+pub const FUZZ_MEDIA_KEY: [u8; MEDIA_KEY_LEN] = [0x46; MEDIA_KEY_LEN];
+
 /// Datagrams of the input, each prefixed by its length (one byte, times 8 so a datagram can
-/// span several fragments' worth), pushed into one receiver 1 ms apart, alternately as network
-/// and repair packets; the receiver's timers are run and its events and NACKs drained.
+/// span several fragments' worth), pushed into one receiver 1 ms apart: as network
+/// packets when their tag verifies with [`FUZZ_MEDIA_KEY`] (and the replay window lets them
+/// through), else as repairs; the receiver's timers are run and its events and NACKs drained.
 ///
 /// Invariants: a parsed packet re-encodes to a datagram that parses to the same packet, and the
 /// receiver never emits a message of a stream it was not given.
 pub fn rtp_receiver(data: &[u8]) {
     let start = Instant::now();
+    let key = MediaKey::from_bytes(FUZZ_MEDIA_KEY);
+    let mut replay = ReplayWindow::default();
     let mut receiver: Option<Receiver> = None;
     let mut rest = data;
     let mut step = 0u64;
@@ -26,26 +33,40 @@ pub fn rtp_receiver(data: &[u8]) {
         rest = after;
         step += 1;
         let now = start + Duration::from_millis(step);
-        let Ok(packet) = Packet::parse(Bytes::copy_from_slice(datagram)) else {
-            continue;
+        let datagram = Bytes::copy_from_slice(datagram);
+        // As the edge's UDP reader takes them (tag, then replay window), else as repairs take
+        // them (parsed only: they came over the authenticated connection).
+        let (packet, source) = match Packet::open(datagram.clone(), &key) {
+            Ok(packet) => {
+                if replay
+                    .accept(packet.header.seq, packet.header.kind)
+                    .is_err()
+                {
+                    continue;
+                }
+                (packet, Source::Network)
+            }
+            Err(_) => match Packet::parse(datagram) {
+                Ok(packet) => (packet, Source::Repair),
+                Err(_) => continue,
+            },
         };
         let again = Packet::parse(packet.to_datagram()).expect("a re-encoded packet parses");
         assert_eq!(again, packet, "parse(encode(packet)) is the packet");
         assert_eq!(
             packet.to_datagram().len(),
-            HEADER_LEN + packet.payload.len()
+            DATAGRAM_OVERHEAD + packet.payload.len()
         );
         let ssrc = packet.header.ssrc;
-        let receiver =
-            receiver.get_or_insert_with(|| Receiver::new(ssrc, ReceiverConfig::default()));
+        let receiver = receiver.get_or_insert_with(|| {
+            let mut receiver = Receiver::new(ssrc, ReceiverConfig::default());
+            // As an edge told of the stream a little before this packet.
+            receiver.start_at(packet.header.seq.saturating_sub(step % 3));
+            receiver
+        });
         if packet.header.ssrc != receiver.ssrc() {
             continue;
         }
-        let source = if step.is_multiple_of(2) {
-            Source::Network
-        } else {
-            Source::Repair
-        };
         receiver.push(now, packet, source);
         if let Some(deadline) = receiver.poll_timeout() {
             receiver.handle_timeout(deadline.max(now));

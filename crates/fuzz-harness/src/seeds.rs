@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 use flv::{file_header, write_tag_into, Tag, TagType};
 use relay_control::auth::{jwt, Claims, SecretKey};
 use relay_proto::{
-    frame, Announcement, CloudMessage, EdgeMessage, Message, NackRange, NackRequest, Packetizer,
-    ViewerCount,
+    frame, Announcement, CloudMessage, EdgeMessage, MediaKey, Message, NackRange, NackRequest,
+    Packetizer, ViewerCount,
 };
 use rml_amf0::Amf0Value;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
@@ -81,7 +81,8 @@ fn announcement() -> Announcement {
 /// Datagrams as the cloud sends them, each with the one-byte length prefix of
 /// [`crate::rtp_receiver`] (lengths rounded up to 8, padding makes no valid packet shorter).
 fn rtp_stream(reorder: bool) -> Vec<u8> {
-    let mut packetizer = Packetizer::new(0x5eed, 1, 200).expect("a packetizer");
+    let key = MediaKey::from_bytes(crate::media::FUZZ_MEDIA_KEY);
+    let mut packetizer = Packetizer::new(0x5eed, 1, 200, key).expect("a packetizer");
     let mut packets = Vec::new();
     let mut messages = vec![Message::Announce(announcement())];
     messages.extend(tags().into_iter().map(Message::Tag));
@@ -139,6 +140,8 @@ fn repair_stream() -> Vec<u8> {
         CloudMessage::Welcome { version: 1 }.encode(),
         CloudMessage::Announce {
             ssrc: 0x5eed,
+            key: MediaKey::from_bytes(crate::media::FUZZ_MEDIA_KEY),
+            first_seq: 1,
             announcement: announcement(),
         }
         .encode(),
