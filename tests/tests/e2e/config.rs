@@ -299,22 +299,30 @@ fn placeholder_secrets_refuse_to_start_beyond_loopback() {
     }
 
     // Secrets of its own: the cloud starts on every interface, and reads need credentials.
-    let mut cloud = run_with_config(
-        &dir,
-        "cloud",
-        "cloud-own",
-        &open_cloud_yaml(&dir, ports, ""),
-    );
-    let api = loopback(ports[1]);
-    let up = poll_until(Duration::from_secs(20), Duration::from_millis(50), || {
-        cloud.assert_running("with secrets of its own");
-        tcp_answers(api).then_some(())
-    });
-    assert!(
-        up.is_some(),
-        "the cloud did not start\n{}",
-        cloud.log_tail(20)
-    );
+    // Fresh ports, tried again when another test's connection took one since it was picked.
+    let (mut cloud, api) = (0..5)
+        .find_map(|attempt| {
+            let ports = [free_port(), free_port(), free_port()];
+            let label = format!("cloud-own-{attempt}");
+            let mut cloud =
+                run_with_config(&dir, "cloud", &label, &open_cloud_yaml(&dir, ports, ""));
+            let api = loopback(ports[1]);
+            let up = poll_until(Duration::from_secs(20), Duration::from_millis(50), || {
+                if !cloud.is_running() {
+                    return Some(false);
+                }
+                tcp_answers(api).then_some(true)
+            });
+            match up {
+                Some(true) => Some((cloud, api)),
+                Some(false) if cloud.log().contains("Address already in use") => None,
+                _ => panic!(
+                    "the cloud did not start with secrets of its own\n{}",
+                    cloud.log_tail(20)
+                ),
+            }
+        })
+        .expect("the cloud found free ports within five tries");
     let timeout = Duration::from_secs(10);
     let closed = http::request(api, "GET", "/stat/livestat", timeout).expect("livestat");
     assert_eq!(
