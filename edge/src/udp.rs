@@ -68,7 +68,9 @@ struct DropWarnings {
 }
 
 impl DropWarnings {
-    fn warn(&mut self, counters: &MediaCounters, what: &dyn std::fmt::Display) {
+    /// `what` is formatted only when the warning is logged: a flood of bad datagrams costs no
+    /// allocation.
+    fn warn(&mut self, counters: &MediaCounters, what: std::fmt::Arguments<'_>) {
         let now = Instant::now();
         if self
             .last
@@ -105,7 +107,10 @@ pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch
         let (len, from) = match received {
             Ok(received) => received,
             Err(error) => {
-                warnings.warn(router.counters(), &format!("UDP receive failed: {error}"));
+                warnings.warn(
+                    router.counters(),
+                    format_args!("UDP receive failed: {error}"),
+                );
                 continue;
             }
         };
@@ -116,11 +121,11 @@ pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch
             Err(Dropped::QueueFull | Dropped::UnknownStream | Dropped::Replayed) => {}
             Err(Dropped::Malformed(error)) => warnings.warn(
                 router.counters(),
-                &format!("malformed from {from}: {error}"),
+                format_args!("malformed from {from}: {error}"),
             ),
             Err(Dropped::BadTag) => warnings.warn(
                 router.counters(),
-                &format!("authentication failed for a datagram from {from}"),
+                format_args!("authentication failed for a datagram from {from}"),
             ),
         }
     }

@@ -197,9 +197,12 @@ impl Reassembler {
         }
         self.stats.packets += 1;
         let seq = self.unwrap_seq(packet.header.seq);
-        if let Some(start) = self.start.take().filter(|start| {
-            self.next.is_none() && seq > *start && seq - start < self.config.window as u64
-        }) {
+        // The announced start matters only for the first packet; it is spent either way.
+        if let Some(start) = self
+            .start
+            .take()
+            .filter(|start| seq > *start && seq - start < self.config.window as u64)
+        {
             // Packets between the start and this one were sent and missed: holes due now.
             self.next = Some(start);
             let outcome = self.insert(now, seq, packet);

@@ -13,10 +13,6 @@ use e2e_tests::{http, Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, Te
 use std::net::SocketAddr;
 use std::time::Duration;
 
-fn edge_metrics(edge: &Edge) -> Scrape {
-    scrape(edge.flv_addr())
-}
-
 /// The edge's count of datagrams dropped for `reason`.
 pub fn dropped(scrape: &Scrape, reason: &str) -> u64 {
     scrape
@@ -112,7 +108,7 @@ fn forged_and_replayed_datagrams_change_nothing() {
     // (Replays that arrive after the stream ended count as of an unknown stream.)
     let attacked = forged.real_ssrc + forged.replayed + squatted.fresh_ssrc;
     let scrape = poll_until(Duration::from_secs(5), Duration::from_millis(100), || {
-        let scrape = edge_metrics(&edge);
+        let scrape = scrape(edge.flv_addr());
         let counted = ["bad_tag", "unknown_stream", "replayed"]
             .iter()
             .map(|reason| dropped(&scrape, reason))
@@ -120,7 +116,7 @@ fn forged_and_replayed_datagrams_change_nothing() {
         (counted >= attacked).then_some(scrape)
     })
     .unwrap_or_else(|| {
-        let scrape = edge_metrics(&edge);
+        let scrape = scrape(edge.flv_addr());
         panic!(
             "drops not counted: bad_tag {}, unknown_stream {}, replayed {} for {forged:?} \
              {squatted:?}\n{}",
@@ -179,7 +175,7 @@ fn a_flood_of_forged_ssrcs_holds_no_state() {
     let Pair { cloud, edge } = &mut pair;
     publish_and_check(&dir, cloud, edge, "flooded", media);
     let sent = flood.finish();
-    let scrape = edge_metrics(&pair.edge);
+    let scrape = scrape(pair.edge.flv_addr());
     assert!(
         dropped(&scrape, "unknown_stream") >= sent.fresh_ssrc * 9 / 10,
         "the flood's datagrams were not counted: {} of {sent:?}",

@@ -78,10 +78,7 @@ async fn flood(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Answers still in flight count too.
-    let from = 0;
-    probe
-        .wait_until(from, Duration::from_secs(1), |_| false)
-        .await;
+    probe.wait_until(0, Duration::from_secs(1), |_| false).await;
     out.elapsed = started.elapsed();
     for received in &probe.log {
         match received.message {
