@@ -6,7 +6,6 @@ use relay_control::views::EdgeLinkView;
 use relay_control::RateMeter;
 use relay_proto::{
     Announcement, CloudMessage, MediaKey, Packet, Publication, RetransmitCache, ViewerCount,
-    SEQUENCE_MASK,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -99,13 +98,13 @@ struct LiveEntry {
 }
 
 impl LiveEntry {
-    /// The announcement for an edge told now: it should expect the packet after the newest
-    /// cached one (packets are cached before they are sent), or the first if none was.
+    /// The announcement for an edge told now: it should start at the newest cached keyframe
+    /// (packets are cached before they are sent) and repair what it missed of it, so an edge
+    /// that connects after the publish started still gives its waiting players the stream from
+    /// a keyframe at once; the first packet if none was sent yet.
     fn announce(&self, ssrc: u32) -> Option<CloudMessage> {
         let announcement = self.announcement.clone()?;
-        let first_seq = lock(&self.cache)
-            .newest()
-            .map_or(self.first_seq, |newest| (newest + 1) & SEQUENCE_MASK);
+        let first_seq = lock(&self.cache).resume_point().unwrap_or(self.first_seq);
         Some(CloudMessage::Announce {
             ssrc,
             key: self.key.clone(),

@@ -88,6 +88,21 @@ impl RetransmitCache {
         .unwrap_or(candidate)
     }
 
+    /// Where an edge that learns of the stream now should start: the first packet of the newest
+    /// cached keyframe, so that it repairs the current group of pictures and its players start
+    /// at once, or one past the newest packet when no keyframe is cached (or nothing was sent
+    /// yet: `None`). The stream's metadata and sequence headers reach the edge with the
+    /// announcement, so nothing before the keyframe is needed.
+    pub fn resume_point(&self) -> Option<u64> {
+        let newest = self.newest()?;
+        Some(
+            self.keyframes
+                .back()
+                .map_or(newest + 1, |keyframe| *keyframe)
+                & SEQUENCE_MASK,
+        )
+    }
+
     /// The next sequence number expected (one past the newest cached).
     fn end(&self) -> u64 {
         self.oldest + self.len as u64
@@ -242,6 +257,30 @@ mod tests {
         assert_eq!(cache.lookup(u64::MAX), Lookup::NotSent);
         cache.clear();
         assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn an_edge_told_now_resumes_at_the_newest_cached_keyframe() {
+        let mut cache = RetransmitCache::new(5, usize::MAX);
+        assert_eq!(cache.resume_point(), None);
+        cache.insert(packet(100, 10, false));
+        assert_eq!(cache.resume_point(), Some(101));
+        cache.insert(packet(101, 10, true));
+        cache.insert(packet(102, 10, false));
+        cache.insert(packet(103, 10, true));
+        cache.insert(packet(104, 10, false));
+        assert_eq!(cache.resume_point(), Some(103));
+        for seq in 105..110 {
+            cache.insert(packet(seq, 10, false));
+        }
+        assert_eq!(cache.resume_point(), Some(110), "keyframe 103 was evicted");
+        cache.insert(packet(SEQUENCE_MASK, 10, true));
+        cache.insert(packet(0, 10, false));
+        assert_eq!(
+            cache.resume_point(),
+            Some(SEQUENCE_MASK),
+            "restarted, then wrapped"
+        );
     }
 
     #[test]
