@@ -1,9 +1,11 @@
 //! RTMP ingest: one task per connection, the RTMP library behind [`IngestSession`].
 
+mod bound;
 mod connection;
 mod metadata;
 mod rml;
 
+pub use bound::Bound;
 pub use connection::{serve_rtmp, IngestContext};
 
 use crate::error::CloudError;
@@ -32,45 +34,6 @@ pub struct RtmpLimits {
     pub max_unpublished_bytes: usize,
     /// How long a publish waits for the room service's decision before it is refused.
     pub decision_timeout: Duration,
-}
-
-/// Which bound closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    HandshakeTimeout,
-    PublishTimeout,
-    IdleTimeout,
-    UnpublishedBytes,
-}
-
-impl Bound {
-    const ALL: [Bound; 4] = [
-        Bound::HandshakeTimeout,
-        Bound::PublishTimeout,
-        Bound::IdleTimeout,
-        Bound::UnpublishedBytes,
-    ];
-
-    /// The `reason` label in `/metrics`.
-    fn label(self) -> &'static str {
-        match self {
-            Bound::HandshakeTimeout => "handshake_timeout",
-            Bound::PublishTimeout => "publish_timeout",
-            Bound::IdleTimeout => "idle_timeout",
-            Bound::UnpublishedBytes => "unpublished_bytes",
-        }
-    }
-}
-
-impl std::fmt::Display for Bound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Bound::HandshakeTimeout => "no handshake and connect within rtmp_handshake_timeout_s",
-            Bound::PublishTimeout => "no publish accepted within rtmp_publish_timeout_s",
-            Bound::IdleTimeout => "nothing received for rtmp_idle_timeout_s",
-            Bound::UnpublishedBytes => "more than rtmp_max_unpublished_bytes before a publish",
-        })
-    }
 }
 
 /// The RTMP listener's connections and what its bounds closed, for `/metrics`.

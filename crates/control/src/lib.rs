@@ -6,6 +6,8 @@
 //! Handlers stay in the binaries (they know the state they show); everything about how an answer
 //! looks on the wire lives here, so the cloud and the edge cannot drift apart.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod envelope;
 mod gate;

@@ -15,6 +15,7 @@ mod av1;
 mod avc;
 mod bits;
 mod hevc;
+mod info;
 mod legacy_audio;
 mod nal;
 mod opus;
@@ -30,61 +31,7 @@ use crate::classify::{
 };
 use crate::{FlvError, VideoCodec};
 use bits::BitReader;
-
-/// What a video sequence header says about the stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoInfo {
-    /// `"h264"`, `"hevc"`, `"av1"` or `"vp9"`.
-    pub codec: &'static str,
-    /// Profile name ("High", "Main 10", ...), or its number when it has no name here.
-    pub profile: Option<String>,
-    /// Level as "major.minor" ("4.1"; H.264 also has "1b").
-    pub level: Option<String>,
-    /// Displayed width in pixels, after cropping.
-    pub width: Option<u32>,
-    /// Displayed height in pixels, after cropping.
-    pub height: Option<u32>,
-    /// Frames per second from the bitstream's timing information, when it has any.
-    pub frame_rate: Option<f64>,
-}
-
-impl VideoInfo {
-    /// Only the codec is known.
-    fn codec_only(codec: &'static str) -> Self {
-        VideoInfo {
-            codec,
-            profile: None,
-            level: None,
-            width: None,
-            height: None,
-            frame_rate: None,
-        }
-    }
-}
-
-/// What an audio tag says about the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioInfo {
-    /// `"aac"`, `"mp3"`, `"opus"`, `"pcm"`, ... (see [`audio_info`]).
-    pub codec: &'static str,
-    /// AAC profile ("LC", "HE-AAC", ...), or the audio object type number.
-    pub profile: Option<String>,
-    /// Output sample rate in Hz.
-    pub sample_rate: Option<u32>,
-    pub channels: Option<u8>,
-}
-
-impl AudioInfo {
-    /// Only the codec is known.
-    fn codec_only(codec: &'static str) -> Self {
-        AudioInfo {
-            codec,
-            profile: None,
-            sample_rate: None,
-            channels: None,
-        }
-    }
-}
+pub use info::{AudioInfo, VideoInfo};
 
 const VIDEO_HEADER: &str = "FLV video tag header";
 const AUDIO_HEADER: &str = "FLV audio tag header";
@@ -251,22 +198,4 @@ fn first_track(rest: &[u8]) -> Result<ExPacket<'_>, FlvError> {
 
 fn read_fourcc(r: &mut BitReader) -> Result<[u8; 4], FlvError> {
     Ok([r.u8()?, r.u8()?, r.u8()?, r.u8()?])
-}
-
-/// Reads the version byte a configuration record starts with; a record of another version has
-/// another layout, so nothing after it can be trusted.
-fn read_version(r: &mut BitReader, expected: u8, field: &'static str) -> Result<(), FlvError> {
-    let version = r.u8()?;
-    if version != expected {
-        return Err(FlvError::InvalidField {
-            field,
-            value: version.into(),
-        });
-    }
-    Ok(())
-}
-
-/// "major.minor" for the codecs whose level numbers encode both digits.
-fn dotted_level(major: u32, minor: u32) -> String {
-    format!("{major}.{minor}")
 }

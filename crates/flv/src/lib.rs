@@ -13,6 +13,8 @@
 //! [`video_info`] and [`audio_info`] read codec details (profile, level, picture size, frame
 //! rate; sample rate, channels) out of sequence-header tags for the stream API.
 
+#![warn(missing_docs)]
+
 mod classify;
 mod codec_info;
 mod error;

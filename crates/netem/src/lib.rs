@@ -9,6 +9,8 @@
 //! a good and a bad state, each with its own loss probability, and per-item transition
 //! probabilities between them. The mean burst length is `1 / p_bad_to_good` items.
 
+#![warn(missing_docs)]
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! What the cloud and edge binaries share: the config file, addresses, logging and shutdown.
 
+#![warn(missing_docs)]
+
 mod addr;
 mod config_file;
 mod logging;

@@ -105,6 +105,8 @@
 //! announcement were dropped for want of a key; the receiver treats everything from the first
 //! expected number as due ([`Receiver::start_at`]) and asks for what it missed.
 
+#![warn(missing_docs)]
+
 mod announcement;
 mod auth;
 mod cache;
@@ -117,14 +119,13 @@ mod publication;
 mod reassembler;
 mod receiver;
 mod repair;
+mod replay;
 mod responder;
 mod rtt;
 mod seq;
 
 pub use announcement::{is_valid_stream_name, Announcement};
-pub use auth::{
-    AuthTag, MediaKey, Replay, ReplayWindow, AUTH_TAG_LEN, MEDIA_KEY_LEN, REPLAY_WINDOW,
-};
+pub use auth::{AuthTag, MediaKey, AUTH_TAG_LEN, MEDIA_KEY_LEN};
 pub use cache::{Lookup, RetransmitCache};
 pub use error::ProtoError;
 pub use histogram::{LatencyHistogram, LATENCY_BUCKETS_MS};
@@ -144,6 +145,7 @@ pub use repair::{
     frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, ViewerCount, MAX_COPIES,
     MAX_FRAME_LEN, MAX_NACK_RANGES, MAX_VIEWER_REPORT, REPAIR_ALPN, REPAIR_VERSION,
 };
+pub use replay::{Replay, ReplayWindow, REPLAY_WINDOW};
 pub use responder::{AnswerBudget, Answered, RepairResponder};
 pub use rtt::RttEstimator;
 

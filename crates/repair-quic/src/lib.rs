@@ -6,6 +6,8 @@
 //! - [`channel`]: messages on a QUIC connection: framed on the control stream, one per datagram
 //!   when it fits, else one per unidirectional stream.
 
+#![warn(missing_docs)]
+
 pub mod channel;
 pub mod endpoint;
 pub mod identity;

@@ -22,6 +22,8 @@
 //! (after a gap, video is dropped until a keyframe, as `edge/src/stream_state.rs` does) and checks
 //! that no delivered inter frame lacks its predecessor.
 
+#![warn(missing_docs)]
+
 mod report;
 mod stream;
 

@@ -1,7 +1,7 @@
 //! AAC: the AudioSpecificConfig of ISO/IEC 14496-3 §1.6.2.1.
 
 use super::bits::BitReader;
-use super::AudioInfo;
+use super::info::AudioInfo;
 use crate::FlvError;
 
 const ASC: &str = "AudioSpecificConfig";

@@ -1,7 +1,9 @@
 //! AV1: the AV1CodecConfigurationRecord and the sequence header OBU among its configOBUs.
 
+use super::bits::read_version;
 use super::bits::BitReader;
-use super::{dotted_level, read_version, vui, VideoInfo};
+use super::info::{dotted_level, VideoInfo};
+use super::vui;
 use crate::FlvError;
 
 const RECORD: &str = "AV1CodecConfigurationRecord";

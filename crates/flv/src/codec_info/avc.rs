@@ -1,8 +1,10 @@
 //! H.264: the AVCDecoderConfigurationRecord and the first sequence parameter set in it.
 
+use super::bits::read_version;
 use super::bits::BitReader;
+use super::info::{dotted_level, VideoInfo};
 use super::picture::{self, Chroma, Picture};
-use super::{dotted_level, nal, read_version, vui, VideoInfo};
+use super::{nal, vui};
 use crate::FlvError;
 
 const RECORD: &str = "AVCDecoderConfigurationRecord";

@@ -113,6 +113,23 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Reads the version byte a configuration record starts with; a record of another version has
+/// another layout, so nothing after it can be trusted.
+pub(super) fn read_version(
+    r: &mut BitReader,
+    expected: u8,
+    field: &'static str,
+) -> Result<(), FlvError> {
+    let version = r.u8()?;
+    if version != expected {
+        return Err(FlvError::InvalidField {
+            field,
+            value: version.into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,11 @@
 //! the SPS, behind fields whose length depends on their values (sub-layers, scaling lists,
 //! short-term reference picture sets), so the SPS is read field by field up to the VUI timing.
 
+use super::bits::read_version;
 use super::bits::BitReader;
+use super::info::{dotted_level, VideoInfo};
 use super::picture::{self, Chroma, Picture};
-use super::{dotted_level, nal, read_version, vui, VideoInfo};
+use super::{nal, vui};
 use crate::FlvError;
 
 const RECORD: &str = "HEVCDecoderConfigurationRecord";

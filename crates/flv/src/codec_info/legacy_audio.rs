@@ -1,7 +1,7 @@
 //! Legacy FLV sound formats other than AAC: the audio tag header describes them, and for MP3
 //! the MPEG audio frame header in the tag does so more exactly.
 
-use super::AudioInfo;
+use super::info::AudioInfo;
 use crate::FlvError;
 
 /// Codec, sample rate and channels from the first byte of a legacy audio tag

@@ -1,7 +1,7 @@
 //! Opus: the identification header an Enhanced RTMP `Opus` SequenceStart carries.
 
 use super::bits::BitReader;
-use super::AudioInfo;
+use super::info::AudioInfo;
 use crate::FlvError;
 
 const ID_HEADER: &str = "Opus identification header";

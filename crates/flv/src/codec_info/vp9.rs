@@ -1,7 +1,7 @@
 //! VP9: the VPCodecConfigurationRecord.
 
 use super::bits::BitReader;
-use super::{dotted_level, VideoInfo};
+use super::info::{dotted_level, VideoInfo};
 use crate::FlvError;
 
 const RECORD: &str = "VPCodecConfigurationRecord";
