@@ -5,11 +5,8 @@ use thiserror::Error;
 pub enum CloudError {
     #[error(transparent)]
     Config(#[from] relay_node::NodeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] relay_node::IoError),
     #[error("RTMP handshake failed: {0}")]
     Handshake(String),
     #[error("RTMP session error: {0}")]
@@ -31,9 +28,6 @@ pub enum CloudError {
 
 impl CloudError {
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        CloudError::Io {
-            what: what.into(),
-            source,
-        }
+        CloudError::Io(relay_node::IoError::new(what, source))
     }
 }

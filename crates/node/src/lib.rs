@@ -46,6 +46,29 @@ impl NodeError {
     }
 }
 
+/// An I/O operation that failed, with what it was doing (a file, an address, a socket option),
+/// so the log line names the thing without a second message. The one I/O error shape of the
+/// cloud's and the edge's error enums.
+#[derive(Debug, Error)]
+#[error("{what}: {source}")]
+pub struct IoError {
+    /// What was being done, e.g. "bind 0.0.0.0:1935" or a file path.
+    pub what: String,
+    /// The operating system's error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    /// The failure of `what` with `source`.
+    pub fn new(what: impl Into<String>, source: std::io::Error) -> Self {
+        IoError {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
 /// Resolves when the process gets SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
