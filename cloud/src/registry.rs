@@ -1,24 +1,21 @@
 //! Which streams are live on this cloud, with the figures the API and `/metrics` report.
 //!
-//! Shared state behind short-held `std::sync::Mutex`es; the media path only touches atomics,
+//! Shared state behind short-held mutexes; the media path only touches atomics,
 //! except for sequence headers and keyframes (a few per second), which update [`MediaFacts`].
 
 use crate::repair::StreamRepairStats;
 use flv::{Tag, TagType};
+use parking_lot::{Mutex, MutexGuard};
 use relay_control::views::{AudioView, VideoView};
 use relay_control::RateMeter;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Speeds are recomputed at most this often, as livego does.
 const SPEED_WINDOW: Duration = Duration::from_secs(5);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -162,7 +159,7 @@ pub struct PublishRequest {
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
-        lock(&self.streams)
+        self.streams.lock()
     }
 
     /// Registers a publish, or `None` if its key is already live.
@@ -228,12 +225,12 @@ impl Registry {
 
 impl LiveStream {
     pub fn media(&self) -> MutexGuard<'_, MediaFacts> {
-        lock(&self.media)
+        self.media.lock()
     }
 
     /// Ingest rates over the last completed window of at least 5 s.
     pub fn rates(&self, now: Instant) -> IngestRates {
-        let mut speeds = lock(&self.speeds);
+        let mut speeds = self.speeds.lock();
         let kbps = |bytes_per_second: f64| bytes_per_second * 8.0 / 1000.0;
         IngestRates {
             video_kbps: kbps(

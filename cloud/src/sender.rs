@@ -7,12 +7,12 @@
 
 use crate::config::CloudSettings;
 use crate::error::CloudError;
+use parking_lot::Mutex;
 use relay_proto::Packet;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -137,7 +137,7 @@ impl Destination {
     fn failed(&self, error: &std::io::Error) {
         let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
         let now = Instant::now();
-        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last_warning.lock();
         if last.is_none_or(|at| now.duration_since(at) >= WARN_EVERY) {
             *last = Some(now);
             tracing::warn!(

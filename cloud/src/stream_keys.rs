@@ -8,12 +8,12 @@
 //! survive restarts.
 
 use crate::error::CloudError;
+use parking_lot::{Mutex, MutexGuard};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Length of a key, as livego's.
 pub const KEY_LEN: usize = 48;
@@ -74,7 +74,7 @@ impl StreamKeys {
     }
 
     fn lock(&self) -> MutexGuard<'_, Keys> {
-        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+        self.keys.lock()
     }
 
     /// The key of `room`, if it has one; nothing is made.

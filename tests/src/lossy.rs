@@ -7,11 +7,12 @@
 //! instead of the edge's, and an edge dials the forwarder's address instead of the cloud's QUIC
 //! port (the cloud then sees the forwarder as the edge).
 
+use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -116,10 +117,6 @@ pub struct Forwarder {
     handle: Option<JoinHandle<()>>,
 }
 
-fn lock(control: &Mutex<Control>) -> MutexGuard<'_, Control> {
-    control.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Forwarder {
     /// Listens on a free loopback port and forwards to `to` (and `to`'s answers back) with
     /// `model`.
@@ -150,12 +147,12 @@ impl Forwarder {
 
     /// Cuts the link (both directions) until [`Forwarder::restore`].
     pub fn cut(&self) {
-        lock(&self.control).cut = true;
+        self.control.lock().cut = true;
     }
 
     /// Ends a cut made with [`Forwarder::cut`] or [`Forwarder::cut_for`]; returns the instant.
     pub fn restore(&self) -> Instant {
-        let mut control = lock(&self.control);
+        let mut control = self.control.lock();
         control.cut = false;
         control.cut_until = None;
         Instant::now()
@@ -164,13 +161,13 @@ impl Forwarder {
     /// Cuts the link from now for `d` (without blocking); returns when it will end.
     pub fn cut_for(&self, d: Duration) -> Instant {
         let until = Instant::now() + d;
-        lock(&self.control).cut_until = Some(until);
+        self.control.lock().cut_until = Some(until);
         until
     }
 
     /// The counters so far.
     pub fn stats(&self) -> LossStats {
-        lock(&self.control).stats
+        self.control.lock().stats
     }
 
     /// Stops forwarding; returns the final counters.
@@ -232,7 +229,7 @@ fn run(
             peer = Some(from);
             (to, false)
         };
-        let mut c = lock(control);
+        let mut c = control.lock();
         let cut = c.is_cut(Instant::now());
         let stats = if back {
             &mut c.stats.back

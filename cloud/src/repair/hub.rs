@@ -2,6 +2,7 @@
 //! stream, the streams' announcements, a broadcast of announcements and ends to every edge, and
 //! the connected edges with what they report.
 
+use parking_lot::Mutex;
 use relay_control::views::EdgeLinkView;
 use relay_control::RateMeter;
 use relay_proto::{
@@ -10,7 +11,7 @@ use relay_proto::{
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -82,7 +83,7 @@ pub struct EdgeRegistration {
 
 impl Drop for EdgeRegistration {
     fn drop(&mut self) {
-        lock(&self.hub.edges).remove(&self.id);
+        self.hub.edges.lock().remove(&self.id);
     }
 }
 
@@ -104,7 +105,7 @@ impl LiveEntry {
     /// a keyframe at once; the first packet if none was sent yet.
     fn announce(&self, ssrc: u32) -> Option<CloudMessage> {
         let announcement = self.announcement.clone()?;
-        let first_seq = lock(&self.cache).resume_point().unwrap_or(self.first_seq);
+        let first_seq = self.cache.lock().resume_point().unwrap_or(self.first_seq);
         Some(CloudMessage::Announce {
             ssrc,
             key: self.key.clone(),
@@ -129,10 +130,6 @@ pub struct StreamCache {
     hub: Arc<RepairHub>,
     ssrc: u32,
     cache: Arc<Mutex<RetransmitCache>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RepairHub {
@@ -169,7 +166,7 @@ impl RepairHub {
             announcement: Some(publication.announcement()),
         };
         let message = entry.announce(ssrc);
-        lock(&self.streams).insert(ssrc, entry);
+        self.streams.lock().insert(ssrc, entry);
         if let Some(message) = message {
             let _ = self.control.send(message);
         }
@@ -186,7 +183,8 @@ impl RepairHub {
 
     /// Announcements of every live stream, for an edge that just connected or fell behind.
     pub fn live_announcements(&self) -> Vec<CloudMessage> {
-        lock(&self.streams)
+        self.streams
+            .lock()
             .iter()
             .filter_map(|(ssrc, entry)| entry.announce(*ssrc))
             .collect()
@@ -197,7 +195,8 @@ impl RepairHub {
         &self,
         ssrc: u32,
     ) -> Option<(Arc<Mutex<RetransmitCache>>, Arc<StreamRepairStats>)> {
-        lock(&self.streams)
+        self.streams
+            .lock()
             .get(&ssrc)
             .map(|entry| (entry.cache.clone(), entry.stats.clone()))
     }
@@ -205,7 +204,7 @@ impl RepairHub {
     /// Packets and bytes held in `ssrc`'s cache.
     pub fn cache_occupancy(&self, ssrc: u32) -> Option<(usize, usize)> {
         let (cache, _) = self.cache(ssrc)?;
-        let cache = lock(&cache);
+        let cache = cache.lock();
         Some((cache.len(), cache.bytes()))
     }
 
@@ -222,7 +221,7 @@ impl RepairHub {
             connection,
             streams: HashMap::new(),
         };
-        lock(&self.edges).insert(id, link);
+        self.edges.lock().insert(id, link);
         EdgeRegistration {
             hub: self.clone(),
             id,
@@ -230,12 +229,12 @@ impl RepairHub {
     }
 
     pub fn edge_count(&self) -> usize {
-        lock(&self.edges).len()
+        self.edges.lock().len()
     }
 
     /// Counts a NACK `edge` sent for `ssrc`.
     pub fn count_nack(&self, edge: &EdgeRegistration, ssrc: u32) {
-        if let Some(link) = lock(&self.edges).get_mut(&edge.id) {
+        if let Some(link) = self.edges.lock().get_mut(&edge.id) {
             link.streams
                 .entry(ssrc)
                 .or_insert_with(EdgeStreamLink::new)
@@ -245,7 +244,7 @@ impl RepairHub {
 
     /// Takes `edge`'s full report of its players per stream.
     pub fn report_viewers(&self, edge: &EdgeRegistration, counts: &[ViewerCount]) {
-        let mut edges = lock(&self.edges);
+        let mut edges = self.edges.lock();
         let Some(link) = edges.get_mut(&edge.id) else {
             return;
         };
@@ -259,14 +258,14 @@ impl RepairHub {
                 .viewers = u64::from(count.players);
         }
         // Forget streams this edge neither watches nor asked about any more.
-        let live = lock(&self.streams);
+        let live = self.streams.lock();
         link.streams
             .retain(|ssrc, stream| stream.viewers > 0 || live.contains_key(ssrc));
     }
 
     /// Every edge connected now, with its traffic for `ssrc`, or for all streams with `None`.
     pub fn edge_links(&self, ssrc: Option<u32>, now: Instant) -> Vec<EdgeLinkView> {
-        let mut edges = lock(&self.edges);
+        let mut edges = self.edges.lock();
         let mut views: Vec<EdgeLinkView> = edges
             .values_mut()
             .map(|link| {
@@ -297,7 +296,7 @@ impl RepairHub {
 
 impl StreamCache {
     pub fn insert(&self, packets: &[Packet]) {
-        let mut cache = lock(&self.cache);
+        let mut cache = self.cache.lock();
         for packet in packets {
             cache.insert(packet.clone());
         }
@@ -305,7 +304,10 @@ impl StreamCache {
 
     /// The configuration changed: edges get the new announcement.
     pub fn reannounce(&self, announcement: Announcement) {
-        let message = lock(&self.hub.streams)
+        let message = self
+            .hub
+            .streams
+            .lock()
             .get_mut(&self.ssrc)
             .and_then(|entry| {
                 entry.announcement = Some(announcement);
@@ -320,10 +322,10 @@ impl StreamCache {
 impl Drop for StreamCache {
     /// Tells every edge the stream ended, and frees the cache after the grace period.
     fn drop(&mut self) {
-        if let Some(entry) = lock(&self.hub.streams).get_mut(&self.ssrc) {
+        if let Some(entry) = self.hub.streams.lock().get_mut(&self.ssrc) {
             entry.announcement = None;
         }
-        let last_seq = lock(&self.cache).newest().unwrap_or_default();
+        let last_seq = self.cache.lock().newest().unwrap_or_default();
         let _ = self.hub.control.send(CloudMessage::End {
             ssrc: self.ssrc,
             last_seq,
@@ -333,7 +335,7 @@ impl Drop for StreamCache {
         let cache = self.cache.clone();
         let free = async move {
             tokio::time::sleep(CACHE_GRACE).await;
-            let mut streams = lock(&hub.streams);
+            let mut streams = hub.streams.lock();
             if streams
                 .get(&ssrc)
                 .is_some_and(|e| Arc::ptr_eq(&e.cache, &cache))
@@ -341,14 +343,14 @@ impl Drop for StreamCache {
                 streams.remove(&ssrc);
             }
             drop(streams);
-            lock(&cache).clear();
+            cache.lock().clear();
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(free);
             }
             Err(_) => {
-                lock(&self.hub.streams).remove(&ssrc);
+                self.hub.streams.lock().remove(&ssrc);
             }
         }
     }

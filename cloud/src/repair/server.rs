@@ -212,14 +212,7 @@ fn answer(
     let mut answers = Vec::new();
     let found = hub.cache(request.ssrc);
     let (cache, stream) = match &found {
-        Some((cache, stream)) => (
-            Some(
-                cache
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            ),
-            Some(stream),
-        ),
+        Some((cache, stream)) => (Some(cache.lock()), Some(stream)),
         None => (None, None),
     };
     match responder.answer(Instant::now(), cache.as_deref(), &request, &mut answers) {

@@ -14,10 +14,10 @@
 //! again every [`RETRY_INTERVAL`]; when a write fails (disk full) the event is dropped, also
 //! said once.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -71,8 +71,7 @@ impl RotatingFile {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A thread that panicked while logging left the state consistent enough to go on.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Writes one event (tracing's formatter hands over a whole event in one write), rotating
