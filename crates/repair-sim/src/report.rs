@@ -172,7 +172,7 @@ pub struct SimReport {
     pub spurious_nacked: u64,
     /// `Evicted` answers the cloud sent: the packet asked for had left its retransmit cache.
     pub evicted_answers: u64,
-    /// `NotSent` answers the cloud sent: the responder declined to send the packet.
+    /// `NotSent` answers the cloud sent: the packet asked for was beyond the newest one sent.
     pub not_sent_answers: u64,
     /// NACK names that were no packet ever sent (a receiver bug if non-zero).
     pub nack_names_out_of_range: u64,
@@ -184,7 +184,7 @@ pub struct SimReport {
     pub reassembly: ReassemblerStats,
     /// The receiver's loss-recovery counters at the end of the run (tail included).
     pub recovery: RecoveryStats,
-    /// Gap events the receiver reported: messages it gave up on.
+    /// Gap events the receiver reported: each one a place where it dropped messages.
     pub gap_events: u64,
     /// The receiver's smoothed RTT estimate when the run ended (RFC 6298 SRTT).
     pub final_srtt: Duration,
