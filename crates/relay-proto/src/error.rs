@@ -3,11 +3,11 @@ use thiserror::Error;
 /// Everything that can be wrong with a datagram or a message on the relay's wire.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ProtoError {
+    /// A datagram (of this many bytes) is shorter than the 24 header bytes plus the 16-byte
+    /// authentication tag.
     #[error(
         "datagram of {0} bytes is shorter than the relay header and authentication tag (40 bytes)"
     )]
-    /// A datagram (of this many bytes) is shorter than the 24 header bytes plus the 16-byte
-    /// authentication tag.
     Truncated(usize),
     /// The RTP version field (top two bits, RFC 3550 §5.1) is not 2; carries the version found.
     #[error("RTP version {0} is not 2")]
