@@ -134,7 +134,7 @@ pub struct CloudStreamView {
 /// Loss and repair on an edge for one stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LossView {
-    /// Holes in the sequence seen (each may span several packets).
+    /// Packets found missing from the sequence (a gap of several packets counts each one).
     pub holes: u64,
     /// NACK requests sent (each goes out twice; counted once).
     pub nacks_sent: u64,

@@ -103,7 +103,7 @@ pub enum EdgeMessage {
         /// The shared edge token the cloud checks before accepting the edge (at most 1024 bytes of
         /// UTF-8).
         token: String,
-        /// The edge's name, for the cloud's logs and viewer counts (at most 1024 bytes of UTF-8).
+        /// The edge's name, for the cloud's logs and stream views (at most 1024 bytes of UTF-8).
         edge_name: String,
     },
     /// A request for lost packets of one stream, sent in a QUIC datagram (RFC 9221); each named
