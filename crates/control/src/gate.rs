@@ -22,7 +22,9 @@ pub const MAX_SIGNED_BODY: usize = 1 << 20;
 /// Which envelope a refusal is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope {
+    /// livego's `{status, data}` body, for the paths kept from livego.
     Livego,
+    /// The `/api` envelope `{request_id, code, message, data}` (see [`crate::ApiError`]).
     Api,
 }
 
@@ -34,6 +36,7 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A gate that checks requests against `credentials` and writes refusals in `envelope`.
     pub fn new(credentials: Arc<Credentials>, envelope: Envelope) -> Gate {
         Gate {
             credentials,

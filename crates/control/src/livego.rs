@@ -13,6 +13,8 @@ struct LivegoEnvelope<T> {
     data: T,
 }
 
+/// An answer in livego's `{status, data}` envelope, sent with HTTP status `status` and open CORS
+/// headers.
 pub fn livego_reply<T: Serialize>(status: StatusCode, data: T) -> Response {
     let body = LivegoEnvelope {
         status: status.as_u16(),

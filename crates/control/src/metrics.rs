@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::fmt::Write;
 
+/// The `Content-Type` of a `/metrics` answer: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,7 @@ pub struct Exposition {
 pub type Labels<'a> = &'a [(&'a str, &'a str)];
 
 impl Exposition {
+    /// An empty exposition.
     pub fn new() -> Self {
         Self::default()
     }
@@ -73,6 +75,7 @@ impl Exposition {
         write_sample(samples, name, labels, None, &value.to_string());
     }
 
+    /// A gauge sample with `labels`; non-finite values are written as the format spells them.
     pub fn gauge(&mut self, name: &str, help: &'static str, labels: Labels, value: f64) {
         let samples = self.family(name, help, Kind::Gauge);
         write_sample(samples, name, labels, None, &format_float(value));
@@ -121,6 +124,8 @@ impl Exposition {
         );
     }
 
+    /// The text exposition: per family its `# HELP` and `# TYPE` lines, then its samples, families
+    /// in the order they were first added.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for family in &self.families {

@@ -27,6 +27,7 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// What the back end answered.
 pub struct Answer {
+    /// The HTTP status the back end answered with.
     pub status: StatusCode,
     /// The `Location` header, for telling a redirect where it pointed.
     pub location: Option<String>,

@@ -5,10 +5,12 @@ use crate::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Rows per page when `page_size` is not given.
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Larger pages are refused rather than silently cut, so a client never misses rows.
 pub const MAX_PAGE_SIZE: usize = 200;
 
+/// The paging parameters of a list endpoint's query string.
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
@@ -18,12 +20,16 @@ pub struct PageQuery {
     pub page_size: Option<usize>,
 }
 
+/// One page of a list, in the shape the live-room clients read.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
+    /// Rows in the whole list, over all pages.
     pub total_count: usize,
+    /// Number of pages of the requested size (0 when there are no rows).
     pub page_total: usize,
     /// True when this is the last page (or there are no rows).
     pub end_page: bool,
+    /// The rows of this page.
     pub list: Vec<T>,
 }
 

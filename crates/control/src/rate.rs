@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+/// The per-second rate of a growing counter, measured over windows of a fixed length (5 s for the
+/// stream views) and held between them.
 #[derive(Debug, Clone)]
 pub struct RateMeter {
     window: Duration,
@@ -12,6 +14,7 @@ pub struct RateMeter {
 }
 
 impl RateMeter {
+    /// A meter whose first window starts at `now` from a count of 0 and lasts `window`.
     pub fn new(now: Instant, window: Duration) -> Self {
         RateMeter {
             window,

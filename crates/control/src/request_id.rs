@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::Rng;
 
+/// The request-id header (`X-Reqid`), read from requests and set on every answer.
 pub const REQUEST_ID_HEADER: &str = "x-reqid";
 /// Longer caller ids are replaced: they end up in every answer and log line.
 const MAX_LEN: usize = 128;

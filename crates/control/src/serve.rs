@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 /// Most connections a listener holds, in all and from one source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
+    /// Most connections open at once on the listener (at least 1).
     pub max_total: usize,
+    /// Most connections open at once from one source IP address (1 to `max_total`).
     pub max_per_ip: usize,
 }
 
@@ -55,6 +57,7 @@ pub struct ConnectionPermit {
 }
 
 impl ConnectionLimiter {
+    /// A limiter for the listener named `listener` in `/metrics`, with no connection open.
     pub fn new(listener: &'static str, limits: ConnectionLimits) -> Arc<Self> {
         Arc::new(ConnectionLimiter {
             listener,
@@ -136,6 +139,7 @@ impl Drop for ConnectionPermit {
 /// The bounds of one HTTP listener (`http_*` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
+    /// Most connections in all and per source address.
     pub connections: ConnectionLimits,
     /// A request head not complete by then closes the connection (slowloris).
     pub header_read_timeout: Duration,
@@ -163,10 +167,16 @@ impl ConnectionLimits {
 /// The `http_*` keys as both roles' config sections write them.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpKeys {
+    /// `http_max_connections`: connections the listener holds at once (at least 1).
     pub max_connections: usize,
+    /// `http_max_connections_per_ip`: connections one source address may hold (1 to
+    /// `http_max_connections`).
     pub max_connections_per_ip: usize,
+    /// `http_header_timeout_ms`: time in ms to receive a whole request head, 100 to 600000.
     pub header_timeout_ms: u64,
+    /// `http_max_header_bytes`: largest request head in bytes, 8192 to 1048576.
     pub max_header_bytes: usize,
+    /// `http_max_body_bytes`: largest request body in bytes, at least 1024.
     pub max_body_bytes: usize,
 }
 
@@ -229,6 +239,8 @@ pub struct HttpBounds {
 }
 
 impl HttpBounds {
+    /// Bounds for the HTTP listener named `listener` in `/metrics`, with its own connection limiter
+    /// and zeroed counters.
     pub fn new(listener: &'static str, limits: HttpLimits) -> Arc<Self> {
         Arc::new(HttpBounds {
             limits,

@@ -59,13 +59,16 @@ impl TagType {
 /// One FLV tag: type, decoding timestamp in milliseconds and the body bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
+    /// Audio, video or script data.
     pub tag_type: TagType,
     /// Decoding timestamp in ms (FLV's 24-bit field plus its extension byte).
     pub timestamp: u32,
+    /// The tag body as it follows the 11-byte tag header, without the PreviousTagSize trailer.
     pub body: Bytes,
 }
 
 impl Tag {
+    /// A tag of `tag_type` at `timestamp` (ms) with `body`.
     pub fn new(tag_type: TagType, timestamp: u32, body: Bytes) -> Self {
         Tag {
             tag_type,

@@ -18,11 +18,14 @@ pub struct TagReader {
 /// What the FLV file header announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileHeader {
+    /// The header's TypeFlagsAudio bit (0x04): the file says it has audio tags.
     pub has_audio: bool,
+    /// The header's TypeFlagsVideo bit (0x01): the file says it has video tags.
     pub has_video: bool,
 }
 
 impl TagReader {
+    /// A reader that expects the 9-byte FLV file header first, with nothing buffered.
     pub fn new() -> Self {
         Self::default()
     }

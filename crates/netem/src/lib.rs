@@ -22,14 +22,21 @@ pub use rng::SplitMix64;
 /// How items are lost.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Loss {
+    /// No item is lost.
     None,
     /// Each item is lost with this probability, independently.
     Random(f64),
     /// Gilbert–Elliott: two states with their own loss probability.
     GilbertElliott {
+        /// Per-item probability of moving from the good to the bad state, checked before each
+        /// item's loss draw.
         p_good_to_bad: f64,
+        /// Per-item probability of moving from the bad back to the good state; the mean burst
+        /// length is `1 / p_bad_to_good` items.
         p_bad_to_good: f64,
+        /// Loss probability of an item sent while in the good state.
         loss_in_good: f64,
+        /// Loss probability of an item sent while in the bad state.
         loss_in_bad: f64,
     },
 }
@@ -37,6 +44,8 @@ pub enum Loss {
 /// The impairments of one direction of a link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NetemConfig {
+    /// How items are lost (see [`Loss`]); loss is decided when the item is sent, before delay,
+    /// reordering and duplication.
     pub loss: Loss,
     /// One-way delay every item gets.
     pub delay: Duration,
@@ -44,6 +53,7 @@ pub struct NetemConfig {
     pub jitter: Duration,
     /// Probability that an item is held back by `reorder_delay` more (a late, reordered item).
     pub reorder: f64,
+    /// Extra hold-back given to an item picked by `reorder`, on top of `delay` and its jitter.
     pub reorder_delay: Duration,
     /// Probability that an item arrives twice (the copy gets its own jitter).
     pub duplicate: f64,
@@ -76,9 +86,13 @@ impl NetemConfig {
 /// What the model did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetemStats {
+    /// Items passed to [`Netem::send`], lost ones included and copies not.
     pub sent: u64,
+    /// Items dropped by the loss model.
     pub lost: u64,
+    /// Items that were sent twice (each adds one extra delivery).
     pub duplicated: u64,
+    /// Items handed out by [`Netem::poll_recv`], duplicates included.
     pub delivered: u64,
 }
 
@@ -117,6 +131,8 @@ pub struct Netem<T> {
 }
 
 impl<T: Clone> Netem<T> {
+    /// A link with the given impairments; `seed` fixes every random draw, so the same seed and the
+    /// same calls give the same run. Starts in the good state of the Gilbert–Elliott model.
     pub fn new(config: NetemConfig, seed: u64) -> Self {
         Netem {
             config,
@@ -128,6 +144,7 @@ impl<T: Clone> Netem<T> {
         }
     }
 
+    /// Counts of what the link has done so far.
     pub fn stats(&self) -> NetemStats {
         self.stats
     }

@@ -4,15 +4,20 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
+/// The SplitMix64 pseudo-random generator: a 64-bit state advanced by a fixed odd constant and
+/// mixed on output. Used by [`crate::Netem`] for every loss, jitter, reordering and duplication
+/// draw.
 pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
+    /// A generator whose sequence is fixed by `seed` (any value, zero included).
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
+    /// The next 64 pseudo-random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;

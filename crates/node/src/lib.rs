@@ -26,18 +26,37 @@ use thiserror::Error;
 /// Everything that stops a node from starting.
 #[derive(Debug, Error)]
 pub enum NodeError {
+    /// The config file could not be read, or, when it was missing, a fresh one could not be
+    /// written.
     #[error("{path}: {source}")]
     Io {
+        /// The config file's path.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The config file is not valid YAML, its top level is not a mapping of `cloud:` and
+    /// `edge:`, or the node's section does not deserialize into its settings (e.g. a wrong type).
     #[error("{path}: {message}")]
-    Yaml { path: PathBuf, message: String },
+    Yaml {
+        /// The config file's path.
+        path: PathBuf,
+        /// The parser's description, with the line and column where it has one.
+        message: String,
+    },
+    /// A key parsed but its value is refused (out of range, a bad address, a placeholder secret
+    /// on a public address, a log file that cannot be opened, ...).
     #[error("{key}: {reason}")]
-    BadValue { key: String, reason: String },
+    BadValue {
+        /// The key as written in the config file, with its section (e.g. `edge.log_max_bytes`).
+        key: String,
+        /// Why the value is refused, for the operator.
+        reason: String,
+    },
 }
 
 impl NodeError {
+    /// A [`NodeError::BadValue`] for `key` (`section.name`) with `reason`.
     pub fn bad_value(key: &str, reason: impl Into<String>) -> Self {
         NodeError::BadValue {
             key: key.to_owned(),

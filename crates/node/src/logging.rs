@@ -23,10 +23,16 @@ pub const MAX_LOG_MAX_FILES: u32 = 1000;
 /// [`NodeConfig::log_keys`](crate::NodeConfig::log_keys)).
 #[derive(Debug, Clone, Copy)]
 pub struct LogKeys<'a> {
+    /// `log_level`: one of `error`, `warn`, `info`, `debug`, `trace` (`RUST_LOG` overrides it).
     pub log_level: &'a str,
+    /// `enable_log_file`: log to the rotated file `log_file` instead of stderr.
     pub enable_log_file: bool,
+    /// `log_file`: path of the log file; must be non-empty even when the file is off.
     pub log_file: &'a str,
+    /// `log_max_bytes`: size in bytes at which the log file is rotated; at least 64 KiB.
     pub log_max_bytes: u64,
+    /// `log_max_files`: rotated files kept besides the current one, 0 to 1000 (0: the file is
+    /// truncated in place).
     pub log_max_files: u32,
 }
 
@@ -51,6 +57,7 @@ macro_rules! log_keys_of {
 pub struct LogSettings {
     /// `cloud` or `edge`, for the keys named in errors.
     pub section: String,
+    /// The checked `log_level`, used as the tracing filter unless `RUST_LOG` is set.
     pub level: String,
     /// `None`: logs go to stderr.
     pub file: Option<LogFile>,
@@ -61,7 +68,9 @@ pub struct LogSettings {
 pub struct LogFile {
     /// Relative paths are relative to the working directory.
     pub path: PathBuf,
+    /// Size in bytes at which the file is rotated (an event never straddles two files).
     pub max_bytes: u64,
+    /// Rotated files kept (`NAME.1` newest); 0 keeps none.
     pub max_files: u32,
 }
 

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 pub const PLACEHOLDER_EDGE_TOKEN: &str = "dev-token-change-me";
 /// The shipped `cloud.server_keys` pair.
 pub const PLACEHOLDER_ACCESS_KEY: &str = "dev-ak";
+/// The shipped `cloud.server_keys` secret key, paired with [`PLACEHOLDER_ACCESS_KEY`].
 pub const PLACEHOLDER_SECRET_KEY: &str = "dev-secret-key-change-me";
 /// The shipped `cloud.jwt_key`.
 pub const PLACEHOLDER_JWT_KEY: &str = "dev-jwt-key-change-me";

@@ -38,6 +38,9 @@ pub fn is_valid_stream_name(name: &str) -> bool {
 }
 
 impl Announcement {
+    /// The wire form: version byte, `epoch` (u64), name length (u16) and name, tag count (u8), then
+    /// per tag its type (u8), timestamp (u32 ms), body length (u32) and body; big-endian. Tags
+    /// beyond the limit are left out.
     pub fn encode(&self) -> Bytes {
         let tags_len: usize = self.config_tags.iter().map(|t| 9 + t.body.len()).sum();
         let mut out = BytesMut::with_capacity(12 + self.stream.len() + tags_len);

@@ -62,6 +62,7 @@ impl MediaKey {
         }
     }
 
+    /// The raw 32 key bytes, as handed to edges in [`crate::CloudMessage::Announce`].
     pub fn as_bytes(&self) -> &[u8; MEDIA_KEY_LEN] {
         &self.inner.raw
     }

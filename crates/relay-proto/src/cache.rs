@@ -13,19 +13,22 @@ use std::collections::VecDeque;
 /// What the cache knows of a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup<'a> {
+    /// The packet is cached; the answer is its datagram as first sent.
     Found(&'a Packet),
     /// Sent, but pushed out of the cache; `next_keyframe` is the first packet of the oldest
     /// keyframe still cached after it, where the receiver can resume.
     Evicted {
+        /// First packet of the oldest cached keyframe after the asked-for packet; `None` when none
+        /// is cached.
         next_keyframe: Option<u64>,
     },
     /// Not sent (yet): a sequence number beyond the newest packet.
     NotSent,
 }
 
-#[derive(Debug)]
 /// Sequence numbers inside are unwrapped to 64 bits (the wire's 48-bit numbers wrap), so the
 /// ring and the keyframe index stay ordered across the wrap.
+#[derive(Debug)]
 pub struct RetransmitCache {
     slots: Vec<Option<Packet>>,
     mask: u64,
@@ -55,14 +58,18 @@ impl RetransmitCache {
         }
     }
 
+    /// Packets cached now.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when no packet is cached.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Payload bytes cached now (headers not counted), bounded by the `max_bytes` given to
+    /// [`RetransmitCache::new`].
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -5,6 +5,8 @@ use std::time::Duration;
 /// Upper bounds of the buckets in milliseconds; a last bucket takes everything above.
 pub const LATENCY_BUCKETS_MS: [u64; 12] = [5, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 640];
 
+/// Latency observations counted into the fixed [`LATENCY_BUCKETS_MS`] buckets, plus their sum, so
+/// that a Prometheus-style histogram can be exported without keeping samples.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LatencyHistogram {
     counts: [u64; LATENCY_BUCKETS_MS.len() + 1],
@@ -12,6 +14,8 @@ pub struct LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// Counts `latency` in the first bucket whose bound (ms, compared after truncation to whole ms)
+    /// is not below it, or in the overflow bucket; adds it to the sum at µs resolution.
     pub fn record(&mut self, latency: Duration) {
         let ms = latency.as_millis() as u64;
         let bucket = LATENCY_BUCKETS_MS
@@ -27,10 +31,12 @@ impl LatencyHistogram {
         &self.counts
     }
 
+    /// Observations recorded, over all buckets.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()
     }
 
+    /// Sum of all recorded latencies (µs resolution).
     pub fn sum(&self) -> Duration {
         Duration::from_micros(self.sum_micros)
     }

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+/// Estimator of the data path's interarrival jitter J (RFC 3550 §6.4.1), updated per received
+/// packet with gain 1/16 and kept in fixed point as in appendix A.8.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JitterEstimator {
     /// Transit of the previous packet: arrival (µs since the first) minus RTP time (µs).
@@ -26,6 +28,7 @@ impl JitterEstimator {
         }
     }
 
+    /// The current jitter estimate (µs resolution); zero until two packets have arrived.
     pub fn jitter(&self) -> Duration {
         Duration::from_micros(self.scaled / 16)
     }

@@ -57,26 +57,37 @@ impl MessageKind {
 /// Everything in the 24 header bytes of a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketHeader {
+    /// SSRC of the publish the packet belongs to (RFC 3550 §5.1): picks the media key and the
+    /// stream.
     pub ssrc: u32,
     /// The 48-bit sequence number.
     pub seq: u64,
     /// FLV DTS in ms.
     pub timestamp: u32,
+    /// What the packet's message is (kind bits of the payload header flags).
     pub kind: MessageKind,
     /// FLV tag type for [`MessageKind::Tag`], else 0.
     pub tag_type: u8,
+    /// First fragment of its message (fragment index 0).
     pub start: bool,
+    /// Last fragment of its message; also sent as the RTP marker bit.
     pub end: bool,
+    /// The message is a video keyframe (lets a receiver resume after a gap).
     pub keyframe: bool,
+    /// The message is configuration: metadata or a codec sequence header.
     pub config: bool,
+    /// Position of this fragment in its message, from 0.
     pub fragment_index: u16,
+    /// Length in bytes of the whole message this fragment belongs to (0 for end and sync).
     pub message_len: u32,
 }
 
 /// A parsed datagram. `payload` is a slice of the received buffer (no copy).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
+    /// The parsed 24 header bytes.
     pub header: PacketHeader,
+    /// The fragment: a slice of the message body, between the header and the authentication tag.
     pub payload: Bytes,
     /// The tag over the encoded header and the payload (see the `auth` module).
     pub auth: AuthTag,

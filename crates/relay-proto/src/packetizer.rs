@@ -13,8 +13,11 @@ pub const DEFAULT_MAX_DATAGRAM: usize = 1400;
 /// What a sender puts on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// An FLV tag, with its type, timestamp and body.
     Tag(Tag),
+    /// The stream's announcement, sent in-band so receivers learn the stream name and set-up.
     Announce(Announcement),
+    /// The publisher stopped: one empty end-of-stream packet.
     End,
 }
 
@@ -54,6 +57,7 @@ impl Packetizer {
         })
     }
 
+    /// SSRC every packet of this publish carries.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }

@@ -49,6 +49,7 @@ impl Publication {
         })
     }
 
+    /// The publish's stream name, `app/name`.
     pub fn stream(&self) -> &str {
         &self.stream
     }

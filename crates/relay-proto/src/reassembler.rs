@@ -41,14 +41,17 @@ pub struct Fragments {
 }
 
 impl Fragments {
+    /// Total bytes of the message, over all fragments.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True for an empty message (an end of stream, or an empty tag body).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The fragments in order, each a slice of its datagram's payload.
     pub fn parts(&self) -> &[Bytes] {
         &self.parts
     }
@@ -72,33 +75,46 @@ impl Fragments {
 /// A whole message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reassembled {
+    /// SSRC of the stream the message came on (RFC 3550 §5.1).
     pub ssrc: u32,
     /// Sequence number of the message's first packet, as on the wire (48 bits).
     pub first_seq: u64,
+    /// The message's timestamp from its packets' RTP timestamp field: the FLV DTS in ms.
     pub timestamp: u32,
+    /// What the message is, with its bytes.
     pub body: ReassembledBody,
 }
 
+/// The content of a reassembled message, by [`MessageKind`] (sync packets carry no message and
+/// never appear here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReassembledBody {
+    /// An FLV tag body, to be framed again as a tag with the message's timestamp.
     Tag {
+        /// Audio, video or script data, from the header's tag type.
         tag_type: TagType,
+        /// A video keyframe: where a player can start, or resume after a gap.
         keyframe: bool,
         /// Sequence header or `onMetaData`.
         config: bool,
+        /// The tag body in its received slices.
         fragments: Fragments,
     },
+    /// The stream's announcement, decoded.
     Announce(Announcement),
+    /// The publisher stopped: the in-band end of stream.
     End,
 }
 
 /// What a reassembler has for its caller, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReassemblerEvent {
+    /// The next complete message, in sequence order.
     Message(Reassembled),
     /// Messages were dropped: `lost` packets were given up on (0 when every dropped packet had
     /// arrived, as for a message larger than the window or a malformed one).
     Gap {
+        /// Holes given up on in this gap; packets lost for good.
         lost: u64,
     },
 }
@@ -106,7 +122,10 @@ pub enum ReassemblerEvent {
 /// Counters since the reassembler was made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReassemblerStats {
+    /// Packets of this SSRC taken by [`Reassembler::push`] (sync packets excluded), duplicates and
+    /// late ones included.
     pub packets: u64,
+    /// Packets whose sequence number was already held.
     pub duplicates: u64,
     /// Arrived after their sequence number had been passed.
     pub late: u64,
@@ -116,6 +135,7 @@ pub struct ReassemblerStats {
     pub lost: u64,
     /// Messages whose fragments disagreed or whose body did not decode.
     pub malformed: u64,
+    /// Messages emitted whole.
     pub messages: u64,
 }
 
@@ -165,6 +185,8 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// An empty reassembler for `ssrc` that starts at the first packet it gets (or where
+    /// [`Reassembler::start_at`] says).
     pub fn new(ssrc: u32, config: ReassemblerConfig) -> Self {
         Reassembler {
             config,
@@ -181,10 +203,12 @@ impl Reassembler {
         }
     }
 
+    /// The SSRC this reassembler takes packets of.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
     }
 
+    /// Its counters so far.
     pub fn stats(&self) -> ReassemblerStats {
         self.stats
     }
@@ -315,6 +339,7 @@ impl Reassembler {
         }
     }
 
+    /// The next message or gap, in stream order; call until `None` after every push and timeout.
     pub fn poll_event(&mut self) -> Option<ReassemblerEvent> {
         self.events.pop_front()
     }

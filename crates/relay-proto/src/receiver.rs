@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 /// Tuning of a [`Receiver`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReceiverConfig {
+    /// Tuning of the reassembler inside: its deadline is the playout deadline after which a hole is
+    /// given up.
     pub reassembly: ReassemblerConfig,
     /// Ask for holes at all (off: reordering is still absorbed up to the deadline).
     pub nack: bool,
@@ -51,7 +53,10 @@ impl Default for ReceiverConfig {
 /// Where a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// Received on the data path (multicast or unicast UDP); feeds the jitter estimate.
     Network,
+    /// A repair copy from the cloud over the repair connection; counts as an answer of the path and
+    /// may give an RTT sample.
     Repair,
 }
 
@@ -64,6 +69,7 @@ pub struct RecoveryStats {
     pub nacks_sent: u64,
     /// Sync packets received (the sender's newest sequence number after a silence).
     pub syncs: u64,
+    /// Sequence numbers named in those requests, once per request (the doubled copy not counted).
     pub packets_requested: u64,
     /// Holes filled by a repair.
     pub repaired: u64,
@@ -114,6 +120,9 @@ struct TailCheck {
     through: u64,
 }
 
+/// One stream's receiver at an edge: a [`Reassembler`] plus loss detection, NACK scheduling (RFC
+/// 4585-style generic NACKs, retried on an RFC 6298 RTT estimate) and repair accounting. Sans-IO:
+/// feed it packets and timeouts, drain [`Receiver::poll_nack`] and [`Receiver::poll_event`].
 #[derive(Debug)]
 pub struct Receiver {
     config: ReceiverConfig,
@@ -133,6 +142,8 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// A receiver for `ssrc` with nothing received yet; assumes `config.initial_rtt` until an RTT
+    /// is measured.
     pub fn new(ssrc: u32, config: ReceiverConfig) -> Self {
         Receiver {
             config,
@@ -149,10 +160,12 @@ impl Receiver {
         }
     }
 
+    /// The SSRC this receiver reassembles.
     pub fn ssrc(&self) -> u32 {
         self.reassembler.ssrc()
     }
 
+    /// The repair path's RTT estimate (RFC 6298), from repairs of holes asked for once.
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
     }
@@ -167,10 +180,12 @@ impl Receiver {
         self.rtt.set_initial(rtt);
     }
 
+    /// The reassembler's counters.
     pub fn reassembly_stats(&self) -> ReassemblerStats {
         self.reassembler.stats()
     }
 
+    /// The loss-recovery counters.
     pub fn recovery_stats(&self) -> &RecoveryStats {
         &self.stats
     }
@@ -180,6 +195,9 @@ impl Receiver {
         self.holes.len()
     }
 
+    /// Takes a packet received at `now` from `source`: a sync packet reveals holes up to the
+    /// sender's newest number, any other goes to the reassembler, and holes it opens or fills are
+    /// tracked. Arms the tail check when the packet's message has fragments still to come.
     pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
         let header = packet.header;
         match source {
@@ -305,6 +323,7 @@ impl Receiver {
         self.reassembler.abandon(now, seq);
     }
 
+    /// The next reassembled message or gap, in stream order; call until `None` after every input.
     pub fn poll_event(&mut self) -> Option<ReassemblerEvent> {
         self.reassembler.poll_event()
     }
@@ -392,6 +411,8 @@ impl Receiver {
         .min()
     }
 
+    /// Does the work due at `now`: the tail check (a message's missing last fragments become holes)
+    /// and the reassembler's deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(tail) = self.tail.filter(|t| now >= t.at) {
             self.tail = None;

@@ -34,7 +34,11 @@ pub const MAX_COPIES: u8 = 3;
 /// One base sequence number and a bitmap of the 64 after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NackRange {
+    /// The first missing sequence number (48-bit on the wire; masked when encoded). Always named,
+    /// whatever the bitmap.
     pub base: u64,
+    /// Bit `i` set: `base + 1 + i` is missing too (bit 0 is the packet right after `base`), as in
+    /// the BLP field of RFC 4585 §6.2.1 but 64 bits wide.
     pub bitmap: u64,
 }
 
@@ -71,22 +75,39 @@ impl NackRange {
 /// A request for lost packets of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NackRequest {
+    /// SSRC of the stream whose packets are missing (the relay header's stream id, RFC 3550 §5.1
+    /// style).
     pub ssrc: u32,
     /// Distinct per request of one receiver: an edge sends every request twice, and the cloud
     /// answers the first copy that arrives and drops the other by this id.
     pub id: u32,
     /// How many copies of each packet to send back (1 normally, more on retries).
     pub copies: u8,
+    /// The missing packets, at most [`MAX_NACK_RANGES`] of them (extra ranges are dropped when
+    /// encoding); a decoded request has at least one.
     pub ranges: Vec<NackRange>,
 }
 
+/// A message an edge sends the cloud on its repair connection.
+///
+/// Wire layout: type byte `0x01` Hello, `0x02` NACK, `0x03` viewer report, then the body; integers
+/// big-endian.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeMessage {
+    /// The edge's first message on the control stream; the cloud answers with
+    /// [`CloudMessage::Welcome`] or [`CloudMessage::Refused`].
     Hello {
+        /// Repair protocol version the edge speaks; must equal [`REPAIR_VERSION`] or the cloud
+        /// refuses.
         version: u16,
+        /// The shared edge token the cloud checks before accepting the edge (at most 1024 bytes of
+        /// UTF-8).
         token: String,
+        /// The edge's name, for the cloud's logs and stream views (at most 1024 bytes of UTF-8).
         edge_name: String,
     },
+    /// A request for lost packets of one stream, sent in a QUIC datagram (RFC 9221); each named
+    /// packet gets one answer.
     Nack(NackRequest),
     /// The players the edge serves now, per stream it has any for. A full report: a stream left
     /// out has none. Lets the cloud count a stream's viewers across edges.
@@ -96,51 +117,84 @@ pub enum EdgeMessage {
 /// Players of one stream on one edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViewerCount {
+    /// SSRC of the stream.
     pub ssrc: u32,
+    /// Players currently watching that stream on this edge.
     pub players: u32,
 }
 
+/// A message the cloud sends an edge on its repair connection.
+///
+/// Type bytes `0x81`..`0x89`; control messages (welcome, refusal, announcements, ends) go on the
+/// control stream, answers to NACKs unordered (datagram when it fits, RFC 9221, else a
+/// unidirectional stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloudMessage {
+    /// The cloud accepted the edge's hello.
     Welcome {
+        /// Repair protocol version the cloud speaks ([`REPAIR_VERSION`]).
         version: u16,
     },
+    /// The cloud refused the edge's hello (wrong version, unknown token, or no hello); the cloud
+    /// closes the connection after it.
     Refused {
+        /// Why, in words for the edge's log (at most 1024 bytes).
         reason: String,
     },
     /// A live publish: its key (every one of its datagrams is signed with it; the only way an
     /// edge learns it), the sequence number an edge told now should expect first (earlier
     /// packets are not its to repair), and the announcement.
     Announce {
+        /// SSRC the publish's datagrams carry.
         ssrc: u32,
+        /// The publish's media key, with which every one of its datagrams is authenticated.
         key: MediaKey,
+        /// First sequence number (48-bit) this edge should expect and may repair.
         first_seq: u64,
+        /// The stream's name, start time and the metadata and sequence headers a player needs first.
         announcement: Announcement,
     },
     /// The stream ended; `last_seq` is its final packet (the in-band end of stream), so an edge
     /// finishes repairing the tail before it closes the stream.
     End {
+        /// SSRC of the stream that ended.
         ssrc: u32,
+        /// Sequence number (48-bit) of the stream's last packet, the in-band end of stream.
         last_seq: u64,
     },
     /// A retransmitted relay datagram, byte for byte as first sent.
     Repair(Bytes),
+    /// The packet asked for was sent but has left the retransmit cache; the edge gives up on it and
+    /// may resume at `next_keyframe`.
     Evicted {
+        /// SSRC of the stream asked about.
         ssrc: u32,
+        /// The sequence number (48-bit) asked for.
         seq: u64,
+        /// First packet of the oldest keyframe still cached after `seq`, where the edge can resume;
+        /// `None` when no later keyframe is cached (`u64::MAX` on the wire).
         next_keyframe: Option<u64>,
     },
+    /// The packet asked for lies beyond the newest packet the cloud has sent (or cached) for the
+    /// stream: nothing to repeat yet.
     NotSent {
+        /// SSRC of the stream asked about.
         ssrc: u32,
+        /// The sequence number (48-bit) asked for.
         seq: u64,
     },
+    /// The cloud has no live publish with this SSRC (ended, or never announced); the whole request
+    /// is answered with this one message.
     UnknownStream {
+        /// SSRC the request named.
         ssrc: u32,
     },
     /// The request `id` was not answered: the edge is over its answer budget. It asks again
     /// later, as for a lost answer.
     Throttled {
+        /// SSRC of the throttled request.
         ssrc: u32,
+        /// The [`NackRequest::id`] of the throttled request.
         id: u32,
     },
 }
@@ -207,6 +261,9 @@ fn finish<T>(body: Bytes, value: T) -> Result<T, ProtoError> {
 }
 
 impl EdgeMessage {
+    /// The message's wire form: type byte and body, without the stream length prefix (see
+    /// [`frame`]). Texts longer than 1024 bytes, ranges beyond [`MAX_NACK_RANGES`] and viewer
+    /// counts beyond [`MAX_VIEWER_REPORT`] are cut off.
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
         match self {
@@ -245,6 +302,12 @@ impl EdgeMessage {
         out.freeze()
     }
 
+    /// Parses one message (type byte and body, no length prefix).
+    ///
+    /// Fails with [`ProtoError::BadRepairMessage`] on an empty or unknown message, a truncated
+    /// field, text that is not UTF-8 or longer than 1024 bytes, a sequence number beyond 48 bits, a
+    /// NACK asking for 0 or more than [`MAX_COPIES`] copies or with 0 or more than
+    /// [`MAX_NACK_RANGES`] ranges, an oversized viewer report, or trailing bytes.
     pub fn decode(mut body: Bytes) -> Result<Self, ProtoError> {
         if !body.has_remaining() {
             return Err(bad("empty message"));
@@ -323,6 +386,8 @@ impl EdgeMessage {
 }
 
 impl CloudMessage {
+    /// The message's wire form: type byte and body, without the stream length prefix (see
+    /// [`frame`]). A repair answer is the type byte followed by the datagram unchanged.
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
         match self {
@@ -384,6 +449,11 @@ impl CloudMessage {
         out.freeze()
     }
 
+    /// Parses one message (type byte and body, no length prefix).
+    ///
+    /// Fails with [`ProtoError::BadRepairMessage`] on an empty or unknown message, a truncated
+    /// field, bad text, a sequence number beyond 48 bits or trailing bytes; an announcement that
+    /// does not decode fails with its own error. A repair answer's datagram is not checked here.
     pub fn decode(mut body: Bytes) -> Result<Self, ProtoError> {
         if !body.has_remaining() {
             return Err(bad("empty message"));

@@ -68,6 +68,7 @@ pub struct RepairResponder {
 }
 
 impl RepairResponder {
+    /// A responder with no request remembered yet, spending answers from `budget`.
     pub fn new(budget: AnswerBudget) -> Self {
         RepairResponder {
             recent: VecDeque::new(),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+/// Smoothed RTT and RTT variation of the repair path (SRTT and RTTVAR of RFC 6298 §2), from which
+/// the receiver times its NACK retries.
 #[derive(Debug, Clone, Copy)]
 pub struct RttEstimator {
     smoothed: Duration,
@@ -32,6 +34,9 @@ impl RttEstimator {
         }
     }
 
+    /// Takes one RTT measurement (NACK sent to first answer): the first sets SRTT = R and RTTVAR =
+    /// R/2 (RFC 6298 §2.2), later ones are smoothed as in §2.3. Only samples from packets asked for
+    /// once may be given (Karn's rule, §3).
     pub fn sample(&mut self, rtt: Duration) {
         if self.samples == 0 {
             self.smoothed = rtt;
@@ -45,10 +50,12 @@ impl RttEstimator {
         self.samples += 1;
     }
 
+    /// The smoothed RTT (SRTT), or the initial guess before any sample.
     pub fn smoothed(&self) -> Duration {
         self.smoothed
     }
 
+    /// The RTT variation (RTTVAR), half the initial guess before any sample.
     pub fn variation(&self) -> Duration {
         self.variation
     }

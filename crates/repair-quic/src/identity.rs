@@ -8,7 +8,9 @@ use std::path::Path;
 /// Certificate chain and key of the cloud's QUIC server.
 #[derive(Debug)]
 pub struct Identity {
+    /// DER certificates, end-entity first (its SHA-256 is the fingerprint edges pin).
     pub chain: Vec<CertificateDer<'static>>,
+    /// The private key of the end-entity certificate.
     pub key: PrivateKeyDer<'static>,
 }
 

@@ -59,16 +59,22 @@ pub enum Length {
 /// The data link drops everything sent in `start..start + length` (times since the start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outage {
+    /// When the outage begins, as time since the start of the run.
     pub start: Duration,
+    /// How long the data link stays down.
     pub length: Duration,
 }
 
 /// One simulation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimConfig {
+    /// Master seed: the data link, both repair links, the stream generator, the SSRC and (unless
+    /// `first_seq` is set) the first sequence number are all drawn from it, so equal configs give
+    /// equal reports.
     pub seed: u64,
     /// Bit rate of the tag bodies (video + audio).
     pub bitrate_bps: u64,
+    /// Video frame rate of the synthetic stream, in frames per second.
     pub fps: u32,
     /// Keyframe interval in frames.
     pub gop_frames: u32,
@@ -80,6 +86,7 @@ pub struct SimConfig {
     pub repair_loss: f64,
     /// The receiver's reassembly deadline.
     pub playout_deadline: Duration,
+    /// When the run ends: a packet count or a stretch of virtual time.
     pub length: Length,
     /// Packets the cloud's retransmit cache holds.
     pub cache_packets: usize,
@@ -87,11 +94,13 @@ pub struct SimConfig {
     pub data_jitter: Duration,
     /// Probability that a data packet is held back by `data_reorder_delay`.
     pub data_reorder: f64,
+    /// Extra hold-back of a data packet picked by `data_reorder`, on top of its delay and jitter.
     pub data_reorder_delay: Duration,
     /// Extra uniform delay on each direction of the repair path.
     pub repair_jitter: Duration,
     /// The receiver's tail grace (how long the rest of a message may trail).
     pub tail_grace: Duration,
+    /// A window in which the data link drops every packet; `None`: no outage.
     pub outage: Option<Outage>,
     /// The first sequence number (48 bits); `None`: drawn from the seed, far from the wrap.
     pub first_seq: Option<u64>,

@@ -16,10 +16,12 @@ impl Durations {
         Durations { sorted_ns: ns }
     }
 
+    /// How many durations there are.
     pub fn len(&self) -> u64 {
         self.sorted_ns.len() as u64
     }
 
+    /// True when no duration was recorded.
     pub fn is_empty(&self) -> bool {
         self.sorted_ns.is_empty()
     }
@@ -40,6 +42,7 @@ impl Durations {
         Some(Duration::from_nanos(self.sorted_ns[rank - 1]))
     }
 
+    /// The largest duration, `None` when empty.
     pub fn max(&self) -> Option<Duration> {
         self.sorted_ns.last().map(|&t| Duration::from_nanos(t))
     }
@@ -87,6 +90,7 @@ pub struct OutageReport {
     pub tags_during: u64,
     /// Of those, tags the edge emitted (repaired) and delivered to players.
     pub tags_during_emitted: u64,
+    /// Of the tags sent during the outage, how many passed the keyframe rule and reached players.
     pub tags_during_delivered: u64,
     /// The first keyframe sent at or after the end of the outage: its send time since the start.
     pub next_keyframe_sent_at: Option<Duration>,
@@ -97,6 +101,8 @@ pub struct OutageReport {
     /// Tags sent after [`next_keyframe_sent_at`](Self::next_keyframe_sent_at) (measured part),
     /// and how many of them were delivered.
     pub tags_after_resume: u64,
+    /// Of the tags sent after the resuming keyframe (measured part), how many were delivered to
+    /// players.
     pub tags_after_resume_delivered: u64,
 }
 
@@ -105,12 +111,15 @@ pub struct OutageReport {
 /// very end are noticed, and the tail is not counted (except in the receiver's own counters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimReport {
+    /// The configured round-trip time ([`crate::SimConfig::rtt`]).
     pub rtt: Duration,
+    /// The configured reassembly deadline ([`crate::SimConfig::playout_deadline`]).
     pub playout_deadline: Duration,
     /// Virtual time the run took.
     pub virtual_duration: Duration,
 
     // --- data path (measured packets) ---
+    /// Packets the cloud sent on the data link in the measured part (sync packets excluded).
     pub packets_sent: u64,
     /// Datagram bytes (headers included) the cloud sent on the data link.
     pub media_bytes: u64,
@@ -138,23 +147,32 @@ pub struct SimReport {
     // --- repair path (whole run) ---
     /// Sync packets the cloud sent after silences (on the data link).
     pub syncs_sent: u64,
+    /// NACK requests the edge's receiver produced, whole run (each one datagram on the NACK link).
     pub nack_requests: u64,
     /// Sequence numbers named in NACKs (one per name, retries included).
     pub nack_names: u64,
+    /// Encoded bytes of all NACK requests sent on the NACK link.
     pub nack_bytes: u64,
+    /// NACK requests the edge → cloud link dropped.
     pub nacks_lost: u64,
     /// Repair answers (packet copies) the cloud sent and their encoded bytes.
     pub repairs_sent: u64,
+    /// Encoded bytes of the repair answers the cloud sent.
     pub repair_bytes_sent: u64,
+    /// Repair answers (packet copies) that reached the edge and decoded.
     pub repairs_received: u64,
+    /// Encoded bytes of the repair answers that reached the edge.
     pub repair_bytes_received: u64,
+    /// Answers of any kind the cloud → edge link dropped.
     pub answers_lost: u64,
     /// Repair copies that reached the edge for a packet it already had (from the data link or
     /// an earlier copy).
     pub redundant_repairs: u64,
     /// Packets the data link did deliver but a NACK still named.
     pub spurious_nacked: u64,
+    /// `Evicted` answers the cloud sent: the packet asked for had left its retransmit cache.
     pub evicted_answers: u64,
+    /// `NotSent` answers the cloud sent: the packet asked for was beyond the newest one sent.
     pub not_sent_answers: u64,
     /// NACK names that were no packet ever sent (a receiver bug if non-zero).
     pub nack_names_out_of_range: u64,
@@ -162,13 +180,19 @@ pub struct SimReport {
     pub undecodable_answers: u64,
 
     // --- receiver ---
+    /// The receiver's reassembly counters at the end of the run (tail included).
     pub reassembly: ReassemblerStats,
+    /// The receiver's loss-recovery counters at the end of the run (tail included).
     pub recovery: RecoveryStats,
+    /// Gap events the receiver reported: each one a place where it dropped messages.
     pub gap_events: u64,
+    /// The receiver's smoothed RTT estimate when the run ended (RFC 6298 SRTT).
     pub final_srtt: Duration,
+    /// The receiver's NACK retry interval when the run ended, derived from its RTT estimate.
     pub final_retry_interval: Duration,
 
     // --- integrity (measured tags) ---
+    /// Tags the cloud sent in the measured part.
     pub tags_sent: u64,
     /// Tags the receiver emitted that are identical to the original at their place in order.
     pub tags_emitted: u64,
@@ -176,6 +200,7 @@ pub struct SimReport {
     pub tags_missing: u64,
     /// Tags passed on after the keyframe rule (video dropped after a gap until a keyframe).
     pub tags_delivered: u64,
+    /// Inter frames emitted but not delivered, because video after a gap waits for a keyframe.
     pub skipped_after_gap: u64,
     /// Emitted tags that match no original after the previous one (wrong bytes, order or
     /// timestamp); over the whole run. Must be 0.
@@ -191,14 +216,19 @@ pub struct SimReport {
     pub max_playout_latency: Duration,
     /// Emitted tags later than the playout deadline by that measure.
     pub tags_late: u64,
+    /// A description of the first mismatched tag (time, type, timestamp, length, first bytes and
+    /// the next expected original), for debugging; `None` when every tag matched.
     pub first_mismatch: Option<String>,
     /// Tail tags (after the measured part): sent and emitted.
     pub tail_tags_sent: u64,
+    /// Tail tags the receiver emitted intact.
     pub tail_tags_emitted: u64,
+    /// Whether the receiver emitted the end-of-stream message.
     pub end_of_stream_received: bool,
     /// The run hit its safety limit instead of draining (a bug if true).
     pub stalled: bool,
 
+    /// What happened around the outage; `None` when the config has no outage.
     pub outage: Option<OutageReport>,
 }
 

@@ -34,10 +34,13 @@ pub struct Claims {
     /// Issue time, Unix seconds. Tokens from the vendor servers have none.
     #[serde(default)]
     pub iat: Option<i64>,
+    /// `AppId`: the live-room app the token is for; empty when absent.
     #[serde(rename = "AppId", default)]
     pub app_id: String,
+    /// `UserId`: the user the token speaks for; required.
     #[serde(rename = "UserId")]
     pub user_id: String,
+    /// `DeviceId`: the holder's device, as the vendor SDKs send it; empty when absent.
     #[serde(rename = "DeviceId", default)]
     pub device_id: String,
     /// [`ADMIN_ROLE`] for the console, empty for apps.
@@ -46,6 +49,7 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Whether the token's `Role` is [`ADMIN_ROLE`].
     pub fn is_admin(&self) -> bool {
         self.role == ADMIN_ROLE
     }

@@ -11,6 +11,7 @@ use std::fmt;
 pub struct SecretKey(Vec<u8>);
 
 impl SecretKey {
+    /// A secret from `bytes`; fails with [`AuthError::Config`] when they are empty.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Result<SecretKey, AuthError> {
         let bytes = bytes.into();
         if bytes.is_empty() {
@@ -19,6 +20,7 @@ impl SecretKey {
         Ok(SecretKey(bytes))
     }
 
+    /// The secret's bytes, for use as an HMAC key.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -54,10 +56,13 @@ impl KeyPair {
         })
     }
 
+    /// The public access key that names the pair (sent in `Qiniu <AK>:<sign>` and
+    /// `token=<AK>:...`).
     pub fn access_key(&self) -> &str {
         &self.access_key
     }
 
+    /// The pair's secret key.
     pub fn secret_key(&self) -> &SecretKey {
         &self.secret_key
     }
@@ -71,6 +76,8 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// A ring of `pairs`, the first being the signing pair; fails with [`AuthError::Config`] when
+    /// an access key is listed twice. An empty ring is allowed (nothing is accepted).
     pub fn new(pairs: Vec<KeyPair>) -> Result<KeyRing, AuthError> {
         for (i, pair) in pairs.iter().enumerate() {
             if pairs[..i]
@@ -97,6 +104,7 @@ impl KeyRing {
         self.pairs.iter().find(|pair| pair.access_key == access_key)
     }
 
+    /// True when no pair is configured, so no signed request or URL can be accepted.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -55,41 +55,65 @@ pub const TOKEN_EXPIRED_CODE: u32 = 499;
 /// name what to fix and never carry a secret or an expected signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The request has no `Authorization` header (or an empty token) where one is needed.
     #[error("Authorization header required")]
     MissingAuthorization,
+    /// `Authorization` is not `Qiniu <AK>:<sign>` with a URL-safe base64 signature.
     #[error("Authorization must be `Qiniu <AK>:<sign>` with a URL-safe base64 sign")]
     MalformedAuthorization,
+    /// The access key of a signed request is none of the server keys configured.
     #[error("unknown access key")]
     UnknownAccessKey,
+    /// The server-key signature (HMAC-SHA1 over the canonical request) does not match: another
+    /// secret key, or the request was changed after signing.
     #[error(
         "signature does not match the request (signed: method, path, query, Host, \
          Content-Type, X-Qiniu-* headers and a non-binary body)"
     )]
     BadSignature,
+    /// A signed request carries no `X-Qiniu-Date` header.
     #[error("X-Qiniu-Date header required (UTC, YYYYMMDDTHHMMSSZ)")]
     MissingDate,
+    /// `X-Qiniu-Date` is not a UTC `YYYYMMDDTHHMMSSZ` time.
     #[error("X-Qiniu-Date must be UTC YYYYMMDDTHHMMSSZ")]
     MalformedDate,
-    /// `skew` is the request's date minus the server's clock, in seconds.
+    /// `X-Qiniu-Date` is further from the server's clock than the configured window allows (a
+    /// stale or replayed signed request, or a client clock that is off).
     #[error(
         "X-Qiniu-Date is {skew} s off the server clock; at most {window} s either way is accepted"
     )]
-    DateOutsideWindow { skew: i64, window: u64 },
+    DateOutsideWindow {
+        /// The request's `X-Qiniu-Date` minus the server's clock, in seconds (negative: behind).
+        skew: i64,
+        /// The accepted skew either way, in seconds.
+        window: u64,
+    },
+    /// A bearer token is not three base64url segments of JSON (RFC 7515 compact form), is over
+    /// 8 KiB, or carries a `crit` header.
     #[error("malformed token")]
     MalformedToken,
+    /// The token's `alg` is not `HS256` (`none` included); refused before its signature is
+    /// checked.
     #[error("token algorithm must be HS256")]
     UnsupportedAlgorithm,
+    /// The token's HS256 signature does not match under the node's JWT key: forged, altered or
+    /// signed with another key.
     #[error("bad token signature")]
     BadTokenSignature,
+    /// The token's `exp` has passed; answered with code [`TOKEN_EXPIRED_CODE`] so the client
+    /// fetches a new one.
     #[error("token expired")]
     TokenExpired,
+    /// A gated route got neither `Authorization: Bearer` nor a server-key signature.
     #[error(
         "credentials required: Authorization: Bearer <api_token>, or a request signed with a \
          server key (Authorization: Qiniu <AK>:<sign> and X-Qiniu-Date)"
     )]
     CredentialsRequired,
+    /// `Authorization: Bearer` carries a token that is not the node's API token.
     #[error("wrong API token")]
     BadApiToken,
+    /// The token is valid but its `Role` is not `admin`, on an admin endpoint (403).
     #[error("admin role required")]
     NotAdmin,
     /// Keys or a base URL unfit for signing: a configuration mistake, not the caller's.

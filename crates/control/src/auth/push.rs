@@ -49,7 +49,9 @@ impl PushScheme {
 /// first pair signs; any pair verifies, so keys rotate without breaking URLs already out).
 #[derive(Debug, Clone, Default)]
 pub struct PushKeys {
+    /// The key that signs and checks `expiry` push URLs; `None` when that scheme is not configured.
     pub publish_key: Option<SecretKey>,
+    /// The server key pairs that sign and check `expiry_sk` push URLs.
     pub key_ring: KeyRing,
 }
 
@@ -57,6 +59,7 @@ pub struct PushKeys {
 /// RTMP `NetStream.Publish.BadName` status, which OBS shows to its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PublishRefusal {
+    /// The publish URL (stream name, app or tcUrl query) carries no non-empty `token=` parameter.
     #[error("publish token required")]
     MissingToken,
     /// The detail says which part is wrong.
@@ -65,8 +68,10 @@ pub enum PublishRefusal {
     /// Well formed, but not signed by our key for this stream and these parameters.
     #[error("invalid publish token for this stream")]
     Forged,
+    /// The token verified but its expiry time (Unix seconds) has passed.
     #[error("publish URL expired")]
     Expired,
+    /// An `expiry_sk` token names an access key that is not in the key ring.
     #[error("unknown access key in publish token")]
     UnknownAccessKey,
     /// The scheme needs a key this node was not given: nothing can be verified.

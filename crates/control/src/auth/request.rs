@@ -38,6 +38,8 @@ pub struct RequestParts<'a> {
     pub query: &'a str,
     /// Every header as received, names in any case; for a repeated name the first value counts.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The body as received; signed only when it is non-empty and has a `Content-Type` other
+    /// than `application/octet-stream`.
     pub body: &'a [u8],
 }
 
@@ -141,6 +143,8 @@ impl ServerAuth {
         }
     }
 
+    /// Accepts `X-Qiniu-Date` up to `window` from the server's clock either way, instead of
+    /// [`DEFAULT_DATE_WINDOW`].
     pub fn with_date_window(mut self, window: Duration) -> ServerAuth {
         self.date_window = window;
         self

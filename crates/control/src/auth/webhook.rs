@@ -9,6 +9,7 @@
 use super::codec::{hmac_sha256, sha256_tag_matches};
 use std::fmt::Write;
 
+/// The HTTP header carrying a webhook's signature, `t=<unix seconds>,v1=<hex>`.
 pub const SIGNATURE_HEADER: &str = "X-Liverelay-Signature";
 
 /// The header value for `body` sent at `t` (Unix seconds).
@@ -25,10 +26,16 @@ pub fn sign_webhook(secret: &[u8], t: i64, body: &[u8]) -> String {
 /// Why a receiver refuses a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookRefusal {
+    /// The header has no `t=`, a non-numeric time, no `v1=` or a `v1=` that is not hex, or a part
+    /// without `=`.
     #[error("signature header malformed")]
     Malformed,
+    /// No `v1=` signature matches HMAC-SHA256 of `t.body` under the secret: forged, altered or
+    /// signed with another secret.
     #[error("signature does not match the body")]
     BadSignature,
+    /// The signed time is more than the window away from the receiver's clock: an old delivery,
+    /// perhaps replayed.
     #[error("signature time outside the accepted window")]
     Stale,
 }

@@ -40,6 +40,7 @@ pub struct AudioInfo {
     pub profile: Option<String>,
     /// Output sample rate in Hz.
     pub sample_rate: Option<u32>,
+    /// Channel count, when the header or sequence header says it.
     pub channels: Option<u8>,
 }
 
