@@ -31,7 +31,7 @@ pub struct Answer {
     pub status: StatusCode,
     /// The `Location` header, for telling a redirect where it pointed.
     pub location: Option<String>,
-    /// The first [`MAX_ANSWER_BYTES`] of the body.
+    /// The first `MAX_ANSWER_BYTES` of the body.
     pub body: Vec<u8>,
 }
 

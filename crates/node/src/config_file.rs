@@ -24,7 +24,7 @@ pub struct CommandLine {
 }
 
 /// Reads `section` of the YAML file at `path` into `T`, writing the default file with fresh
-/// secrets first if there is none (see [`write_fresh`]). Keys left out take `T`'s defaults; unknown keys and sections are refused by name.
+/// secrets first if there is none (see `write_fresh`). Keys left out take `T`'s defaults; unknown keys and sections are refused by name.
 pub fn load_section<T: DeserializeOwned>(path: &Path, section: &str) -> Result<T, NodeError> {
     load(path, section, true)
 }

@@ -6,7 +6,7 @@
 //! - **Links**: the data link (cloud → edge, one-way delay RTT/2, `data_loss`, optional jitter,
 //!   reordering and an outage), and the repair path as two datagram links (edge → cloud NACKs,
 //!   cloud → edge answers), each with one-way delay RTT/2 and random loss `repair_loss`. Every
-//!   [`NackRequest`] and every [`CloudMessage`] is one item, carried in its wire encoding.
+//!   [`relay_proto::NackRequest`] and every [`CloudMessage`] is one item, carried in its wire encoding.
 //! - **Edge**: a [`Receiver`] fed data packets as [`Source::Network`] and repair copies as
 //!   [`Source::Repair`]; `Evicted` answers go to [`Receiver::on_evicted`]. After every input and
 //!   every timeout the harness drains `poll_nack` (each request goes on the NACK link) and

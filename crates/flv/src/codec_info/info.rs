@@ -34,7 +34,7 @@ impl VideoInfo {
 /// What an audio tag says about the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioInfo {
-    /// `"aac"`, `"mp3"`, `"opus"`, `"pcm"`, ... (see [`audio_info`]).
+    /// `"aac"`, `"mp3"`, `"opus"`, `"pcm"`, ... (see [`crate::audio_info`]).
     pub codec: &'static str,
     /// AAC profile ("LC", "HE-AAC", ...), or the audio object type number.
     pub profile: Option<String>,
