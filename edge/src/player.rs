@@ -9,9 +9,10 @@
 use crate::tag::FlvTag;
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// What happened to an offered tag.
@@ -139,13 +140,9 @@ impl Player {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Runs `change` on the queue, then wakes the body if it was waiting.
     fn update<T>(&self, change: impl FnOnce(&mut PlayerQueue) -> T) -> T {
-        let mut shared = self.lock();
+        let mut shared = self.state.lock();
         let result = change(&mut shared.queue);
         let waker = shared.waker.take();
         drop(shared);
@@ -209,7 +206,7 @@ impl Body for PlayerBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, PlayerCutOff>>> {
-        let mut shared = self.player.lock();
+        let mut shared = self.player.state.lock();
         if shared.queue.cut_off {
             return Poll::Ready(Some(Err(PlayerCutOff)));
         }
@@ -226,7 +223,7 @@ impl Body for PlayerBody {
 
 impl Drop for PlayerBody {
     fn drop(&mut self) {
-        self.player.lock().queue.closed = true;
+        self.player.state.lock().queue.closed = true;
     }
 }
 

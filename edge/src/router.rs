@@ -11,10 +11,11 @@ use crate::config::EdgeSettings;
 use crate::stream_task::{run_stream, StreamInput};
 use crate::streams::Streams;
 use bytes::Bytes;
+use parking_lot::Mutex;
 use relay_proto::{MediaKey, NackRequest, Packet, ProtoError, ReplayWindow, Source};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -133,15 +134,11 @@ impl Router {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Routes> {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A stream the cloud announced over the repair connection: starts its task unless it has
     /// one, expecting its packets from `first_seq` on. Refused for an SSRC that ended and when
     /// `max_streams` are served.
     pub fn open(&self, ssrc: u32, key: MediaKey, first_seq: u64) -> Result<(), Undelivered> {
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         if routes.live(ssrc).is_some() {
             return Ok(());
         }
@@ -189,7 +186,7 @@ impl Router {
     fn route_datagram(&self, datagram: Bytes) -> Result<(), Dropped> {
         let ssrc = Packet::peek_ssrc(&datagram)
             .ok_or(Dropped::Malformed(ProtoError::Truncated(datagram.len())))?;
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         let route = routes.live(ssrc).ok_or(Dropped::UnknownStream)?;
         let packet = Packet::open(datagram, &route.key).map_err(|error| match error {
             ProtoError::BadAuthTag => Dropped::BadTag,
@@ -210,7 +207,7 @@ impl Router {
 
     /// Hands `input` from the repair connection to the task of `ssrc`, if it has one.
     pub fn deliver(&self, ssrc: u32, input: StreamInput) -> Result<(), Undelivered> {
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         let route = routes.live(ssrc).ok_or(Undelivered::Ended)?;
         route.inputs.try_send(input).map_err(undelivered)
     }
@@ -225,6 +222,6 @@ impl Router {
 
     /// Closes every stream task's queue (shutdown).
     pub fn close_all(&self) {
-        self.lock().by_ssrc.clear();
+        self.routes.lock().by_ssrc.clear();
     }
 }

@@ -5,9 +5,10 @@
 //! a second into a cell readers copy from, so readers never reach into the task. When a task
 //! ends, its counters are folded into [`NodeTotals`], so node-wide counters never go down.
 
+use parking_lot::Mutex;
 use relay_control::views::{EdgeStreamView, LossView};
 use relay_proto::{LatencyHistogram, RecoveryStats};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a stream task publishes its figures (player joins publish at once).
@@ -40,10 +41,6 @@ pub struct SnapshotCell {
     snapshot: Mutex<StreamSnapshot>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl SnapshotCell {
     pub fn new(started: Instant) -> Arc<Self> {
         Arc::new(SnapshotCell {
@@ -53,11 +50,11 @@ impl SnapshotCell {
     }
 
     pub fn publish(&self, snapshot: StreamSnapshot) {
-        *lock(&self.snapshot) = snapshot;
+        *self.snapshot.lock() = snapshot;
     }
 
     pub fn read(&self) -> StreamSnapshot {
-        lock(&self.snapshot).clone()
+        self.snapshot.lock().clone()
     }
 
     pub fn view(&self, now: Instant) -> EdgeStreamView {

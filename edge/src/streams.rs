@@ -2,9 +2,10 @@
 
 use crate::player::Player;
 use crate::stats::{NodeTotals, SnapshotCell, StreamSnapshot};
+use parking_lot::Mutex;
 use relay_proto::ViewerCount;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Requests to a stream task.
@@ -57,17 +58,13 @@ pub enum Registration {
 }
 
 impl Streams {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, StreamHandle>> {
-        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub fn get(&self, name: &str) -> Option<StreamHandle> {
-        self.lock().get(name).cloned()
+        self.by_name.lock().get(name).cloned()
     }
 
     /// Names `handle`'s stream `name`, superseding an older publish of the same name.
     pub fn register(&self, name: &str, handle: StreamHandle) -> Registration {
-        let mut by_name = self.lock();
+        let mut by_name = self.by_name.lock();
         if let Some(current) = by_name.get(name) {
             if current.ssrc == handle.ssrc {
                 return Registration::AlreadyRegistered;
@@ -86,6 +83,7 @@ impl Streams {
     /// Every stream served, sorted by name.
     pub fn handles(&self) -> Vec<(String, StreamHandle)> {
         let mut handles: Vec<(String, StreamHandle)> = self
+            .by_name
             .lock()
             .iter()
             .map(|(name, handle)| (name.clone(), handle.clone()))
@@ -94,18 +92,14 @@ impl Streams {
         handles
     }
 
-    fn counted(&self) -> MutexGuard<'_, Counted> {
-        self.counted.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Counts a stream task's figures from its start.
     pub fn track(&self, ssrc: u32, stats: Arc<SnapshotCell>) {
-        self.counted().live.insert(ssrc, stats);
+        self.counted.lock().live.insert(ssrc, stats);
     }
 
     /// Node-wide counters: streams that ended plus the running ones now.
     pub fn totals(&self) -> NodeTotals {
-        let counted = self.counted();
+        let counted = self.counted.lock();
         let mut totals = counted.retired.clone();
         for stats in counted.live.values() {
             totals.add(&stats.read());
@@ -115,14 +109,15 @@ impl Streams {
 
     /// Moves an ended stream task's last figures into the node's totals.
     pub fn retire(&self, ssrc: u32, last: &StreamSnapshot) {
-        let mut counted = self.counted();
+        let mut counted = self.counted.lock();
         counted.live.remove(&ssrc);
         counted.retired.add(last);
     }
 
     /// Players per stream, for the report to the cloud.
     pub fn viewer_counts(&self) -> Vec<ViewerCount> {
-        self.lock()
+        self.by_name
+            .lock()
             .values()
             .map(|handle| ViewerCount {
                 ssrc: handle.ssrc,
@@ -134,7 +129,7 @@ impl Streams {
 
     /// Forgets `name` if `ssrc` still holds it.
     pub fn deregister(&self, name: &str, ssrc: u32) {
-        let mut by_name = self.lock();
+        let mut by_name = self.by_name.lock();
         if by_name.get(name).is_some_and(|h| h.ssrc == ssrc) {
             by_name.remove(name);
         }
