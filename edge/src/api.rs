@@ -1,27 +1,38 @@
 //! The edge's API on the HTTP-FLV listener: `/api/v1/streams`, the Go edge's `/stats/time`,
-//! `/status`, `/metrics` and `/api/openapi.json`.
+//! `/status`, `/metrics` and `/api/openapi.json`, and the listener's whole router (players too).
 
-use crate::http::HttpState;
+use crate::http::{play, HttpState};
 use crate::stats::NodeTotals;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use relay_control::metrics::Exposition;
 use relay_control::views::{EdgeStreamView, StatusView, StreamTimeView};
 use relay_control::{
-    livego_reply, serve_openapi, ApiError, ApiQuery, Gate, Page, PageQuery, Reply, StreamName,
+    livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Gate, Page, PageQuery,
+    Reply, StreamName,
 };
 use relay_proto::LATENCY_BUCKETS_MS;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the
+/// API's reads when `api_read_auth` closes them on this listener; players are never asked.
+pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
+    Router::new()
+        .route("/{app}/{file}", any(play))
+        .merge(routes(metrics_apart, reads))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id_layer))
+}
+
 /// API routes; `/metrics` and `/status` too unless `metrics_apart`. The reads behind `reads`
 /// when it is given; `/stats/time` (the clock players compute their delay from) and the
 /// OpenAPI document stay open, as playing does.
-pub fn router(metrics_apart: bool, reads: Option<Gate>) -> Router<HttpState> {
+fn routes(metrics_apart: bool, reads: Option<Gate>) -> Router<HttpState> {
     let document = ApiDoc::openapi();
     let mut guarded = Router::new()
         .route("/api/v1/streams", get(list_streams))

@@ -1,5 +1,6 @@
-//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player. The same listener serves
-//! the edge's API ([`crate::api`]).
+//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player, and the state the handlers
+//! of `flv_addr` share. The API on the same listener is built on this (`crate::api`), not the
+//! other way round.
 
 use crate::player::{Player, PlayerBody};
 use crate::streams::{Command, Streams};
@@ -7,9 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
-use relay_control::{request_id_layer, with_cors, Gate};
+use relay_control::with_cors;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -27,16 +26,6 @@ pub struct HttpState {
     pub gate: Arc<crate::play_gate::PlayGate>,
     /// The HTTP listeners' connections and bounds, for `/metrics`.
     pub http: Vec<Arc<relay_control::HttpBounds>>,
-}
-
-/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the
-/// API's reads when `api_read_auth` closes them on this listener; players are never asked.
-pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
-    Router::new()
-        .route("/{app}/{file}", any(play))
-        .merge(crate::api::router(metrics_apart, reads))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(request_id_layer))
 }
 
 fn not_found(what: &str) -> Response {

@@ -1,11 +1,13 @@
 //! liverelay edge node binary.
 
+use edge::api::router;
 use edge::config::{EdgeConfig, EdgeSettings, PlaySettings};
 use edge::error::EdgeError;
-use edge::http::{router, HttpState};
+use edge::http::HttpState;
 use edge::play_gate::{PlayGate, PlayHook};
 use edge::repair_client::run_repair_client;
-use edge::router::{MediaCounters, Router, StreamContext};
+use edge::router::{MediaCounters, Router};
+use edge::stream_task::StreamContext;
 use edge::streams::Streams;
 use relay_control::auth::SecretKey;
 use relay_control::outbound::SignedPoster;

@@ -7,34 +7,21 @@
 //! state behind. Neither the UDP reader nor the repair client ever waits for a task (inputs go by
 //! `try_send`).
 
-use crate::config::EdgeSettings;
-use crate::stream_task::{run_stream, StreamInput};
+use crate::stream_task::{run_stream, StreamContext, StreamInput};
 use crate::streams::Streams;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use relay_proto::{MediaKey, NackRequest, Packet, ProtoError, ReplayWindow, Source};
+use relay_proto::{MediaKey, Packet, ProtoError, ReplayWindow, Source};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Inputs queued for one stream task; a full queue drops (the receiver then sees a hole, as for
 /// network loss, and repairs it).
 const STREAM_QUEUE: usize = 8192;
 /// SSRCs that ended recently; their stragglers must not start a new task.
 const ENDED_MEMORY: usize = 256;
-
-/// What stream tasks share besides the router.
-#[derive(Clone)]
-pub struct StreamContext {
-    pub streams: Arc<Streams>,
-    pub settings: Arc<EdgeSettings>,
-    /// NACKs to the repair client; full means drop (the receiver asks again).
-    pub nacks: mpsc::Sender<NackRequest>,
-    /// The repair connection's RTT, when connected.
-    pub rtt: watch::Receiver<Option<Duration>>,
-}
 
 /// Datagrams received and why those dropped were dropped, for `/metrics`.
 #[derive(Debug, Default)]

@@ -1,18 +1,19 @@
 //! The task that owns one SSRC's stream: receiver (reassembly and repair), state, players.
 //! Nothing else touches them; everything reaches the task as a [`StreamInput`] or a [`Command`].
 
-use crate::router::StreamContext;
+use crate::config::EdgeSettings;
 use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
-use crate::streams::{Command, Registration, StreamHandle};
+use crate::streams::{Command, Registration, StreamHandle, Streams};
 use crate::tag::FlvTag;
+use relay_proto::NackRequest;
 use relay_proto::{
     Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,
     ReceiverConfig, Source,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 /// A stream that sends nothing for this long has gone (the cloud or its publisher died and no
@@ -22,6 +23,17 @@ const IDLE_LIMIT: Duration = Duration::from_secs(10);
 const REASSEMBLY_WINDOW: usize = 16_384;
 /// Commands (player joins) waiting for the task.
 const COMMAND_QUEUE: usize = 256;
+
+/// What stream tasks share (the router hands it to each task it starts).
+#[derive(Clone)]
+pub struct StreamContext {
+    pub streams: Arc<Streams>,
+    pub settings: Arc<EdgeSettings>,
+    /// NACKs to the repair client; full means drop (the receiver asks again).
+    pub nacks: mpsc::Sender<NackRequest>,
+    /// The repair connection's RTT, when connected.
+    pub rtt: watch::Receiver<Option<Duration>>,
+}
 
 /// What the UDP reader and the repair client hand a stream task.
 #[derive(Debug)]
