@@ -238,7 +238,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
             "liverelay_edge_stream_packets_total",
             "RTP packets received.",
             labels,
-            s.packets,
+            s.reassembly.packets,
         );
         out.counter(
             "liverelay_edge_stream_repaired_total",
@@ -250,7 +250,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
             "liverelay_edge_stream_unrecovered_total",
             "Packets of the stream given up on.",
             labels,
-            s.unrecovered,
+            s.reassembly.lost,
         );
         out.gauge(
             "liverelay_edge_stream_jitter_seconds",
@@ -319,62 +319,62 @@ fn node_totals(out: &mut Exposition, totals: &NodeTotals) {
         (
             "liverelay_edge_packets_total",
             "RTP packets received.",
-            totals.packets,
+            totals.reassembly.packets,
         ),
         (
             "liverelay_edge_tags_total",
             "FLV tags reassembled.",
-            totals.tags,
+            totals.stream.tags,
         ),
         (
             "liverelay_edge_holes_total",
             "Holes found in sequences.",
-            totals.holes,
+            totals.recovery.holes,
         ),
         (
             "liverelay_edge_nacks_sent_total",
             "NACKs sent to the cloud.",
-            totals.nacks_sent,
+            totals.recovery.nacks_sent,
         ),
         (
             "liverelay_edge_packets_requested_total",
             "Packets named in NACKs.",
-            totals.packets_requested,
+            totals.recovery.packets_requested,
         ),
         (
             "liverelay_edge_repaired_total",
             "Lost packets repaired.",
-            totals.repaired,
+            totals.recovery.repaired,
         ),
         (
             "liverelay_edge_late_total",
             "Missing packets that arrived late on the data path.",
-            totals.late,
+            totals.recovery.late_arrivals,
         ),
         (
             "liverelay_edge_evicted_total",
             "Requested packets the cloud no longer had.",
-            totals.evicted,
+            totals.recovery.evicted,
         ),
         (
             "liverelay_edge_unrecovered_total",
             "Packets given up on after the playout deadline.",
-            totals.unrecovered,
+            totals.reassembly.lost,
         ),
         (
             "liverelay_edge_redundant_repairs_total",
             "Repairs of packets already there.",
-            totals.redundant_repairs,
+            totals.recovery.redundant_repairs,
         ),
         (
             "liverelay_edge_player_drops_total",
             "Tags dropped from slow players' queues.",
-            totals.player_drops,
+            totals.stream.player_drops,
         ),
         (
             "liverelay_edge_players_removed_total",
             "Players disconnected for staying behind.",
-            totals.players_removed,
+            totals.stream.players_removed,
         ),
     ] {
         out.counter(name, help, &[], value);
@@ -388,7 +388,7 @@ fn node_totals(out: &mut Exposition, totals: &NodeTotals) {
         "Time from noticing a lost packet to receiving its repair.",
         &[],
         &bounds,
-        totals.repair_latency.counts(),
-        totals.repair_latency.sum().as_secs_f64(),
+        totals.recovery.repair_latency.counts(),
+        totals.recovery.repair_latency.sum().as_secs_f64(),
     );
 }

@@ -316,23 +316,18 @@ impl StreamTask {
 
     /// The task's figures now.
     fn snapshot(&self) -> StreamSnapshot {
-        let counters = self.state.counters();
         let (gop_tags, gop_bytes) = self.state.gop_cache();
-        let reassembly = self.receiver.reassembly_stats();
         StreamSnapshot {
             name: self.name.clone().unwrap_or_default(),
             ssrc: self.ssrc,
             start_time: self.epoch,
             players: self.state.player_count() as u64,
-            packets: reassembly.packets,
             bytes: self.bytes,
-            tags: counters.tags,
             gop_cache_tags: gop_tags as u64,
             gop_cache_bytes: gop_bytes as u64,
+            stream: self.state.counters(),
+            reassembly: self.receiver.reassembly_stats(),
             recovery: self.receiver.recovery_stats().clone(),
-            unrecovered: reassembly.lost,
-            player_drops: counters.player_drops,
-            players_removed: counters.players_removed,
             rtt: self.receiver.rtt().smoothed(),
             jitter: self.receiver.jitter(),
         }

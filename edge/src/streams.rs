@@ -142,10 +142,9 @@ mod tests {
     use std::time::Instant;
 
     fn snapshot(packets: u64) -> StreamSnapshot {
-        StreamSnapshot {
-            packets,
-            ..StreamSnapshot::default()
-        }
+        let mut snapshot = StreamSnapshot::default();
+        snapshot.reassembly.packets = packets;
+        snapshot
     }
 
     #[test]
@@ -155,12 +154,12 @@ mod tests {
         streams.track(7, cell.clone());
         cell.publish(snapshot(100));
         let live = streams.totals();
-        assert_eq!((live.streams, live.packets), (1, 100));
+        assert_eq!((live.streams, live.reassembly.packets), (1, 100));
         streams.retire(7, &snapshot(120));
         let ended = streams.totals();
-        assert_eq!((ended.streams, ended.packets), (1, 120));
+        assert_eq!((ended.streams, ended.reassembly.packets), (1, 120));
         // A later publish into the retired cell is no longer counted.
         cell.publish(snapshot(500));
-        assert_eq!(streams.totals().packets, 120);
+        assert_eq!(streams.totals().reassembly.packets, 120);
     }
 }
