@@ -265,8 +265,8 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         &[],
         players as f64,
     );
-    node_totals(&mut out, &state.streams.totals());
-    media_counters(&mut out, &state.media);
+    node_totals(&mut out, &state.router.totals());
+    media_counters(&mut out, state.router.counters());
     out
 }
 

@@ -20,8 +20,8 @@ pub struct HttpState {
     pub started: Instant,
     /// The repair connection's RTT while it is up.
     pub repair_rtt: watch::Receiver<Option<Duration>>,
-    /// Datagrams received and dropped, by reason.
-    pub media: Arc<crate::router::MediaCounters>,
+    /// The streams' routes: datagrams received and dropped, and the node's totals.
+    pub router: Arc<crate::router::Router>,
     /// Who may play.
     pub gate: Arc<crate::play_gate::PlayGate>,
     /// The HTTP listeners' connections and bounds, for `/metrics`.

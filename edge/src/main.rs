@@ -97,7 +97,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         player_queue_bytes: settings.player_queue_bytes,
         started,
         repair_rtt: rtt_rx,
-        media,
+        router: stream_router.clone(),
         gate,
         http: vec![flv_bounds.clone(), metrics_bounds.clone()],
     };

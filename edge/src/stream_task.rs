@@ -71,11 +71,13 @@ struct StreamTask {
 }
 
 /// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
+/// Publishes its figures into `stats`, its last ones before `inputs` is dropped.
 /// `first_seq`: the first packet this edge is to receive, as the cloud announced.
 pub async fn run_stream(
     ssrc: u32,
     first_seq: u64,
     mut inputs: mpsc::Receiver<StreamInput>,
+    stats: Arc<SnapshotCell>,
     context: StreamContext,
 ) {
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -103,11 +105,10 @@ pub async fn run_stream(
         nacks_dropped: 0,
         bytes: 0,
         epoch: 0,
-        stats: SnapshotCell::new(Instant::now().into_std()),
+        stats,
         next_snapshot: Instant::now(),
         context,
     };
-    task.context.streams.track(ssrc, task.stats.clone());
     let mut last_input = Instant::now();
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
@@ -335,7 +336,8 @@ impl StreamTask {
 
     fn finish(mut self) {
         self.state.finish();
-        self.context.streams.retire(self.ssrc, &self.snapshot());
+        // The router counts these once the input queue closes, when this task returns.
+        self.stats.publish(self.snapshot());
         let counters = self.state.counters();
         let reassembly = self.receiver.reassembly_stats();
         let recovery = self.receiver.recovery_stats();

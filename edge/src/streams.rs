@@ -1,7 +1,9 @@
-//! Which stream name is served by which stream task.
+//! Which stream name is served by which stream task: the index players and the API look
+//! streams up in. It routes no datagram and holds no SSRC table (that is the router's); a
+//! handle's SSRC only tells two publishes of one name apart.
 
 use crate::player::Player;
-use crate::stats::{NodeTotals, SnapshotCell, StreamSnapshot};
+use crate::stats::SnapshotCell;
 use parking_lot::Mutex;
 use relay_proto::ViewerCount;
 use std::collections::HashMap;
@@ -33,19 +35,10 @@ pub struct StreamHandle {
     pub stats: Arc<SnapshotCell>,
 }
 
+/// Live streams by name.
 #[derive(Debug, Default)]
 pub struct Streams {
     by_name: Mutex<HashMap<String, StreamHandle>>,
-    counted: Mutex<Counted>,
-}
-
-/// Every stream task's figures, named or not, and the totals of those that ended. One lock, so
-/// a task moving from live to ended is never counted twice or not at all: node counters never
-/// go down.
-#[derive(Debug, Default)]
-struct Counted {
-    live: HashMap<u32, Arc<SnapshotCell>>,
-    retired: NodeTotals,
 }
 
 /// The outcome of [`Streams::register`].
@@ -92,28 +85,6 @@ impl Streams {
         handles
     }
 
-    /// Counts a stream task's figures from its start.
-    pub fn track(&self, ssrc: u32, stats: Arc<SnapshotCell>) {
-        self.counted.lock().live.insert(ssrc, stats);
-    }
-
-    /// Node-wide counters: streams that ended plus the running ones now.
-    pub fn totals(&self) -> NodeTotals {
-        let counted = self.counted.lock();
-        let mut totals = counted.retired.clone();
-        for stats in counted.live.values() {
-            totals.add(&stats.read());
-        }
-        totals
-    }
-
-    /// Moves an ended stream task's last figures into the node's totals.
-    pub fn retire(&self, ssrc: u32, last: &StreamSnapshot) {
-        let mut counted = self.counted.lock();
-        counted.live.remove(&ssrc);
-        counted.retired.add(last);
-    }
-
     /// Players per stream, for the report to the cloud.
     pub fn viewer_counts(&self) -> Vec<ViewerCount> {
         self.by_name
@@ -133,33 +104,5 @@ impl Streams {
         if by_name.get(name).is_some_and(|h| h.ssrc == ssrc) {
             by_name.remove(name);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Instant;
-
-    fn snapshot(packets: u64) -> StreamSnapshot {
-        let mut snapshot = StreamSnapshot::default();
-        snapshot.reassembly.packets = packets;
-        snapshot
-    }
-
-    #[test]
-    fn totals_move_from_live_to_retired_without_a_dip() {
-        let streams = Streams::default();
-        let cell = SnapshotCell::new(Instant::now());
-        streams.track(7, cell.clone());
-        cell.publish(snapshot(100));
-        let live = streams.totals();
-        assert_eq!((live.streams, live.reassembly.packets), (1, 100));
-        streams.retire(7, &snapshot(120));
-        let ended = streams.totals();
-        assert_eq!((ended.streams, ended.reassembly.packets), (1, 120));
-        // A later publish into the retired cell is no longer counted.
-        cell.publish(snapshot(500));
-        assert_eq!(streams.totals().reassembly.packets, 120);
     }
 }
