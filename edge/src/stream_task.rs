@@ -4,7 +4,7 @@
 use crate::config::EdgeSettings;
 use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
-use crate::streams::{Command, Registration, StreamHandle, Streams};
+use crate::streams::{Adoption, Command, Handover, Registration, StreamHandle, Streams};
 use crate::tag::FlvTag;
 use relay_proto::NackRequest;
 use relay_proto::{
@@ -53,6 +53,7 @@ struct StreamTask {
     ssrc: u32,
     context: StreamContext,
     commands: mpsc::Sender<Command>,
+    handover: Arc<Handover>,
     name: Option<String>,
     receiver: Receiver,
     state: StreamState,
@@ -96,6 +97,7 @@ pub async fn run_stream(
     let mut task = StreamTask {
         ssrc,
         commands,
+        handover: Handover::new(),
         name: None,
         receiver,
         state: StreamState::default(),
@@ -110,6 +112,7 @@ pub async fn run_stream(
         context,
     };
     let mut last_input = Instant::now();
+    let mut superseded = false;
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
         tokio::select! {
@@ -126,20 +129,18 @@ pub async fn run_stream(
                     task.state.join(player);
                     task.next_snapshot = Instant::now();
                 }
-                Some(Command::Adopt { players, last_timestamp }) => task.adopt(players, last_timestamp),
-                Some(Command::Superseded { successor }) => {
-                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
-                    let players = task.state.take_players();
-                    let last_timestamp = task.state.last_timestamp();
-                    if let Err(refused) = successor.try_send(Command::Adopt { players, last_timestamp }) {
-                        if let Command::Adopt { players, .. } = refused.into_inner() {
-                            players.iter().for_each(|p| p.finish());
-                        }
-                    }
-                    break;
-                }
                 None => break,
             },
+            _ = task.handover.changed() => {
+                if task.handover.is_superseded() {
+                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
+                    superseded = true;
+                    break;
+                }
+                if let Some(adoption) = task.handover.take_adopted() {
+                    task.adopt(adoption);
+                }
+            }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 task.receiver.handle_timeout(Instant::now().into_std());
             }
@@ -173,12 +174,11 @@ pub async fn run_stream(
     if let Some(name) = &task.name {
         task.context.streams.deregister(name, ssrc);
     }
+    task.hand_over(superseded);
     // Joins that raced with the end get an ended response too.
     command_rx.close();
-    while let Ok(command) = command_rx.try_recv() {
-        if let Command::Join(player) = command {
-            player.finish();
-        }
+    while let Ok(Command::Join(player)) = command_rx.try_recv() {
+        player.finish();
     }
     task.finish();
 }
@@ -243,9 +243,34 @@ impl StreamTask {
         }
     }
 
+    /// Closes the handover slot. Superseded: the players, with any left in the slot, go to the
+    /// successor's slot, which no full queue can refuse; only a successor that ended too
+    /// refuses, and then their responses end. Otherwise players left in the slot end with this
+    /// stream.
+    fn hand_over(&mut self, superseded: bool) {
+        let (successor, pending) = self.handover.close();
+        if let Some(adoption) = pending {
+            self.adopt(adoption);
+        }
+        let Some(successor) = successor.filter(|_| superseded) else {
+            return;
+        };
+        let adoption = Adoption {
+            players: self.state.take_players(),
+            last_timestamp: self.state.last_timestamp(),
+        };
+        if let Err(refused) = successor.give(adoption) {
+            refused.players.iter().for_each(|player| player.finish());
+        }
+    }
+
     /// Continues a replaced publish's players. When nothing of this publish has been played
     /// yet, its timeline is shifted to start just after theirs (a republish starts at 0).
-    fn adopt(&mut self, players: Vec<std::sync::Arc<crate::player::Player>>, last_timestamp: u32) {
+    fn adopt(&mut self, adoption: Adoption) {
+        let Adoption {
+            players,
+            last_timestamp,
+        } = adoption;
         // From here on this publish's tags come after everything the adopted players were sent
         // (a forward jump for players of this publish, which is harmless; never a step back).
         let offset = self.timestamp_offset.max(last_timestamp.saturating_add(1));
@@ -290,6 +315,7 @@ impl StreamTask {
             ssrc: self.ssrc,
             epoch: announcement.epoch,
             commands: self.commands.clone(),
+            handover: self.handover.clone(),
             stats: self.stats.clone(),
         };
         match self.context.streams.register(name, handle) {
@@ -361,5 +387,123 @@ impl StreamTask {
             jitter_ms = self.receiver.jitter().as_secs_f64() * 1000.0,
             "stream finished"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EdgeConfig;
+    use crate::player::{Player, PlayerBody};
+    use http_body::Body;
+    use relay_node::NodeConfig;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn context() -> StreamContext {
+        let settings = EdgeConfig::default()
+            .validate()
+            .expect("the defaults are valid");
+        let (nacks, _) = mpsc::channel(1);
+        let (_, rtt) = watch::channel(None);
+        StreamContext {
+            streams: Arc::new(Streams::default()),
+            settings: Arc::new(settings),
+            nacks,
+            rtt,
+        }
+    }
+
+    fn announcement(epoch: u64) -> Announcement {
+        Announcement {
+            stream: "live/handover".into(),
+            epoch,
+            config_tags: Vec::new(),
+        }
+    }
+
+    /// Waits (a bounded time) until `done` holds, letting the stream task run.
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the stream task did not get there");
+    }
+
+    #[tokio::test]
+    async fn players_are_handed_to_a_successor_whose_queues_are_full() {
+        let context = context();
+        let (inputs, input_rx) = mpsc::channel(4);
+        let stats = SnapshotCell::new(std::time::Instant::now());
+        let old = tokio::spawn(run_stream(1, 0, input_rx, stats, context.clone()));
+        inputs
+            .send(StreamInput::Announce(announcement(1)))
+            .await
+            .unwrap();
+        until(|| context.streams.get("live/handover").is_some()).await;
+        let handle = context.streams.get("live/handover").unwrap();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        handle
+            .commands
+            .send(Command::Join(player.clone()))
+            .await
+            .unwrap();
+        until(|| handle.stats.read().players == 1).await;
+
+        // The successor's queues are full and nothing drains them (its task is busy).
+        let (commands, _command_rx) = mpsc::channel(1);
+        commands
+            .try_send(Command::Join(Player::new(1 << 20)))
+            .unwrap();
+        assert!(commands
+            .try_send(Command::Join(Player::new(1 << 20)))
+            .is_err());
+        let successor = StreamHandle {
+            ssrc: 2,
+            epoch: 2,
+            commands,
+            handover: Handover::new(),
+            stats: SnapshotCell::new(std::time::Instant::now()),
+        };
+        assert!(matches!(
+            context.streams.register("live/handover", successor.clone()),
+            Registration::Registered
+        ));
+        tokio::time::timeout(Duration::from_secs(2), old)
+            .await
+            .expect("the superseded task ends")
+            .unwrap();
+
+        let adoption = successor
+            .handover
+            .take_adopted()
+            .expect("the players were handed over");
+        assert_eq!(adoption.players.len(), 1);
+        assert!(Arc::ptr_eq(&adoption.players[0], &player));
+        // The player's response goes on: what it was sent, then it waits for the new publish.
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(frame) = Pin::new(&mut body).poll_frame(&mut cx) {
+            assert!(
+                matches!(frame, Some(Ok(_))),
+                "the player's response ended or failed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_handover_to_an_ended_task_gives_the_players_back() {
+        let successor = Handover::new();
+        let _ = successor.close();
+        let refused = successor
+            .give(Adoption {
+                players: vec![Player::new(1 << 20)],
+                last_timestamp: 5,
+            })
+            .expect_err("an ended task takes no players");
+        assert_eq!(refused.players.len(), 1);
     }
 }

@@ -8,29 +8,105 @@ use parking_lot::Mutex;
 use relay_proto::ViewerCount;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Requests to a stream task.
 #[derive(Debug)]
 pub enum Command {
     Join(Arc<Player>),
-    /// A newer publish of the same name took over (the cloud restarted, or the publisher came
-    /// back without its end of stream reaching this edge): hand the players to `successor`.
-    Superseded {
-        successor: mpsc::Sender<Command>,
-    },
-    /// Players of the publish this one replaced, and the last timestamp they were sent.
-    Adopt {
-        players: Vec<Arc<Player>>,
-        last_timestamp: u32,
-    },
+}
+
+/// Players of a publish that a newer one replaced, and the last timestamp they were sent.
+#[derive(Debug)]
+pub struct Adoption {
+    pub players: Vec<Arc<Player>>,
+    pub last_timestamp: u32,
+}
+
+/// A stream task's handover slot: where it learns that a newer publish of its name took over
+/// (the cloud restarted, or the publisher came back without its end of stream reaching this
+/// edge), and where the players of the publish it replaced are left for it.
+///
+/// Neither goes through a queue: a slot holds at most one successor and one set of players
+/// (players given twice before the task looks are merged), so a full command or input queue
+/// cannot lose a handover. Players given to a task that already ended are handed back, for the
+/// giver to end their responses.
+#[derive(Debug, Default)]
+pub struct Handover {
+    slot: Mutex<Slot>,
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    successor: Option<Arc<Handover>>,
+    adopted: Option<Adoption>,
+    closed: bool,
+}
+
+impl Handover {
+    /// An empty slot for a new stream task.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Tells the task that `successor`'s publish took over its name.
+    pub fn supersede(&self, successor: Arc<Handover>) {
+        self.slot.lock().successor = Some(successor);
+        self.changed.notify_one();
+    }
+
+    /// Leaves players for the task. `Err` gives them back when the task has ended.
+    pub fn give(&self, adoption: Adoption) -> Result<(), Adoption> {
+        let mut slot = self.slot.lock();
+        if slot.closed {
+            return Err(adoption);
+        }
+        slot.adopted = Some(match slot.adopted.take() {
+            Some(mut earlier) => {
+                earlier.players.extend(adoption.players);
+                earlier.last_timestamp = earlier.last_timestamp.max(adoption.last_timestamp);
+                earlier
+            }
+            None => adoption,
+        });
+        drop(slot);
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Waits until the slot may have changed (a notice is kept until it is waited for).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Whether a newer publish took over.
+    pub fn is_superseded(&self) -> bool {
+        self.slot.lock().successor.is_some()
+    }
+
+    /// The players left for the task, if any.
+    pub fn take_adopted(&self) -> Option<Adoption> {
+        self.slot.lock().adopted.take()
+    }
+
+    /// The task ends: the slot takes nothing more. Returns the successor, if a newer publish
+    /// took over, and players left and not yet taken.
+    pub fn close(&self) -> (Option<Arc<Handover>>, Option<Adoption>) {
+        let mut slot = self.slot.lock();
+        slot.closed = true;
+        (slot.successor.take(), slot.adopted.take())
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct StreamHandle {
     pub ssrc: u32,
     pub epoch: u64,
+    /// Player joins; bounded (a full queue makes the join wait).
     pub commands: mpsc::Sender<Command>,
+    /// Supersession and adopted players, apart from the bounded queues.
+    pub handover: Arc<Handover>,
     /// The task's published figures.
     pub stats: Arc<SnapshotCell>,
 }
@@ -65,9 +141,7 @@ impl Streams {
             if current.epoch > handle.epoch {
                 return Registration::Stale;
             }
-            let _ = current.commands.try_send(Command::Superseded {
-                successor: handle.commands.clone(),
-            });
+            current.handover.supersede(handle.handover.clone());
         }
         by_name.insert(name.to_owned(), handle);
         Registration::Registered
