@@ -26,6 +26,8 @@ pub struct HttpState {
     pub gate: Arc<crate::play_gate::PlayGate>,
     /// The HTTP listeners' connections and bounds, for `/metrics`.
     pub http: Vec<Arc<relay_control::HttpBounds>>,
+    /// Each player's response counts as one of the edge's tasks until it ends.
+    pub tasks: crate::tasks::Tasks,
 }
 
 fn not_found(what: &str) -> Response {
@@ -82,7 +84,7 @@ pub async fn play(
             return not_found(&format!("stream {name} just ended"));
         }
         tracing::debug!(stream = %name, "player joined");
-        Body::new(PlayerBody::new(player))
+        Body::new(PlayerBody::new(player).tracked(state.tasks.token()))
     };
     let mut response = Response::new(body);
     let headers = response.headers_mut();

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// What happened to an offered tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,11 +179,22 @@ impl Player {
 #[derive(Debug)]
 pub struct PlayerBody {
     player: Arc<Player>,
+    /// Held while the response is open, so shutdown waits for it (see `crate::tasks`).
+    _tracked: Option<TaskTrackerToken>,
 }
 
 impl PlayerBody {
     pub fn new(player: Arc<Player>) -> Self {
-        PlayerBody { player }
+        PlayerBody {
+            player,
+            _tracked: None,
+        }
+    }
+
+    /// Counts this response as a running task of the edge until it is dropped.
+    pub fn tracked(mut self, token: TaskTrackerToken) -> Self {
+        self._tracked = Some(token);
+        self
     }
 }
 

@@ -172,7 +172,7 @@ impl Router {
         }
         let (inputs, receiver) = mpsc::channel(STREAM_QUEUE);
         let stats = SnapshotCell::new(std::time::Instant::now());
-        tokio::spawn(run_stream(
+        self.context.tasks.spawn(run_stream(
             ssrc,
             first_seq,
             receiver,
@@ -249,13 +249,6 @@ impl Router {
     /// Node-wide counters: streams that ended plus the running ones now. Never go down.
     pub fn totals(&self) -> NodeTotals {
         self.routes.lock().totals()
-    }
-
-    /// Closes every stream task's queue (shutdown).
-    pub fn close_all(&self) {
-        let mut routes = self.routes.lock();
-        let ssrcs: Vec<u32> = routes.by_ssrc.keys().copied().collect();
-        ssrcs.into_iter().for_each(|ssrc| routes.forget(ssrc));
     }
 }
 

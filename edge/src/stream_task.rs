@@ -6,6 +6,7 @@ use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
 use crate::streams::{Adoption, Command, Handover, Registration, StreamHandle, Streams};
 use crate::tag::FlvTag;
+use crate::tasks::Tasks;
 use relay_proto::NackRequest;
 use relay_proto::{
     Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,
@@ -33,6 +34,8 @@ pub struct StreamContext {
     pub nacks: mpsc::Sender<NackRequest>,
     /// The repair connection's RTT, when connected.
     pub rtt: watch::Receiver<Option<Duration>>,
+    /// Where stream tasks are spawned and told to stop.
+    pub tasks: Tasks,
 }
 
 /// What the UDP reader and the repair client hand a stream task.
@@ -71,7 +74,7 @@ struct StreamTask {
     next_snapshot: Instant,
 }
 
-/// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
+/// Runs until end of stream, supersession, idle time-out or shutdown.
 /// Publishes its figures into `stats`, its last ones before `inputs` is dropped.
 /// `first_seq`: the first packet this edge is to receive, as the cloud announced.
 pub async fn run_stream(
@@ -113,6 +116,7 @@ pub async fn run_stream(
     };
     let mut last_input = Instant::now();
     let mut superseded = false;
+    let shutdown = task.context.tasks.shutdown().clone();
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
         tokio::select! {
@@ -151,6 +155,7 @@ pub async fn run_stream(
                     task.receiver.set_rtt_hint(rtt);
                 }
             }
+            _ = shutdown.cancelled() => break,
             _ = sleep_until(last_input + IDLE_LIMIT) => {
                 tracing::warn!(ssrc, stream = ?task.name, "nothing for {} s; ending the stream", IDLE_LIMIT.as_secs());
                 break;
@@ -411,6 +416,7 @@ mod tests {
             settings: Arc::new(settings),
             nacks,
             rtt,
+            tasks: Tasks::new(),
         }
     }
 
