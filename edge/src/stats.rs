@@ -111,57 +111,55 @@ pub struct NodeTotals {
     pub recovery: RecoveryStats,
 }
 
+/// Adds every field of `$more` to `$total`'s (`merge` ones with their `merge`). The fields are
+/// destructured, not read one by one, so a counter added to a struct and not summed here does
+/// not compile.
+macro_rules! add_fields {
+    ($type:ident, $total:expr, $more:expr, [$($field:ident),+] $(, merge[$($merged:ident),+])?) => {{
+        let $type { $($field,)+ $($($merged,)+)? } = &$more;
+        $($total.$field += *$field;)+
+        $($($total.$merged.merge($merged);)+)?
+    }};
+}
+
 impl NodeTotals {
     /// Adds one stream's figures.
     pub fn add(&mut self, s: &StreamSnapshot) {
         self.streams += 1;
         self.bytes += s.bytes;
-        self.stream.add(&s.stream);
-        add_reassembly(&mut self.reassembly, &s.reassembly);
-        add_recovery(&mut self.recovery, &s.recovery);
+        add_fields!(
+            StreamCounters,
+            self.stream,
+            s.stream,
+            [
+                tags,
+                skipped_after_gap,
+                skipped_before_start,
+                player_drops,
+                players_removed
+            ]
+        );
+        add_fields!(
+            ReassemblerStats,
+            self.reassembly,
+            s.reassembly,
+            [packets, duplicates, late, discarded, lost, malformed, messages]
+        );
+        add_fields!(
+            RecoveryStats,
+            self.recovery,
+            s.recovery,
+            [
+                holes,
+                nacks_sent,
+                syncs,
+                packets_requested,
+                repaired,
+                late_arrivals,
+                evicted,
+                redundant_repairs
+            ],
+            merge[repair_latency]
+        );
     }
-}
-
-/// Sums the reassembler's counters (every field named, so a new one cannot be missed).
-fn add_reassembly(total: &mut ReassemblerStats, more: &ReassemblerStats) {
-    let ReassemblerStats {
-        packets,
-        duplicates,
-        late,
-        discarded,
-        lost,
-        malformed,
-        messages,
-    } = *more;
-    total.packets += packets;
-    total.duplicates += duplicates;
-    total.late += late;
-    total.discarded += discarded;
-    total.lost += lost;
-    total.malformed += malformed;
-    total.messages += messages;
-}
-
-/// Sums the receiver's recovery counters (every field named, so a new one cannot be missed).
-fn add_recovery(total: &mut RecoveryStats, more: &RecoveryStats) {
-    let RecoveryStats {
-        holes,
-        nacks_sent,
-        syncs,
-        packets_requested,
-        repaired,
-        late_arrivals,
-        evicted,
-        redundant_repairs,
-        repair_latency,
-    } = more;
-    total.holes += holes;
-    total.nacks_sent += nacks_sent;
-    total.syncs += syncs;
-    total.packets_requested += packets_requested;
-    total.repaired += repaired;
-    total.late_arrivals += late_arrivals;
-    total.evicted += evicted;
-    total.redundant_repairs += redundant_repairs;
-    total.repair_latency.merge(repair_latency);
 }

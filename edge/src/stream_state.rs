@@ -48,24 +48,6 @@ pub struct StreamState {
     counters: StreamCounters,
 }
 
-impl StreamCounters {
-    /// Adds another stream's counters (node totals); every field named, so none is missed.
-    pub fn add(&mut self, more: &StreamCounters) {
-        let StreamCounters {
-            tags,
-            skipped_after_gap,
-            skipped_before_start,
-            player_drops,
-            players_removed,
-        } = *more;
-        self.tags += tags;
-        self.skipped_after_gap += skipped_after_gap;
-        self.skipped_before_start += skipped_before_start;
-        self.player_drops += player_drops;
-        self.players_removed += players_removed;
-    }
-}
-
 impl Default for StreamState {
     fn default() -> Self {
         StreamState {
