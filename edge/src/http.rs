@@ -1,5 +1,5 @@
 //! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player, and the state the handlers
-//! of `flv_addr` share. The API on the same listener is built on this (`crate::api`), not the
+//! of `flv_addr` share. The API on the same listener is built on this module, not the
 //! other way round.
 
 use crate::player::{Player, PlayerBody};

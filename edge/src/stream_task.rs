@@ -460,7 +460,8 @@ mod tests {
             .unwrap();
         until(|| handle.stats.read().players == 1).await;
 
-        // The successor's queues are full and nothing drains them (its task is busy).
+        // The successor's queue is full (its command queue, the bounded queue the players went
+        // through before) and nothing drains it: its task is busy.
         let (commands, _command_rx) = mpsc::channel(1);
         commands
             .try_send(Command::Join(Player::new(1 << 20)))
