@@ -1,27 +1,38 @@
 //! The edge's API on the HTTP-FLV listener: `/api/v1/streams`, the Go edge's `/stats/time`,
-//! `/status`, `/metrics` and `/api/openapi.json`.
+//! `/status`, `/metrics` and `/api/openapi.json`, and the listener's whole router (players too).
 
-use crate::http::HttpState;
+use crate::http::{play, HttpState};
 use crate::stats::NodeTotals;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use relay_control::metrics::Exposition;
 use relay_control::views::{EdgeStreamView, StatusView, StreamTimeView};
 use relay_control::{
-    livego_reply, serve_openapi, ApiError, ApiQuery, Gate, Page, PageQuery, Reply, StreamName,
+    livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Gate, Page, PageQuery,
+    Reply, StreamName,
 };
 use relay_proto::LATENCY_BUCKETS_MS;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the
+/// API's reads when `api_read_auth` closes them on this listener; players are never asked.
+pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
+    Router::new()
+        .route("/{app}/{file}", any(play))
+        .merge(routes(metrics_apart, reads))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id_layer))
+}
+
 /// API routes; `/metrics` and `/status` too unless `metrics_apart`. The reads behind `reads`
 /// when it is given; `/stats/time` (the clock players compute their delay from) and the
 /// OpenAPI document stay open, as playing does.
-pub fn router(metrics_apart: bool, reads: Option<Gate>) -> Router<HttpState> {
+fn routes(metrics_apart: bool, reads: Option<Gate>) -> Router<HttpState> {
     let document = ApiDoc::openapi();
     let mut guarded = Router::new()
         .route("/api/v1/streams", get(list_streams))
@@ -227,7 +238,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
             "liverelay_edge_stream_packets_total",
             "RTP packets received.",
             labels,
-            s.packets,
+            s.reassembly.packets,
         );
         out.counter(
             "liverelay_edge_stream_repaired_total",
@@ -239,7 +250,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
             "liverelay_edge_stream_unrecovered_total",
             "Packets of the stream given up on.",
             labels,
-            s.unrecovered,
+            s.reassembly.lost,
         );
         out.gauge(
             "liverelay_edge_stream_jitter_seconds",
@@ -254,8 +265,8 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         &[],
         players as f64,
     );
-    node_totals(&mut out, &state.streams.totals());
-    media_counters(&mut out, &state.media);
+    node_totals(&mut out, &state.router.totals());
+    media_counters(&mut out, state.router.counters());
     out
 }
 
@@ -308,62 +319,62 @@ fn node_totals(out: &mut Exposition, totals: &NodeTotals) {
         (
             "liverelay_edge_packets_total",
             "RTP packets received.",
-            totals.packets,
+            totals.reassembly.packets,
         ),
         (
             "liverelay_edge_tags_total",
             "FLV tags reassembled.",
-            totals.tags,
+            totals.stream.tags,
         ),
         (
             "liverelay_edge_holes_total",
             "Holes found in sequences.",
-            totals.holes,
+            totals.recovery.holes,
         ),
         (
             "liverelay_edge_nacks_sent_total",
             "NACKs sent to the cloud.",
-            totals.nacks_sent,
+            totals.recovery.nacks_sent,
         ),
         (
             "liverelay_edge_packets_requested_total",
             "Packets named in NACKs.",
-            totals.packets_requested,
+            totals.recovery.packets_requested,
         ),
         (
             "liverelay_edge_repaired_total",
             "Lost packets repaired.",
-            totals.repaired,
+            totals.recovery.repaired,
         ),
         (
             "liverelay_edge_late_total",
             "Missing packets that arrived late on the data path.",
-            totals.late,
+            totals.recovery.late_arrivals,
         ),
         (
             "liverelay_edge_evicted_total",
             "Requested packets the cloud no longer had.",
-            totals.evicted,
+            totals.recovery.evicted,
         ),
         (
             "liverelay_edge_unrecovered_total",
             "Packets given up on after the playout deadline.",
-            totals.unrecovered,
+            totals.reassembly.lost,
         ),
         (
             "liverelay_edge_redundant_repairs_total",
             "Repairs of packets already there.",
-            totals.redundant_repairs,
+            totals.recovery.redundant_repairs,
         ),
         (
             "liverelay_edge_player_drops_total",
             "Tags dropped from slow players' queues.",
-            totals.player_drops,
+            totals.stream.player_drops,
         ),
         (
             "liverelay_edge_players_removed_total",
             "Players disconnected for staying behind.",
-            totals.players_removed,
+            totals.stream.players_removed,
         ),
     ] {
         out.counter(name, help, &[], value);
@@ -377,7 +388,7 @@ fn node_totals(out: &mut Exposition, totals: &NodeTotals) {
         "Time from noticing a lost packet to receiving its repair.",
         &[],
         &bounds,
-        totals.repair_latency.counts(),
-        totals.repair_latency.sum().as_secs_f64(),
+        totals.recovery.repair_latency.counts(),
+        totals.recovery.repair_latency.sum().as_secs_f64(),
     );
 }

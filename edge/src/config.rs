@@ -25,6 +25,7 @@ pub struct EdgeConfig {
     pub player_queue_bytes: usize,
     pub udp_recv_buffer: usize,
     pub max_streams: usize,
+    pub shutdown_grace_ms: u64,
     pub play_auth: String,
     pub play_key: String,
     pub on_play: String,
@@ -63,6 +64,7 @@ impl Default for EdgeConfig {
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
             max_streams: 1024,
+            shutdown_grace_ms: 5000,
             play_auth: "none".into(),
             play_key: String::new(),
             on_play: String::new(),
@@ -105,6 +107,9 @@ pub struct EdgeSettings {
     pub udp_recv_buffer: usize,
     /// Streams served at once; the cloud announcing more is refused (counted).
     pub max_streams: usize,
+    /// How long shutdown waits for the edge's tasks (stream tasks, players' responses, the
+    /// repair connection's close) once they are told to stop.
+    pub shutdown_grace: Duration,
     /// The repair connection, which also brings every stream's media key.
     pub repair: RepairSettings,
     pub play: PlaySettings,
@@ -194,6 +199,12 @@ impl NodeConfig for EdgeConfig {
                 "must be 1 to 65536",
             ));
         }
+        if !(100..=600_000).contains(&self.shutdown_grace_ms) {
+            return Err(NodeError::bad_value(
+                "edge.shutdown_grace_ms",
+                "must be 100 to 600000",
+            ));
+        }
         let repair = self.repair_settings()?;
         let play = self.play_settings()?;
         let mut settings = EdgeSettings {
@@ -205,6 +216,7 @@ impl NodeConfig for EdgeConfig {
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,
             max_streams: self.max_streams,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             repair,
             play,
             api_read_auth: self.api_read_auth,
@@ -479,6 +491,13 @@ mod tests {
                     ..Default::default()
                 },
                 "edge.multicast_if",
+            ),
+            (
+                EdgeConfig {
+                    shutdown_grace_ms: 0,
+                    ..Default::default()
+                },
+                "edge.shutdown_grace_ms",
             ),
             (
                 EdgeConfig {

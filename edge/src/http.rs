@@ -1,5 +1,6 @@
-//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player. The same listener serves
-//! the edge's API ([`crate::api`]).
+//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player, and the state the handlers
+//! of `flv_addr` share. The API on the same listener is built on this module, not the
+//! other way round.
 
 use crate::player::{Player, PlayerBody};
 use crate::streams::{Command, Streams};
@@ -7,9 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
-use relay_control::{request_id_layer, with_cors, Gate};
+use relay_control::with_cors;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -21,22 +20,14 @@ pub struct HttpState {
     pub started: Instant,
     /// The repair connection's RTT while it is up.
     pub repair_rtt: watch::Receiver<Option<Duration>>,
-    /// Datagrams received and dropped, by reason.
-    pub media: Arc<crate::router::MediaCounters>,
+    /// The streams' routes: datagrams received and dropped, and the node's totals.
+    pub router: Arc<crate::router::Router>,
     /// Who may play.
     pub gate: Arc<crate::play_gate::PlayGate>,
     /// The HTTP listeners' connections and bounds, for `/metrics`.
     pub http: Vec<Arc<relay_control::HttpBounds>>,
-}
-
-/// Players and the API; `/metrics` and `/status` too unless `metrics_apart`. `reads` guards the
-/// API's reads when `api_read_auth` closes them on this listener; players are never asked.
-pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
-    Router::new()
-        .route("/{app}/{file}", any(play))
-        .merge(crate::api::router(metrics_apart, reads))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(request_id_layer))
+    /// Each player's response counts as one of the edge's tasks until it ends.
+    pub tasks: crate::tasks::Tasks,
 }
 
 fn not_found(what: &str) -> Response {
@@ -93,7 +84,7 @@ pub async fn play(
             return not_found(&format!("stream {name} just ended"));
         }
         tracing::debug!(stream = %name, "player joined");
-        Body::new(PlayerBody::new(player))
+        Body::new(PlayerBody::new(player).tracked(state.tasks.token()))
     };
     let mut response = Response::new(body);
     let headers = response.headers_mut();

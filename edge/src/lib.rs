@@ -1,7 +1,8 @@
 //! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV.
 //!
 //! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`], [`stream_state::StreamState`],
-//! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer.
+//! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer,
+//! every task of it tracked by [`tasks`] for a bounded shutdown.
 
 pub mod api;
 pub mod config;
@@ -16,4 +17,5 @@ pub mod stream_state;
 pub mod stream_task;
 pub mod streams;
 pub mod tag;
+pub mod tasks;
 pub mod udp;

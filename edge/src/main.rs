@@ -1,12 +1,15 @@
 //! liverelay edge node binary.
 
+use edge::api::router;
 use edge::config::{EdgeConfig, EdgeSettings, PlaySettings};
 use edge::error::EdgeError;
-use edge::http::{router, HttpState};
+use edge::http::HttpState;
 use edge::play_gate::{PlayGate, PlayHook};
 use edge::repair_client::run_repair_client;
-use edge::router::{MediaCounters, Router, StreamContext};
+use edge::router::{MediaCounters, Router};
+use edge::stream_task::StreamContext;
 use edge::streams::Streams;
+use edge::tasks::Tasks;
 use relay_control::auth::SecretKey;
 use relay_control::outbound::SignedPoster;
 use relay_control::{Envelope, Gate};
@@ -61,31 +64,31 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         None => None,
     };
     let streams = Arc::new(Streams::default());
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tasks = Tasks::new();
     let (nack_tx, nack_rx) = tokio::sync::mpsc::channel(NACK_QUEUE);
     let (rtt_tx, rtt_rx) = watch::channel(None);
-    let media = Arc::new(MediaCounters::default());
     let stream_router = Router::new(
         StreamContext {
             streams: streams.clone(),
             settings: settings.clone(),
             nacks: nack_tx,
             rtt: rtt_rx.clone(),
+            tasks: tasks.clone(),
         },
-        media.clone(),
+        Arc::new(MediaCounters::default()),
     );
     tracing::info!(cloud = %settings.repair.cloud_addr, "repair and media keys from the cloud");
-    let repair = tokio::spawn(run_repair_client(
+    tasks.spawn(run_repair_client(
         settings.repair.clone(),
         stream_router.clone(),
         nack_rx,
         rtt_tx,
-        shutdown_rx.clone(),
+        tasks.clone(),
     ));
-    let reader = tokio::spawn(edge::udp::receive(
+    tasks.spawn(edge::udp::receive(
         socket,
         stream_router.clone(),
-        shutdown_rx.clone(),
+        tasks.shutdown().clone(),
     ));
     let gate = Arc::new(play_gate(&settings.play)?);
     let flv_bounds = relay_control::HttpBounds::new("flv", settings.http_limits);
@@ -95,9 +98,10 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         player_queue_bytes: settings.player_queue_bytes,
         started,
         repair_rtt: rtt_rx,
-        media,
+        router: stream_router,
         gate,
         http: vec![flv_bounds.clone(), metrics_bounds.clone()],
+        tasks: tasks.clone(),
     };
     // A gate wherever api_read_auth closes reads; validation made sure the token is there.
     let reads_gate = |addr| {
@@ -107,36 +111,41 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
             .filter(|_| settings.api_read_auth.closed_on(addr))
             .map(|credentials| Gate::new(credentials, Envelope::Api))
     };
-    let metrics = metrics_listener
-        .zip(settings.metrics_addr)
-        .map(|(listener, addr)| {
+    // The servers return once every connection closed: tracked, so shutdown waits for them.
+    let serve = |what, listener, router, bounds| {
+        let server =
+            relay_control::serve_until(what, listener, router, bounds, tasks.shutdown_watch());
+        tasks.spawn(server)
+    };
+    let metrics_apart = match metrics_listener.zip(settings.metrics_addr) {
+        Some((listener, addr)) => {
             let mut router = edge::api::metrics_router();
             if let Some(gate) = reads_gate(addr) {
                 router = gate.guard(router);
             }
-            let router = router.with_state(state.clone());
-            relay_control::serve_until(
+            serve(
                 "metrics",
                 listener,
-                router,
+                router.with_state(state.clone()),
                 metrics_bounds,
-                shutdown_rx.clone(),
-            )
-        });
-    let http_router = router(state, metrics.is_some(), reads_gate(settings.flv_addr));
-    let http = relay_control::serve_until("HTTP", listener, http_router, flv_bounds, shutdown_rx);
+            );
+            true
+        }
+        None => false,
+    };
+    let http_router = router(state, metrics_apart, reads_gate(settings.flv_addr));
+    serve("HTTP", listener, http_router, flv_bounds);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
-    let _ = reader.await;
-    let _ = repair.await;
-    stream_router.close_all();
-    // Open player responses keep graceful shutdown waiting; stream tasks end them once the reader
-    // is gone, so wait a bounded time.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), http).await;
-    if let Some(metrics) = metrics {
-        let _ = metrics.await;
+    // Stream tasks end their players' responses, the servers close their connections, the
+    // repair connection closes; all of it within shutdown_grace_ms.
+    if let Err(running) = tasks.shut_down(settings.shutdown_grace).await {
+        tracing::warn!(
+            running,
+            grace_ms = settings.shutdown_grace.as_millis() as u64,
+            "tasks still running when the shutdown grace ran out; exiting anyway"
+        );
     }
     Ok(())
 }

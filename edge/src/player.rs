@@ -9,10 +9,12 @@
 use crate::tag::FlvTag;
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// What happened to an offered tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,13 +141,9 @@ impl Player {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Runs `change` on the queue, then wakes the body if it was waiting.
     fn update<T>(&self, change: impl FnOnce(&mut PlayerQueue) -> T) -> T {
-        let mut shared = self.lock();
+        let mut shared = self.state.lock();
         let result = change(&mut shared.queue);
         let waker = shared.waker.take();
         drop(shared);
@@ -181,11 +179,22 @@ impl Player {
 #[derive(Debug)]
 pub struct PlayerBody {
     player: Arc<Player>,
+    /// Held while the response is open, so shutdown waits for it (see `crate::tasks`).
+    _tracked: Option<TaskTrackerToken>,
 }
 
 impl PlayerBody {
     pub fn new(player: Arc<Player>) -> Self {
-        PlayerBody { player }
+        PlayerBody {
+            player,
+            _tracked: None,
+        }
+    }
+
+    /// Counts this response as a running task of the edge until it is dropped.
+    pub fn tracked(mut self, token: TaskTrackerToken) -> Self {
+        self._tracked = Some(token);
+        self
     }
 }
 
@@ -209,7 +218,7 @@ impl Body for PlayerBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, PlayerCutOff>>> {
-        let mut shared = self.player.lock();
+        let mut shared = self.player.state.lock();
         if shared.queue.cut_off {
             return Poll::Ready(Some(Err(PlayerCutOff)));
         }
@@ -226,7 +235,7 @@ impl Body for PlayerBody {
 
 impl Drop for PlayerBody {
     fn drop(&mut self) {
-        self.player.lock().queue.closed = true;
+        self.player.state.lock().queue.closed = true;
     }
 }
 

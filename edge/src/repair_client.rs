@@ -6,6 +6,7 @@
 use crate::config::{RepairSettings, TrustSource};
 use crate::router::Router;
 use crate::stream_task::StreamInput;
+use crate::tasks::Tasks;
 use quinn::{Connection, Endpoint};
 use relay_proto::{CloudMessage, EdgeMessage, NackRequest, Packet, Source, REPAIR_VERSION};
 use repair_quic::channel::{read_unordered, send_unordered, write_frame, FrameReader};
@@ -25,13 +26,17 @@ const RTT_REPORT: Duration = Duration::from_secs(1);
 /// How often the cloud is told the players per stream (it shows viewers across edges).
 const VIEWER_REPORT: Duration = Duration::from_secs(2);
 
+/// Runs until shutdown: connects, serves the connection, reconnects. Its helper tasks (reading a
+/// message on a stream of its own, sending a long NACK) are spawned on `tasks` and dropped at
+/// shutdown.
 pub async fn run_repair_client(
     settings: RepairSettings,
     router: Arc<Router>,
     mut nacks: mpsc::Receiver<NackRequest>,
     rtt: watch::Sender<Option<Duration>>,
-    mut shutdown: watch::Receiver<bool>,
+    tasks: Tasks,
 ) {
+    let shutdown = tasks.shutdown().clone();
     let bind: SocketAddr = if settings.cloud_addr.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -46,10 +51,10 @@ pub async fn run_repair_client(
     };
     let mut backoff = MIN_BACKOFF;
     let mut dropped_nacks = 0u64;
-    loop {
+    'connections: loop {
         let result = tokio::select! {
-            result = session(&endpoint, &settings, &router, &mut nacks, &rtt, &mut backoff) => result,
-            _ = shutdown.changed() => break,
+            result = session(&endpoint, &settings, &router, &mut nacks, &rtt, &mut backoff, &tasks) => result,
+            _ = shutdown.cancelled() => break 'connections,
         };
         let _ = rtt.send(None);
         match result {
@@ -66,10 +71,7 @@ pub async fn run_repair_client(
         loop {
             tokio::select! {
                 _ = sleep_until(until) => break,
-                _ = shutdown.changed() => {
-                    endpoint.close(0u32.into(), b"edge shutting down");
-                    return;
-                }
+                _ = shutdown.cancelled() => break 'connections,
                 request = nacks.recv() => match request {
                     Some(_) => dropped_nacks += 1,
                     None => return,
@@ -84,8 +86,9 @@ pub async fn run_repair_client(
             );
         }
     }
+    // The cloud is told at once; the edge's shutdown grace bounds the wait for the close to go.
     endpoint.close(0u32.into(), b"edge shutting down");
-    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    endpoint.wait_idle().await;
 }
 
 fn resolve_trust(source: &TrustSource) -> Result<Trust, QuicError> {
@@ -112,6 +115,7 @@ async fn session(
     nacks: &mut mpsc::Receiver<NackRequest>,
     rtt: &watch::Sender<Option<Duration>>,
     backoff: &mut Duration,
+    tasks: &Tasks,
 ) -> Result<(), QuicError> {
     let config = repair_quic::endpoint::client_config(&resolve_trust(&settings.trust)?)?;
     let connecting = endpoint.connect_with(config, settings.cloud_addr, &settings.server_name)?;
@@ -157,14 +161,14 @@ async fn session(
             datagram = connection.read_datagram() => deliver(router, datagram?),
             stream = connection.accept_uni() => {
                 let (stream, router) = (stream?, router.clone());
-                tokio::spawn(async move {
+                tasks.spawn_until_shutdown(async move {
                     if let Ok(message) = read_unordered(stream).await {
                         deliver(&router, message);
                     }
                 });
             }
             request = nacks.recv() => match request {
-                Some(request) => send_nack(&connection, request),
+                Some(request) => send_nack(&connection, request, tasks),
                 None => return Ok(()),
             },
             _ = rtt_report.tick() => {
@@ -179,7 +183,7 @@ async fn session(
 }
 
 /// Sends a NACK without holding up the loop (a long one may need a stream).
-fn send_nack(connection: &Connection, request: NackRequest) {
+fn send_nack(connection: &Connection, request: NackRequest, tasks: &Tasks) {
     let message = EdgeMessage::Nack(request).encode();
     if connection
         .max_datagram_size()
@@ -189,7 +193,7 @@ fn send_nack(connection: &Connection, request: NackRequest) {
         return;
     }
     let connection = connection.clone();
-    tokio::spawn(async move {
+    tasks.spawn_until_shutdown(async move {
         let _ = send_unordered(&connection, message).await;
     });
 }

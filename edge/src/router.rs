@@ -1,4 +1,8 @@
-//! Which task owns which SSRC, and with which key its datagrams are checked.
+//! Which task owns which SSRC, and with which key its datagrams are checked: the edge's one
+//! table of SSRCs. The UDP reader and the repair client hand every datagram and input here and
+//! keep no table of their own; [`Streams`] only names streams for players. Each route also
+//! holds its task's published figures, so the node's totals are counted here too, under the
+//! same lock that forgets a route (a stream moving from live to ended is counted exactly once).
 //!
 //! A stream exists on the edge only once the cloud announced it over the authenticated repair
 //! connection with its media key ([`Router::open`]). A datagram is handed to its task only when
@@ -7,33 +11,22 @@
 //! state behind. Neither the UDP reader nor the repair client ever waits for a task (inputs go by
 //! `try_send`).
 
-use crate::config::EdgeSettings;
-use crate::stream_task::{run_stream, StreamInput};
+use crate::stats::{NodeTotals, SnapshotCell};
+use crate::stream_task::{run_stream, StreamContext, StreamInput};
 use crate::streams::Streams;
 use bytes::Bytes;
-use relay_proto::{MediaKey, NackRequest, Packet, ProtoError, ReplayWindow, Source};
+use parking_lot::Mutex;
+use relay_proto::{MediaKey, Packet, ProtoError, ReplayWindow, Source};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Inputs queued for one stream task; a full queue drops (the receiver then sees a hole, as for
 /// network loss, and repairs it).
 const STREAM_QUEUE: usize = 8192;
 /// SSRCs that ended recently; their stragglers must not start a new task.
 const ENDED_MEMORY: usize = 256;
-
-/// What stream tasks share besides the router.
-#[derive(Clone)]
-pub struct StreamContext {
-    pub streams: Arc<Streams>,
-    pub settings: Arc<EdgeSettings>,
-    /// NACKs to the repair client; full means drop (the receiver asks again).
-    pub nacks: mpsc::Sender<NackRequest>,
-    /// The repair connection's RTT, when connected.
-    pub rtt: watch::Receiver<Option<Duration>>,
-}
 
 /// Datagrams received and why those dropped were dropped, for `/metrics`.
 #[derive(Debug, Default)]
@@ -90,12 +83,16 @@ struct Route {
     inputs: mpsc::Sender<StreamInput>,
     key: MediaKey,
     replay: ReplayWindow,
+    /// The task's figures; its last ones are there before its input queue closes.
+    stats: Arc<SnapshotCell>,
 }
 
 #[derive(Default)]
 struct Routes {
     by_ssrc: HashMap<u32, Route>,
     ended: VecDeque<u32>,
+    /// The figures of the streams whose routes were forgotten.
+    retired: NodeTotals,
 }
 
 impl Routes {
@@ -107,13 +104,29 @@ impl Routes {
             .get(&ssrc)
             .is_some_and(|route| route.inputs.is_closed())
         {
-            self.by_ssrc.remove(&ssrc);
+            self.forget(ssrc);
             self.ended.push_back(ssrc);
             if self.ended.len() > ENDED_MEMORY {
                 self.ended.pop_front();
             }
         }
         self.by_ssrc.get_mut(&ssrc)
+    }
+
+    /// Drops the route of `ssrc`, its figures kept in the totals.
+    fn forget(&mut self, ssrc: u32) {
+        if let Some(route) = self.by_ssrc.remove(&ssrc) {
+            self.retired.add(&route.stats.read());
+        }
+    }
+
+    /// Streams whose routes were forgotten plus those routed now.
+    fn totals(&self) -> NodeTotals {
+        let mut totals = self.retired.clone();
+        for route in self.by_ssrc.values() {
+            totals.add(&route.stats.read());
+        }
+        totals
     }
 }
 
@@ -133,15 +146,11 @@ impl Router {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Routes> {
-        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A stream the cloud announced over the repair connection: starts its task unless it has
     /// one, expecting its packets from `first_seq` on. Refused for an SSRC that ended and when
     /// `max_streams` are served.
     pub fn open(&self, ssrc: u32, key: MediaKey, first_seq: u64) -> Result<(), Undelivered> {
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         if routes.live(ssrc).is_some() {
             return Ok(());
         }
@@ -149,20 +158,34 @@ impl Router {
             return Err(Undelivered::Ended);
         }
         if routes.by_ssrc.len() >= self.context.settings.max_streams {
-            routes.by_ssrc.retain(|_, route| !route.inputs.is_closed());
+            let ended: Vec<u32> = routes
+                .by_ssrc
+                .iter()
+                .filter(|(_, route)| route.inputs.is_closed())
+                .map(|(ssrc, _)| *ssrc)
+                .collect();
+            ended.into_iter().for_each(|ssrc| routes.forget(ssrc));
             if routes.by_ssrc.len() >= self.context.settings.max_streams {
                 MediaCounters::count(&self.counters.refused_streams);
                 return Err(Undelivered::TooManyStreams);
             }
         }
         let (inputs, receiver) = mpsc::channel(STREAM_QUEUE);
-        tokio::spawn(run_stream(ssrc, first_seq, receiver, self.context.clone()));
+        let stats = SnapshotCell::new(std::time::Instant::now());
+        self.context.tasks.spawn(run_stream(
+            ssrc,
+            first_seq,
+            receiver,
+            stats.clone(),
+            self.context.clone(),
+        ));
         routes.by_ssrc.insert(
             ssrc,
             Route {
                 inputs,
                 key,
                 replay: ReplayWindow::default(),
+                stats,
             },
         );
         Ok(())
@@ -189,7 +212,7 @@ impl Router {
     fn route_datagram(&self, datagram: Bytes) -> Result<(), Dropped> {
         let ssrc = Packet::peek_ssrc(&datagram)
             .ok_or(Dropped::Malformed(ProtoError::Truncated(datagram.len())))?;
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         let route = routes.live(ssrc).ok_or(Dropped::UnknownStream)?;
         let packet = Packet::open(datagram, &route.key).map_err(|error| match error {
             ProtoError::BadAuthTag => Dropped::BadTag,
@@ -210,7 +233,7 @@ impl Router {
 
     /// Hands `input` from the repair connection to the task of `ssrc`, if it has one.
     pub fn deliver(&self, ssrc: u32, input: StreamInput) -> Result<(), Undelivered> {
-        let mut routes = self.lock();
+        let mut routes = self.routes.lock();
         let route = routes.live(ssrc).ok_or(Undelivered::Ended)?;
         route.inputs.try_send(input).map_err(undelivered)
     }
@@ -223,8 +246,53 @@ impl Router {
         &self.counters
     }
 
-    /// Closes every stream task's queue (shutdown).
-    pub fn close_all(&self) {
-        self.lock().by_ssrc.clear();
+    /// Node-wide counters: streams that ended plus the running ones now. Never go down.
+    pub fn totals(&self) -> NodeTotals {
+        self.routes.lock().totals()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::StreamSnapshot;
+
+    fn snapshot(packets: u64) -> StreamSnapshot {
+        let mut snapshot = StreamSnapshot::default();
+        snapshot.reassembly.packets = packets;
+        snapshot
+    }
+
+    #[test]
+    fn totals_move_from_live_to_retired_without_a_dip() {
+        let mut routes = Routes::default();
+        let (inputs, receiver) = mpsc::channel(1);
+        let stats = SnapshotCell::new(std::time::Instant::now());
+        routes.by_ssrc.insert(
+            7,
+            Route {
+                inputs,
+                key: MediaKey::from_bytes([1; relay_proto::MEDIA_KEY_LEN]),
+                replay: ReplayWindow::default(),
+                stats: stats.clone(),
+            },
+        );
+        stats.publish(snapshot(100));
+        let live = routes.totals();
+        assert_eq!((live.streams, live.reassembly.packets), (1, 100));
+        // The task publishes its last figures, then its queue closes.
+        stats.publish(snapshot(120));
+        drop(receiver);
+        assert_eq!(routes.totals().reassembly.packets, 120);
+        assert!(
+            routes.live(7).is_none(),
+            "an ended task's route is forgotten"
+        );
+        let ended = routes.totals();
+        assert_eq!((ended.streams, ended.reassembly.packets), (1, 120));
+        // A later publish into the forgotten cell is no longer counted.
+        stats.publish(snapshot(500));
+        assert_eq!(routes.totals().reassembly.packets, 120);
+        assert!(routes.ended.contains(&7));
     }
 }

@@ -5,14 +5,19 @@
 //! a second into a cell readers copy from, so readers never reach into the task. When a task
 //! ends, its counters are folded into [`NodeTotals`], so node-wide counters never go down.
 
+use crate::stream_state::StreamCounters;
+use parking_lot::Mutex;
 use relay_control::views::{EdgeStreamView, LossView};
-use relay_proto::{LatencyHistogram, RecoveryStats};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use relay_proto::{ReassemblerStats, RecoveryStats};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often a stream task publishes its figures (player joins publish at once).
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 
+/// One stream task's figures. Each counter is defined once, in the struct of the part that
+/// counts it (the stream state, the reassembler, the receiver's recovery); the snapshot, the
+/// node's totals, `/metrics` and the API read those structs rather than copies of their fields.
 #[derive(Debug, Clone, Default)]
 pub struct StreamSnapshot {
     pub name: String,
@@ -20,15 +25,16 @@ pub struct StreamSnapshot {
     /// Unix ms when the publish started on the cloud.
     pub start_time: u64,
     pub players: u64,
-    pub packets: u64,
+    /// RTP bytes received, headers included (repairs too).
     pub bytes: u64,
-    pub tags: u64,
     pub gop_cache_tags: u64,
     pub gop_cache_bytes: u64,
+    /// Tags, skips and player drops, as the stream state counts them.
+    pub stream: StreamCounters,
+    /// Packets received and given up on, as the reassembler counts them.
+    pub reassembly: ReassemblerStats,
+    /// Holes, NACKs and repairs, as the receiver counts them.
     pub recovery: RecoveryStats,
-    pub unrecovered: u64,
-    pub player_drops: u64,
-    pub players_removed: u64,
     pub rtt: Duration,
     pub jitter: Duration,
 }
@@ -40,10 +46,6 @@ pub struct SnapshotCell {
     snapshot: Mutex<StreamSnapshot>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl SnapshotCell {
     pub fn new(started: Instant) -> Arc<Self> {
         Arc::new(SnapshotCell {
@@ -53,11 +55,11 @@ impl SnapshotCell {
     }
 
     pub fn publish(&self, snapshot: StreamSnapshot) {
-        *lock(&self.snapshot) = snapshot;
+        *self.snapshot.lock() = snapshot;
     }
 
     pub fn read(&self) -> StreamSnapshot {
-        lock(&self.snapshot).clone()
+        self.snapshot.lock().clone()
     }
 
     pub fn view(&self, now: Instant) -> EdgeStreamView {
@@ -74,9 +76,9 @@ impl SnapshotCell {
             start_time: s.start_time,
             uptime_s: now.saturating_duration_since(self.started).as_secs_f64(),
             players: s.players,
-            packets: s.packets,
+            packets: s.reassembly.packets,
             bytes: s.bytes,
-            tags: s.tags,
+            tags: s.stream.tags,
             gop_cache_tags: s.gop_cache_tags,
             gop_cache_bytes: s.gop_cache_bytes,
             loss: LossView {
@@ -86,12 +88,12 @@ impl SnapshotCell {
                 repaired: s.recovery.repaired,
                 late: s.recovery.late_arrivals,
                 evicted: s.recovery.evicted,
-                unrecovered: s.unrecovered,
+                unrecovered: s.reassembly.lost,
                 redundant_repairs: s.recovery.redundant_repairs,
                 repair_latency_mean_ms: mean_ms,
             },
-            player_drops: s.player_drops,
-            players_removed: s.players_removed,
+            player_drops: s.stream.player_drops,
+            players_removed: s.stream.players_removed,
             rtt_ms: s.rtt.as_secs_f64() * 1000.0,
             jitter_ms: s.jitter.as_secs_f64() * 1000.0,
         }
@@ -99,41 +101,65 @@ impl SnapshotCell {
 }
 
 /// Counters summed over streams: the ended ones (kept here) plus the live ones (added at read).
+/// The same structs as a [`StreamSnapshot`]'s, summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeTotals {
     pub streams: u64,
-    pub packets: u64,
     pub bytes: u64,
-    pub tags: u64,
-    pub holes: u64,
-    pub nacks_sent: u64,
-    pub packets_requested: u64,
-    pub repaired: u64,
-    pub late: u64,
-    pub evicted: u64,
-    pub unrecovered: u64,
-    pub redundant_repairs: u64,
-    pub player_drops: u64,
-    pub players_removed: u64,
-    pub repair_latency: LatencyHistogram,
+    pub stream: StreamCounters,
+    pub reassembly: ReassemblerStats,
+    pub recovery: RecoveryStats,
+}
+
+/// Adds every field of `$more` to `$total`'s (`merge` ones with their `merge`). The fields are
+/// destructured, not read one by one, so a counter added to a struct and not summed here does
+/// not compile.
+macro_rules! add_fields {
+    ($type:ident, $total:expr, $more:expr, [$($field:ident),+] $(, merge[$($merged:ident),+])?) => {{
+        let $type { $($field,)+ $($($merged,)+)? } = &$more;
+        $($total.$field += *$field;)+
+        $($($total.$merged.merge($merged);)+)?
+    }};
 }
 
 impl NodeTotals {
+    /// Adds one stream's figures.
     pub fn add(&mut self, s: &StreamSnapshot) {
         self.streams += 1;
-        self.packets += s.packets;
         self.bytes += s.bytes;
-        self.tags += s.tags;
-        self.holes += s.recovery.holes;
-        self.nacks_sent += s.recovery.nacks_sent;
-        self.packets_requested += s.recovery.packets_requested;
-        self.repaired += s.recovery.repaired;
-        self.late += s.recovery.late_arrivals;
-        self.evicted += s.recovery.evicted;
-        self.unrecovered += s.unrecovered;
-        self.redundant_repairs += s.recovery.redundant_repairs;
-        self.player_drops += s.player_drops;
-        self.players_removed += s.players_removed;
-        self.repair_latency.merge(&s.recovery.repair_latency);
+        add_fields!(
+            StreamCounters,
+            self.stream,
+            s.stream,
+            [
+                tags,
+                skipped_after_gap,
+                skipped_before_start,
+                player_drops,
+                players_removed
+            ]
+        );
+        add_fields!(
+            ReassemblerStats,
+            self.reassembly,
+            s.reassembly,
+            [packets, duplicates, late, discarded, lost, malformed, messages]
+        );
+        add_fields!(
+            RecoveryStats,
+            self.recovery,
+            s.recovery,
+            [
+                holes,
+                nacks_sent,
+                syncs,
+                packets_requested,
+                repaired,
+                late_arrivals,
+                evicted,
+                redundant_repairs
+            ],
+            merge[repair_latency]
+        );
     }
 }

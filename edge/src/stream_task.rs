@@ -1,18 +1,20 @@
 //! The task that owns one SSRC's stream: receiver (reassembly and repair), state, players.
 //! Nothing else touches them; everything reaches the task as a [`StreamInput`] or a [`Command`].
 
-use crate::router::StreamContext;
+use crate::config::EdgeSettings;
 use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
-use crate::streams::{Command, Registration, StreamHandle};
+use crate::streams::{Adoption, Command, Handover, Registration, StreamHandle, Streams};
 use crate::tag::FlvTag;
+use crate::tasks::Tasks;
+use relay_proto::NackRequest;
 use relay_proto::{
     Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,
     ReceiverConfig, Source,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 /// A stream that sends nothing for this long has gone (the cloud or its publisher died and no
@@ -22,6 +24,19 @@ const IDLE_LIMIT: Duration = Duration::from_secs(10);
 const REASSEMBLY_WINDOW: usize = 16_384;
 /// Commands (player joins) waiting for the task.
 const COMMAND_QUEUE: usize = 256;
+
+/// What stream tasks share (the router hands it to each task it starts).
+#[derive(Clone)]
+pub struct StreamContext {
+    pub streams: Arc<Streams>,
+    pub settings: Arc<EdgeSettings>,
+    /// NACKs to the repair client; full means drop (the receiver asks again).
+    pub nacks: mpsc::Sender<NackRequest>,
+    /// The repair connection's RTT, when connected.
+    pub rtt: watch::Receiver<Option<Duration>>,
+    /// Where stream tasks are spawned and told to stop.
+    pub tasks: Tasks,
+}
 
 /// What the UDP reader and the repair client hand a stream task.
 #[derive(Debug)]
@@ -41,6 +56,7 @@ struct StreamTask {
     ssrc: u32,
     context: StreamContext,
     commands: mpsc::Sender<Command>,
+    handover: Arc<Handover>,
     name: Option<String>,
     receiver: Receiver,
     state: StreamState,
@@ -58,12 +74,14 @@ struct StreamTask {
     next_snapshot: Instant,
 }
 
-/// Runs until end of stream, supersession, idle time-out or shutdown (the input queue closes).
+/// Runs until end of stream, supersession, idle time-out or shutdown.
+/// Publishes its figures into `stats`, its last ones before `inputs` is dropped.
 /// `first_seq`: the first packet this edge is to receive, as the cloud announced.
 pub async fn run_stream(
     ssrc: u32,
     first_seq: u64,
     mut inputs: mpsc::Receiver<StreamInput>,
+    stats: Arc<SnapshotCell>,
     context: StreamContext,
 ) {
     let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -82,6 +100,7 @@ pub async fn run_stream(
     let mut task = StreamTask {
         ssrc,
         commands,
+        handover: Handover::new(),
         name: None,
         receiver,
         state: StreamState::default(),
@@ -91,12 +110,13 @@ pub async fn run_stream(
         nacks_dropped: 0,
         bytes: 0,
         epoch: 0,
-        stats: SnapshotCell::new(Instant::now().into_std()),
+        stats,
         next_snapshot: Instant::now(),
         context,
     };
-    task.context.streams.track(ssrc, task.stats.clone());
     let mut last_input = Instant::now();
+    let mut superseded = false;
+    let shutdown = task.context.tasks.shutdown().clone();
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
         tokio::select! {
@@ -113,20 +133,18 @@ pub async fn run_stream(
                     task.state.join(player);
                     task.next_snapshot = Instant::now();
                 }
-                Some(Command::Adopt { players, last_timestamp }) => task.adopt(players, last_timestamp),
-                Some(Command::Superseded { successor }) => {
-                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
-                    let players = task.state.take_players();
-                    let last_timestamp = task.state.last_timestamp();
-                    if let Err(refused) = successor.try_send(Command::Adopt { players, last_timestamp }) {
-                        if let Command::Adopt { players, .. } = refused.into_inner() {
-                            players.iter().for_each(|p| p.finish());
-                        }
-                    }
-                    break;
-                }
                 None => break,
             },
+            _ = task.handover.changed() => {
+                if task.handover.is_superseded() {
+                    tracing::info!(ssrc, stream = ?task.name, "a newer publish of this stream took over; handing over its players");
+                    superseded = true;
+                    break;
+                }
+                if let Some(adoption) = task.handover.take_adopted() {
+                    task.adopt(adoption);
+                }
+            }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 task.receiver.handle_timeout(Instant::now().into_std());
             }
@@ -137,6 +155,7 @@ pub async fn run_stream(
                     task.receiver.set_rtt_hint(rtt);
                 }
             }
+            _ = shutdown.cancelled() => break,
             _ = sleep_until(last_input + IDLE_LIMIT) => {
                 tracing::warn!(ssrc, stream = ?task.name, "nothing for {} s; ending the stream", IDLE_LIMIT.as_secs());
                 break;
@@ -160,12 +179,11 @@ pub async fn run_stream(
     if let Some(name) = &task.name {
         task.context.streams.deregister(name, ssrc);
     }
+    task.hand_over(superseded);
     // Joins that raced with the end get an ended response too.
     command_rx.close();
-    while let Ok(command) = command_rx.try_recv() {
-        if let Command::Join(player) = command {
-            player.finish();
-        }
+    while let Ok(Command::Join(player)) = command_rx.try_recv() {
+        player.finish();
     }
     task.finish();
 }
@@ -230,9 +248,34 @@ impl StreamTask {
         }
     }
 
+    /// Closes the handover slot. Superseded: the players, with any left in the slot, go to the
+    /// successor's slot, which no full queue can refuse; only a successor that ended too
+    /// refuses, and then their responses end. Otherwise players left in the slot end with this
+    /// stream.
+    fn hand_over(&mut self, superseded: bool) {
+        let (successor, pending) = self.handover.close();
+        if let Some(adoption) = pending {
+            self.adopt(adoption);
+        }
+        let Some(successor) = successor.filter(|_| superseded) else {
+            return;
+        };
+        let adoption = Adoption {
+            players: self.state.take_players(),
+            last_timestamp: self.state.last_timestamp(),
+        };
+        if let Err(refused) = successor.give(adoption) {
+            refused.players.iter().for_each(|player| player.finish());
+        }
+    }
+
     /// Continues a replaced publish's players. When nothing of this publish has been played
     /// yet, its timeline is shifted to start just after theirs (a republish starts at 0).
-    fn adopt(&mut self, players: Vec<std::sync::Arc<crate::player::Player>>, last_timestamp: u32) {
+    fn adopt(&mut self, adoption: Adoption) {
+        let Adoption {
+            players,
+            last_timestamp,
+        } = adoption;
         // From here on this publish's tags come after everything the adopted players were sent
         // (a forward jump for players of this publish, which is harmless; never a step back).
         let offset = self.timestamp_offset.max(last_timestamp.saturating_add(1));
@@ -277,6 +320,7 @@ impl StreamTask {
             ssrc: self.ssrc,
             epoch: announcement.epoch,
             commands: self.commands.clone(),
+            handover: self.handover.clone(),
             stats: self.stats.clone(),
         };
         match self.context.streams.register(name, handle) {
@@ -304,23 +348,18 @@ impl StreamTask {
 
     /// The task's figures now.
     fn snapshot(&self) -> StreamSnapshot {
-        let counters = self.state.counters();
         let (gop_tags, gop_bytes) = self.state.gop_cache();
-        let reassembly = self.receiver.reassembly_stats();
         StreamSnapshot {
             name: self.name.clone().unwrap_or_default(),
             ssrc: self.ssrc,
             start_time: self.epoch,
             players: self.state.player_count() as u64,
-            packets: reassembly.packets,
             bytes: self.bytes,
-            tags: counters.tags,
             gop_cache_tags: gop_tags as u64,
             gop_cache_bytes: gop_bytes as u64,
+            stream: self.state.counters(),
+            reassembly: self.receiver.reassembly_stats(),
             recovery: self.receiver.recovery_stats().clone(),
-            unrecovered: reassembly.lost,
-            player_drops: counters.player_drops,
-            players_removed: counters.players_removed,
             rtt: self.receiver.rtt().smoothed(),
             jitter: self.receiver.jitter(),
         }
@@ -328,7 +367,8 @@ impl StreamTask {
 
     fn finish(mut self) {
         self.state.finish();
-        self.context.streams.retire(self.ssrc, &self.snapshot());
+        // The router counts these once the input queue closes, when this task returns.
+        self.stats.publish(self.snapshot());
         let counters = self.state.counters();
         let reassembly = self.receiver.reassembly_stats();
         let recovery = self.receiver.recovery_stats();
@@ -352,5 +392,125 @@ impl StreamTask {
             jitter_ms = self.receiver.jitter().as_secs_f64() * 1000.0,
             "stream finished"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EdgeConfig;
+    use crate::player::{Player, PlayerBody};
+    use http_body::Body;
+    use relay_node::NodeConfig;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn context() -> StreamContext {
+        let settings = EdgeConfig::default()
+            .validate()
+            .expect("the defaults are valid");
+        let (nacks, _) = mpsc::channel(1);
+        let (_, rtt) = watch::channel(None);
+        StreamContext {
+            streams: Arc::new(Streams::default()),
+            settings: Arc::new(settings),
+            nacks,
+            rtt,
+            tasks: Tasks::new(),
+        }
+    }
+
+    fn announcement(epoch: u64) -> Announcement {
+        Announcement {
+            stream: "live/handover".into(),
+            epoch,
+            config_tags: Vec::new(),
+        }
+    }
+
+    /// Waits (a bounded time) until `done` holds, letting the stream task run.
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the stream task did not get there");
+    }
+
+    #[tokio::test]
+    async fn players_are_handed_to_a_successor_whose_queues_are_full() {
+        let context = context();
+        let (inputs, input_rx) = mpsc::channel(4);
+        let stats = SnapshotCell::new(std::time::Instant::now());
+        let old = tokio::spawn(run_stream(1, 0, input_rx, stats, context.clone()));
+        inputs
+            .send(StreamInput::Announce(announcement(1)))
+            .await
+            .unwrap();
+        until(|| context.streams.get("live/handover").is_some()).await;
+        let handle = context.streams.get("live/handover").unwrap();
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        handle
+            .commands
+            .send(Command::Join(player.clone()))
+            .await
+            .unwrap();
+        until(|| handle.stats.read().players == 1).await;
+
+        // The successor's queue is full (its command queue, the bounded queue the players went
+        // through before) and nothing drains it: its task is busy.
+        let (commands, _command_rx) = mpsc::channel(1);
+        commands
+            .try_send(Command::Join(Player::new(1 << 20)))
+            .unwrap();
+        assert!(commands
+            .try_send(Command::Join(Player::new(1 << 20)))
+            .is_err());
+        let successor = StreamHandle {
+            ssrc: 2,
+            epoch: 2,
+            commands,
+            handover: Handover::new(),
+            stats: SnapshotCell::new(std::time::Instant::now()),
+        };
+        assert!(matches!(
+            context.streams.register("live/handover", successor.clone()),
+            Registration::Registered
+        ));
+        tokio::time::timeout(Duration::from_secs(2), old)
+            .await
+            .expect("the superseded task ends")
+            .unwrap();
+
+        let adoption = successor
+            .handover
+            .take_adopted()
+            .expect("the players were handed over");
+        assert_eq!(adoption.players.len(), 1);
+        assert!(Arc::ptr_eq(&adoption.players[0], &player));
+        // The player's response goes on: what it was sent, then it waits for the new publish.
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Poll::Ready(frame) = Pin::new(&mut body).poll_frame(&mut cx) {
+            assert!(
+                matches!(frame, Some(Ok(_))),
+                "the player's response ended or failed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_handover_to_an_ended_task_gives_the_players_back() {
+        let successor = Handover::new();
+        let _ = successor.close();
+        let refused = successor
+            .give(Adoption {
+                players: vec![Player::new(1 << 20)],
+                last_timestamp: 5,
+            })
+            .expect_err("an ended task takes no players");
+        assert_eq!(refused.players.len(), 1);
     }
 }

@@ -1,50 +1,120 @@
-//! Which stream name is served by which stream task.
+//! Which stream name is served by which stream task: the index players and the API look
+//! streams up in. It routes no datagram and holds no SSRC table (that is the router's); a
+//! handle's SSRC only tells two publishes of one name apart.
 
 use crate::player::Player;
-use crate::stats::{NodeTotals, SnapshotCell, StreamSnapshot};
+use crate::stats::SnapshotCell;
+use parking_lot::Mutex;
 use relay_proto::ViewerCount;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
 
 /// Requests to a stream task.
 #[derive(Debug)]
 pub enum Command {
     Join(Arc<Player>),
-    /// A newer publish of the same name took over (the cloud restarted, or the publisher came
-    /// back without its end of stream reaching this edge): hand the players to `successor`.
-    Superseded {
-        successor: mpsc::Sender<Command>,
-    },
-    /// Players of the publish this one replaced, and the last timestamp they were sent.
-    Adopt {
-        players: Vec<Arc<Player>>,
-        last_timestamp: u32,
-    },
+}
+
+/// Players of a publish that a newer one replaced, and the last timestamp they were sent.
+#[derive(Debug)]
+pub struct Adoption {
+    pub players: Vec<Arc<Player>>,
+    pub last_timestamp: u32,
+}
+
+/// A stream task's handover slot: where it learns that a newer publish of its name took over
+/// (the cloud restarted, or the publisher came back without its end of stream reaching this
+/// edge), and where the players of the publish it replaced are left for it.
+///
+/// Neither goes through a queue: a slot holds at most one successor and one set of players
+/// (players given twice before the task looks are merged), so a full command or input queue
+/// cannot lose a handover. Players given to a task that already ended are handed back, for the
+/// giver to end their responses.
+#[derive(Debug, Default)]
+pub struct Handover {
+    slot: Mutex<Slot>,
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    successor: Option<Arc<Handover>>,
+    adopted: Option<Adoption>,
+    closed: bool,
+}
+
+impl Handover {
+    /// An empty slot for a new stream task.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Tells the task that `successor`'s publish took over its name.
+    pub fn supersede(&self, successor: Arc<Handover>) {
+        self.slot.lock().successor = Some(successor);
+        self.changed.notify_one();
+    }
+
+    /// Leaves players for the task. `Err` gives them back when the task has ended.
+    pub fn give(&self, adoption: Adoption) -> Result<(), Adoption> {
+        let mut slot = self.slot.lock();
+        if slot.closed {
+            return Err(adoption);
+        }
+        slot.adopted = Some(match slot.adopted.take() {
+            Some(mut earlier) => {
+                earlier.players.extend(adoption.players);
+                earlier.last_timestamp = earlier.last_timestamp.max(adoption.last_timestamp);
+                earlier
+            }
+            None => adoption,
+        });
+        drop(slot);
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Waits until the slot may have changed (a notice is kept until it is waited for).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Whether a newer publish took over.
+    pub fn is_superseded(&self) -> bool {
+        self.slot.lock().successor.is_some()
+    }
+
+    /// The players left for the task, if any.
+    pub fn take_adopted(&self) -> Option<Adoption> {
+        self.slot.lock().adopted.take()
+    }
+
+    /// The task ends: the slot takes nothing more. Returns the successor, if a newer publish
+    /// took over, and players left and not yet taken.
+    pub fn close(&self) -> (Option<Arc<Handover>>, Option<Adoption>) {
+        let mut slot = self.slot.lock();
+        slot.closed = true;
+        (slot.successor.take(), slot.adopted.take())
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct StreamHandle {
     pub ssrc: u32,
     pub epoch: u64,
+    /// Player joins; bounded (a full queue makes the join wait).
     pub commands: mpsc::Sender<Command>,
+    /// Supersession and adopted players, apart from the bounded queues.
+    pub handover: Arc<Handover>,
     /// The task's published figures.
     pub stats: Arc<SnapshotCell>,
 }
 
+/// Live streams by name.
 #[derive(Debug, Default)]
 pub struct Streams {
     by_name: Mutex<HashMap<String, StreamHandle>>,
-    counted: Mutex<Counted>,
-}
-
-/// Every stream task's figures, named or not, and the totals of those that ended. One lock, so
-/// a task moving from live to ended is never counted twice or not at all: node counters never
-/// go down.
-#[derive(Debug, Default)]
-struct Counted {
-    live: HashMap<u32, Arc<SnapshotCell>>,
-    retired: NodeTotals,
 }
 
 /// The outcome of [`Streams::register`].
@@ -57,17 +127,13 @@ pub enum Registration {
 }
 
 impl Streams {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, StreamHandle>> {
-        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     pub fn get(&self, name: &str) -> Option<StreamHandle> {
-        self.lock().get(name).cloned()
+        self.by_name.lock().get(name).cloned()
     }
 
     /// Names `handle`'s stream `name`, superseding an older publish of the same name.
     pub fn register(&self, name: &str, handle: StreamHandle) -> Registration {
-        let mut by_name = self.lock();
+        let mut by_name = self.by_name.lock();
         if let Some(current) = by_name.get(name) {
             if current.ssrc == handle.ssrc {
                 return Registration::AlreadyRegistered;
@@ -75,9 +141,7 @@ impl Streams {
             if current.epoch > handle.epoch {
                 return Registration::Stale;
             }
-            let _ = current.commands.try_send(Command::Superseded {
-                successor: handle.commands.clone(),
-            });
+            current.handover.supersede(handle.handover.clone());
         }
         by_name.insert(name.to_owned(), handle);
         Registration::Registered
@@ -86,6 +150,7 @@ impl Streams {
     /// Every stream served, sorted by name.
     pub fn handles(&self) -> Vec<(String, StreamHandle)> {
         let mut handles: Vec<(String, StreamHandle)> = self
+            .by_name
             .lock()
             .iter()
             .map(|(name, handle)| (name.clone(), handle.clone()))
@@ -94,35 +159,10 @@ impl Streams {
         handles
     }
 
-    fn counted(&self) -> MutexGuard<'_, Counted> {
-        self.counted.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Counts a stream task's figures from its start.
-    pub fn track(&self, ssrc: u32, stats: Arc<SnapshotCell>) {
-        self.counted().live.insert(ssrc, stats);
-    }
-
-    /// Node-wide counters: streams that ended plus the running ones now.
-    pub fn totals(&self) -> NodeTotals {
-        let counted = self.counted();
-        let mut totals = counted.retired.clone();
-        for stats in counted.live.values() {
-            totals.add(&stats.read());
-        }
-        totals
-    }
-
-    /// Moves an ended stream task's last figures into the node's totals.
-    pub fn retire(&self, ssrc: u32, last: &StreamSnapshot) {
-        let mut counted = self.counted();
-        counted.live.remove(&ssrc);
-        counted.retired.add(last);
-    }
-
     /// Players per stream, for the report to the cloud.
     pub fn viewer_counts(&self) -> Vec<ViewerCount> {
-        self.lock()
+        self.by_name
+            .lock()
             .values()
             .map(|handle| ViewerCount {
                 ssrc: handle.ssrc,
@@ -134,38 +174,9 @@ impl Streams {
 
     /// Forgets `name` if `ssrc` still holds it.
     pub fn deregister(&self, name: &str, ssrc: u32) {
-        let mut by_name = self.lock();
+        let mut by_name = self.by_name.lock();
         if by_name.get(name).is_some_and(|h| h.ssrc == ssrc) {
             by_name.remove(name);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Instant;
-
-    fn snapshot(packets: u64) -> StreamSnapshot {
-        StreamSnapshot {
-            packets,
-            ..StreamSnapshot::default()
-        }
-    }
-
-    #[test]
-    fn totals_move_from_live_to_retired_without_a_dip() {
-        let streams = Streams::default();
-        let cell = SnapshotCell::new(Instant::now());
-        streams.track(7, cell.clone());
-        cell.publish(snapshot(100));
-        let live = streams.totals();
-        assert_eq!((live.streams, live.packets), (1, 100));
-        streams.retire(7, &snapshot(120));
-        let ended = streams.totals();
-        assert_eq!((ended.streams, ended.packets), (1, 120));
-        // A later publish into the retired cell is no longer counted.
-        cell.publish(snapshot(500));
-        assert_eq!(streams.totals().packets, 120);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const RECEIVE_BLOCK: usize = 256 * 1024;
 const MAX_DATAGRAM: usize = 65_536;
@@ -93,7 +93,7 @@ impl DropWarnings {
 
 /// Reads until shutdown, handing every datagram to the router, which checks it and passes it
 /// to its stream's task.
-pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
+pub async fn receive(socket: UdpSocket, router: Arc<Router>, shutdown: CancellationToken) {
     let mut warnings = DropWarnings { last: None };
     let mut buffer = BytesMut::with_capacity(RECEIVE_BLOCK);
     loop {
@@ -102,7 +102,7 @@ pub async fn receive(socket: UdpSocket, router: Arc<Router>, mut shutdown: watch
         }
         let received = tokio::select! {
             received = socket.recv_buf_from(&mut buffer) => received,
-            _ = shutdown.changed() => return,
+            _ = shutdown.cancelled() => return,
         };
         let (len, from) = match received {
             Ok(received) => received,
