@@ -8,18 +8,12 @@ pub enum EdgeError {
     /// The play checks could not be set up (the message names the key).
     #[error("{0}")]
     Play(String),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] relay_node::IoError),
 }
 
 impl EdgeError {
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        EdgeError::Io {
-            what: what.into(),
-            source,
-        }
+        EdgeError::Io(relay_node::IoError::new(what, source))
     }
 }

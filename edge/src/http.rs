@@ -27,7 +27,7 @@ pub struct HttpState {
     /// The HTTP listeners' connections and bounds, for `/metrics`.
     pub http: Vec<Arc<relay_control::HttpBounds>>,
     /// Each player's response counts as one of the edge's tasks until it ends.
-    pub tasks: crate::tasks::Tasks,
+    pub tasks: relay_node::Tasks,
 }
 
 fn not_found(what: &str) -> Response {

@@ -4,6 +4,8 @@
 //! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer,
 //! every task of it tracked by [`tasks`] for a bounded shutdown.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod config;
 pub mod error;
@@ -17,5 +19,4 @@ pub mod stream_state;
 pub mod stream_task;
 pub mod streams;
 pub mod tag;
-pub mod tasks;
 pub mod udp;

@@ -179,7 +179,7 @@ impl Player {
 #[derive(Debug)]
 pub struct PlayerBody {
     player: Arc<Player>,
-    /// Held while the response is open, so shutdown waits for it (see `crate::tasks`).
+    /// Held while the response is open, so shutdown waits for it (see `relay_node::Tasks`).
     _tracked: Option<TaskTrackerToken>,
 }
 

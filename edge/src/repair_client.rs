@@ -6,8 +6,8 @@
 use crate::config::{RepairSettings, TrustSource};
 use crate::router::Router;
 use crate::stream_task::StreamInput;
-use crate::tasks::Tasks;
 use quinn::{Connection, Endpoint};
+use relay_node::Tasks;
 use relay_proto::{CloudMessage, EdgeMessage, NackRequest, Packet, Source, REPAIR_VERSION};
 use repair_quic::channel::{read_unordered, send_unordered, write_frame, FrameReader};
 use repair_quic::endpoint::Trust;

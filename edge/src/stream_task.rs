@@ -6,7 +6,7 @@ use crate::stats::{SnapshotCell, StreamSnapshot, SNAPSHOT_INTERVAL};
 use crate::stream_state::StreamState;
 use crate::streams::{Adoption, Command, Handover, Registration, StreamHandle, Streams};
 use crate::tag::FlvTag;
-use crate::tasks::Tasks;
+use relay_node::Tasks;
 use relay_proto::NackRequest;
 use relay_proto::{
     Announcement, Packet, ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver,

@@ -8,6 +8,7 @@ mod logging;
 mod rotating_file;
 mod secrets;
 mod start;
+mod tasks;
 
 pub use addr::{parse_addr, parse_multicast_if, parse_optional_addr};
 pub use config_file::{load_section, CommandLine, DEFAULT_CONFIG};
@@ -19,6 +20,7 @@ pub use secrets::{
     PLACEHOLDER_JWT_KEY, PLACEHOLDER_SECRET_KEY,
 };
 pub use start::{run_node, NodeConfig};
+pub use tasks::Tasks;
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -1,9 +1,10 @@
-//! Every task the edge spawns, tracked, and the one signal that stops them.
+//! Every task a node spawns, tracked, and the one signal that stops them.
 //!
-//! Stream tasks, the UDP reader, the repair client and its helpers, the HTTP servers and each
-//! player's response are tracked by one [`TaskTracker`] and watch one [`CancellationToken`].
-//! Shutdown cancels the token, then waits for exactly what is still running, at most the
-//! configured grace ([`Tasks::shut_down`]).
+//! A node's listeners, connections, stream tasks, background jobs and open responses are tracked
+//! by one [`TaskTracker`] and watch one [`CancellationToken`]. Shutdown cancels the token, then
+//! waits for exactly what is still running, at most the configured grace
+//! ([`Tasks::shut_down`]), so nothing is left to be killed mid-write and nothing waits on a
+//! fixed sleep.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 
-/// The edge's tracked tasks and their shutdown signal. Clones share both.
+/// A node's tracked tasks and their shutdown signal. Clones share both.
 #[derive(Debug, Clone, Default)]
 pub struct Tasks {
     tracker: TaskTracker,
@@ -46,12 +47,12 @@ impl Tasks {
         });
     }
 
-    /// Counts as a running task until dropped: a player's response holds one.
+    /// Counts as a running task until dropped: an open response holds one.
     pub fn token(&self) -> TaskTrackerToken {
         self.tracker.token()
     }
 
-    /// Cancelled when the edge shuts down.
+    /// Cancelled when the node shuts down.
     pub fn shutdown(&self) -> &CancellationToken {
         &self.shutdown
     }
