@@ -2,7 +2,7 @@
 //! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
 //! event per second with the delta and the total.
 
-use super::{lock, store_error, Rooms};
+use super::{store_error, Rooms};
 use relay_control::ApiError;
 use relay_rooms::RoomCounts;
 use std::collections::HashMap;
@@ -25,17 +25,18 @@ pub type Tallies = HashMap<String, Tally>;
 impl Rooms {
     /// Adds `count` likes to `live_id`; answers the room's total.
     pub async fn like(&self, live_id: &str, count: i64) -> Result<i64, ApiError> {
-        let known = lock(&self.tallies).contains_key(live_id);
+        let known = self.tallies.lock().contains_key(live_id);
         if !known {
             let stored = self.counts(live_id).await?;
-            lock(&self.tallies)
+            self.tallies
+                .lock()
                 .entry(live_id.to_owned())
                 .or_insert_with(|| Tally {
                     stored_likes: stored.likes,
                     ..Tally::default()
                 });
         }
-        let mut tallies = lock(&self.tallies);
+        let mut tallies = self.tallies.lock();
         let tally = tallies.entry(live_id.to_owned()).or_default();
         tally.pending_likes += count;
         Ok(tally.stored_likes + tally.pending_likes)
@@ -43,7 +44,8 @@ impl Rooms {
 
     /// Counts one view of `live_id` (room info read or joined).
     pub fn viewed(&self, live_id: &str) {
-        lock(&self.tallies)
+        self.tallies
+            .lock()
             .entry(live_id.to_owned())
             .or_default()
             .pending_views += 1;
@@ -56,7 +58,9 @@ impl Rooms {
 
     /// Writes the pending counts and sends each room's new likes to its clients.
     pub async fn flush_tallies(&self) {
-        let due: Vec<(String, i64, i64)> = lock(&self.tallies)
+        let due: Vec<(String, i64, i64)> = self
+            .tallies
+            .lock()
             .iter_mut()
             .filter(|(_, t)| t.pending_likes > 0 || t.pending_views > 0)
             .map(|(live_id, t)| {
@@ -70,21 +74,21 @@ impl Rooms {
             if let Err(error) = self.store.add_room_counts(&live_id, likes, views).await {
                 // Kept for the next flush rather than lost.
                 tracing::warn!(%error, live_id, "cannot store likes and views");
-                let mut tallies = lock(&self.tallies);
+                let mut tallies = self.tallies.lock();
                 let tally = tallies.entry(live_id).or_default();
                 tally.pending_likes += likes;
                 tally.pending_views += views;
                 continue;
             }
             let total = {
-                let mut tallies = lock(&self.tallies);
+                let mut tallies = self.tallies.lock();
                 let tally = tallies.entry(live_id.clone()).or_default();
                 tally.stored_likes += likes;
                 let total = tally.stored_likes + tally.pending_likes;
                 // A room no longer live is forgotten once all of it is stored.
                 if tally.pending_likes == 0
                     && tally.pending_views == 0
-                    && !lock(&self.watched).contains_key(&live_id)
+                    && !self.watched.lock().contains_key(&live_id)
                 {
                     tallies.remove(&live_id);
                 }
@@ -114,7 +118,9 @@ impl Rooms {
             .gift_totals(&room.live_id)
             .await
             .map_err(store_error)?;
-        let (likes, views) = lock(&self.tallies)
+        let (likes, views) = self
+            .tallies
+            .lock()
             .get(&room.live_id)
             .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
         let end = room.stopped_at.unwrap_or_else(super::unix_ms);

@@ -7,9 +7,10 @@
 //! `Last-Event-ID` after a reconnect gets exactly the events after it, and one resuming after
 //! the node restarted gets everything kept since (never a stale match).
 
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// Events kept per room for clients that reconnect; older ones are gone (a client that missed
@@ -55,6 +56,8 @@ pub struct Subscription {
 }
 
 impl EventHub {
+    /// An empty hub; `boot` (this run's start, Unix ms) prefixes event ids so a client
+    /// resuming with an id from an earlier run starts afresh.
     pub fn new(boot: i64) -> Self {
         EventHub {
             boot,
@@ -63,7 +66,7 @@ impl EventHub {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, RoomLog>> {
-        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+        self.rooms.lock()
     }
 
     fn log<'a>(rooms: &'a mut HashMap<String, RoomLog>, live_id: &str) -> &'a mut RoomLog {

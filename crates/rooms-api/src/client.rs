@@ -7,43 +7,34 @@ use super::views::{HeartbeatView, LiveInfo, OnlineUser};
 use super::{store_error, Rooms};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use relay_control::{ApiError, ApiJson, ApiQuery, Page, PageQuery, Reply};
 use relay_rooms::{Room, RoomStatus, StopReason};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router(rooms: Arc<Rooms>) -> Router {
-    Router::new()
-        .route("/client/live/room/instance", post(create_room))
-        .route("/client/live/room/instance/{live_id}", delete(delete_room))
-        .route("/client/live/room/info/{live_id}", get(room_info))
-        .route("/client/live/room/list", get(list_rooms))
-        .route("/client/live/room/list/anchor", get(own_rooms))
-        .route("/client/live/room", get(search_rooms))
-        .route(
-            "/client/live/room/{live_id}",
-            axum::routing::put(start_room).delete(stop_room),
-        )
-        .route("/client/live/room/{live_id}/push_url", get(push_url))
-        .route(
-            "/client/live/room/user/{live_id}",
-            post(join_room).delete(leave_room),
-        )
-        .route(
-            "/client/live/room/heartbeat/{live_id}",
-            get(heartbeat).post(heartbeat),
-        )
-        .route("/client/live/room/user_list", get(online_users))
-        .route("/client/live/room/{live_id}/events", get(room_events))
-        .route(
-            "/client/live/room/{live_id}/like",
-            axum::routing::put(like_room),
-        )
-        .route("/client/live/room/{live_id}/stats", get(room_stats))
+/// `/client/live/...` and `/client/gift/...`: rooms, the audience, events, likes and gifts.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    // A heartbeat is a GET (the vendor SDKs') or a POST; the document names the GET.
+    let (schemas, paths, beat) = routes!(heartbeat);
+    OpenApiRouter::new()
+        .routes(routes!(create_room))
+        .routes(routes!(delete_room))
+        .routes(routes!(room_info))
+        .routes(routes!(list_rooms))
+        .routes(routes!(own_rooms))
+        .routes(routes!(search_rooms))
+        .routes(routes!(start_room, stop_room))
+        .routes(routes!(push_url))
+        .routes(routes!(join_room, leave_room))
+        .routes((schemas, paths, beat.post(heartbeat)))
+        .routes(routes!(online_users))
+        .routes(routes!(room_events))
+        .routes(routes!(like_room))
+        .routes(routes!(room_stats))
         .merge(super::gifts::client_routes())
         .with_state(rooms)
 }
@@ -64,7 +55,7 @@ pub(super) fn anchor_only(
 }
 
 /// Creates a room with the caller as its anchor; the answer carries the push URL.
-#[utoipa::path(post, path = "/client/live/room/instance", request_body = RoomBody, responses(
+#[utoipa::path(post, operation_id = "client_create_room", path = "/client/live/room/instance", request_body = RoomBody, responses(
     (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401),
     (status = 403, description = "code 604: the caller is a banned anchor")))]
 pub async fn create_room(
@@ -88,7 +79,7 @@ pub async fn create_room(
 }
 
 /// One room (never with its push URL).
-#[utoipa::path(get, path = "/client/live/room/info/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(get, operation_id = "client_room_info", path = "/client/live/room/info/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404)))]
 pub async fn room_info(
     _caller: ClientCaller,
@@ -101,7 +92,7 @@ pub async fn room_info(
 }
 
 /// Rooms by status (live first, then created, then ended), paged.
-#[utoipa::path(get, path = "/client/live/room/list", params(ListQuery), responses(
+#[utoipa::path(get, operation_id = "client_list_rooms", path = "/client/live/room/list", params(ListQuery), responses(
     (status = 200, body = Reply<Page<LiveInfo>>), (status = 400), (status = 401)))]
 pub async fn list_rooms(
     _caller: ClientCaller,
@@ -163,7 +154,7 @@ pub async fn search_rooms(
 }
 
 /// The anchor starts its room; the answer carries the push URL.
-#[utoipa::path(put, path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(put, operation_id = "client_start_room", path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "not the anchor; code 604: the anchor is banned"), (status = 404), (status = 409, description = "code 601")))]
 pub async fn start_room(
     caller: ClientCaller,
@@ -180,7 +171,7 @@ pub async fn start_room(
 }
 
 /// The anchor stops its room (reason `anchor`).
-#[utoipa::path(delete, path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(delete, operation_id = "client_stop_room", path = "/client/live/room/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403), (status = 404), (status = 409, description = "code 601")))]
 pub async fn stop_room(
     caller: ClientCaller,
@@ -194,7 +185,7 @@ pub async fn stop_room(
 }
 
 /// The anchor deletes its room (ending it first when live).
-#[utoipa::path(delete, path = "/client/live/room/instance/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(delete, operation_id = "client_delete_room", path = "/client/live/room/instance/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<Object>), (status = 401), (status = 403), (status = 404)))]
 pub async fn delete_room(
     caller: ClientCaller,
@@ -315,7 +306,7 @@ pub struct OnlineQuery {
 }
 
 /// Viewers online in a room, paged by user id.
-#[utoipa::path(get, path = "/client/live/room/user_list", params(OnlineQuery), responses(
+#[utoipa::path(get, operation_id = "client_online_users", path = "/client/live/room/user_list", params(OnlineQuery), responses(
     (status = 200, body = Reply<Page<OnlineUser>>), (status = 400), (status = 401), (status = 404)))]
 pub async fn online_users(
     _caller: ClientCaller,
@@ -440,7 +431,7 @@ pub async fn like_room(
 }
 
 /// The anchor's statistics of its room.
-#[utoipa::path(get, path = "/client/live/room/{live_id}/stats", params(("live_id" = String, Path)),
+#[utoipa::path(get, operation_id = "client_room_stats", path = "/client/live/room/{live_id}/stats", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 403), (status = 404)))]
 pub async fn room_stats(
     caller: ClientCaller,

@@ -6,8 +6,6 @@ use super::auth::{server_signature, AdminCaller};
 use super::views::{LiveInfo, OnlineUser, TokenView, UserView};
 use super::{store_error, unix_s, Rooms};
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::Router;
 use relay_control::auth::jwt::{self, ADMIN_ROLE};
 use relay_control::auth::Claims;
 use relay_control::{ApiError, ApiJson, ApiQuery, Page, PageQuery, Reply};
@@ -16,33 +14,36 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Client tokens live a day unless the server asks otherwise, and at most 30 days.
 const DEFAULT_TOKEN_LIFETIME_S: i64 = 24 * 3600;
 const MAX_TOKEN_LIFETIME_S: i64 = 30 * 24 * 3600;
 
-pub fn router(rooms: Arc<Rooms>) -> Router {
-    let server = Router::new()
-        .route("/server/auth/token", get(client_token))
-        .route("/server/auth/admin/token", get(admin_token))
-        .route("/server/user/register", post(register_user))
-        .route("/server/user/register/batch", post(register_users))
-        .route("/server/user/{user_id}", put(update_user))
-        .route("/server/user/info/{user_id}", get(user_info))
-        .route("/server/live", post(create_room).get(list_rooms))
-        .route("/server/live/{live_id}", get(room_info).delete(delete_room))
-        .route("/server/live/{live_id}/start", post(start_room))
-        .route("/server/live/{live_id}/stop", post(stop_room))
-        .route("/server/live/{live_id}/users", get(online_users))
-        .route("/server/live/{live_id}/stats", get(room_stats))
+/// `/server` (behind the server signature) and `/admin`: users, tokens, rooms and gifts.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    let server = OpenApiRouter::new()
+        .routes(routes!(client_token))
+        .routes(routes!(admin_token))
+        .routes(routes!(register_user))
+        .routes(routes!(register_users))
+        .routes(routes!(update_user))
+        .routes(routes!(user_info))
+        .routes(routes!(create_room, list_rooms))
+        .routes(routes!(room_info, delete_room))
+        .routes(routes!(start_room))
+        .routes(routes!(stop_room))
+        .routes(routes!(online_users))
+        .routes(routes!(room_stats))
         .merge(super::gifts::server_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             rooms.clone(),
             server_signature,
         ));
-    let admin = Router::new()
-        .route("/admin/live", get(admin_list_rooms))
-        .route("/admin/live/{live_id}/stop", post(admin_stop_room))
+    let admin = OpenApiRouter::new()
+        .routes(routes!(admin_list_rooms))
+        .routes(routes!(admin_stop_room))
         .merge(super::gifts::admin_routes());
     server.merge(admin).with_state(rooms)
 }
@@ -291,7 +292,7 @@ impl RoomBody {
 }
 
 /// Creates a room for a registered anchor; the answer carries the push URL.
-#[utoipa::path(post, path = "/server/live", request_body = RoomBody, responses(
+#[utoipa::path(post, operation_id = "server_create_room", path = "/server/live", request_body = RoomBody, responses(
     (status = 200, body = Reply<LiveInfo>), (status = 400), (status = 401),
     (status = 403, description = "code 604: the anchor is banned"), (status = 404)))]
 pub async fn create_room(
@@ -309,7 +310,7 @@ pub async fn create_room(
 }
 
 /// One room, with its push URL.
-#[utoipa::path(get, path = "/server/live/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(get, operation_id = "server_room_info", path = "/server/live/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404)))]
 pub async fn room_info(
     State(rooms): State<Arc<Rooms>>,
@@ -320,7 +321,7 @@ pub async fn room_info(
 }
 
 /// Starts a created room.
-#[utoipa::path(post, path = "/server/live/{live_id}/start", params(("live_id" = String, Path)),
+#[utoipa::path(post, operation_id = "server_start_room", path = "/server/live/{live_id}/start", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 403, description = "code 604: the anchor is banned"), (status = 404), (status = 409, description = "code 601: not in a state that can start")))]
 pub async fn start_room(
     State(rooms): State<Arc<Rooms>>,
@@ -332,7 +333,7 @@ pub async fn start_room(
 }
 
 /// Ends a live room (reason `server`).
-#[utoipa::path(post, path = "/server/live/{live_id}/stop", params(("live_id" = String, Path)),
+#[utoipa::path(post, operation_id = "server_stop_room", path = "/server/live/{live_id}/stop", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<LiveInfo>), (status = 401), (status = 404), (status = 409, description = "code 601: not live")))]
 pub async fn stop_room(
     State(rooms): State<Arc<Rooms>>,
@@ -344,7 +345,7 @@ pub async fn stop_room(
 }
 
 /// Deletes a room (ending it first when live).
-#[utoipa::path(delete, path = "/server/live/{live_id}", params(("live_id" = String, Path)),
+#[utoipa::path(delete, operation_id = "server_delete_room", path = "/server/live/{live_id}", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<Object>), (status = 401), (status = 404)))]
 pub async fn delete_room(
     State(rooms): State<Arc<Rooms>>,
@@ -386,7 +387,7 @@ impl ListQuery {
 }
 
 /// Rooms, paged, with their push URLs.
-#[utoipa::path(get, path = "/server/live", params(ListQuery), responses(
+#[utoipa::path(get, operation_id = "server_list_rooms", path = "/server/live", params(ListQuery), responses(
     (status = 200, body = Reply<Page<LiveInfo>>), (status = 400), (status = 401)))]
 pub async fn list_rooms(
     State(rooms): State<Arc<Rooms>>,
@@ -398,7 +399,7 @@ pub async fn list_rooms(
 }
 
 /// Viewers online in a room, paged by user id.
-#[utoipa::path(get, path = "/server/live/{live_id}/users", params(("live_id" = String, Path), PageQuery),
+#[utoipa::path(get, operation_id = "server_online_users", path = "/server/live/{live_id}/users", params(("live_id" = String, Path), PageQuery),
     responses((status = 200, body = Reply<Page<OnlineUser>>), (status = 400), (status = 401), (status = 404)))]
 pub async fn online_users(
     State(rooms): State<Arc<Rooms>>,
@@ -465,7 +466,7 @@ pub async fn admin_stop_room(
 }
 
 /// A room's statistics.
-#[utoipa::path(get, path = "/server/live/{live_id}/stats", params(("live_id" = String, Path)),
+#[utoipa::path(get, operation_id = "server_room_stats", path = "/server/live/{live_id}/stats", params(("live_id" = String, Path)),
     responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 404)))]
 pub async fn room_stats(
     State(rooms): State<Arc<Rooms>>,
