@@ -5,11 +5,11 @@
 //! (price, one `client_biz_id` one gift, the answers) are in `gift_rules`; the reconciler that
 //! settles payments whose call said nothing is a job (`jobs`).
 
-use super::auth::{AdminCaller, ClientCaller};
-use super::client::anchor_only;
+use super::auth::{signed, AdminCaller, ClientCaller};
 use super::gift_rules::{
     check_same_send, ledger_query, parse_number, price, settled, MAX_QUANTITY,
 };
+use super::rooms::anchor_only;
 use super::{store_error, Rooms, CODE_BAD_STATE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,8 +22,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// `/server/gift/...`, behind the server signature (merged before its layer).
-pub fn server_routes() -> OpenApiRouter<Arc<Rooms>> {
+/// The gift routes of `/server` (behind the server signature), `/admin` and `/client`.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    signed(&rooms, server_routes())
+        .merge(admin_routes())
+        .merge(client_routes())
+        .with_state(rooms)
+}
+
+/// `/server/gift/...`.
+fn server_routes() -> OpenApiRouter<Arc<Rooms>> {
     OpenApiRouter::new()
         .routes(routes!(server_list_config, server_put_config))
         .routes(routes!(server_delete_config))
@@ -34,14 +42,14 @@ pub fn server_routes() -> OpenApiRouter<Arc<Rooms>> {
 }
 
 /// `/admin/gift/config`, for operators.
-pub fn admin_routes() -> OpenApiRouter<Arc<Rooms>> {
+fn admin_routes() -> OpenApiRouter<Arc<Rooms>> {
     OpenApiRouter::new()
         .routes(routes!(admin_list_config, admin_put_config))
         .routes(routes!(admin_delete_config))
 }
 
 /// `/client/gift/...`.
-pub fn client_routes() -> OpenApiRouter<Arc<Rooms>> {
+fn client_routes() -> OpenApiRouter<Arc<Rooms>> {
     OpenApiRouter::new()
         .routes(routes!(client_config))
         .routes(routes!(client_config_of_type))

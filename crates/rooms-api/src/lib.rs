@@ -6,8 +6,8 @@
 //! gives the routes with their OpenAPI document; [`watch_rooms`] and [`reconcile_gifts`] are the
 //! jobs to run beside them.
 
+mod audience;
 mod auth;
-mod client;
 mod error;
 mod events;
 mod gift_rules;
@@ -18,8 +18,9 @@ mod likes;
 mod moderation;
 mod pk;
 mod publish;
-mod server;
+mod rooms;
 mod settings;
+mod users;
 mod views;
 
 pub use error::{store_error, CODE_BAD_STATE};
@@ -265,8 +266,12 @@ impl Rooms {
     /// a route, and every route is in it.
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
         OpenApiRouter::with_openapi(<RoomsDoc as utoipa::OpenApi>::openapi())
-            .merge(server::router(self.clone()))
-            .merge(client::router(self.clone()))
+            .merge(users::router(self.clone()))
+            .merge(rooms::router(self.clone()))
+            .merge(audience::router(self.clone()))
+            .merge(events::router(self.clone()))
+            .merge(likes::router(self.clone()))
+            .merge(gifts::router(self.clone()))
             .merge(pk::router(self.clone()))
             .merge(moderation::router(self.clone()))
     }
@@ -381,7 +386,7 @@ impl Rooms {
     }
 
     /// Rooms by status (all when none is given), paged.
-    pub async fn list(&self, query: &server::ListQuery) -> Result<Page<Room>, ApiError> {
+    pub async fn list(&self, query: &rooms::ListQuery) -> Result<Page<Room>, ApiError> {
         let statuses = query.statuses()?;
         self.store
             .list_rooms(&statuses, query.page())
@@ -390,7 +395,7 @@ impl Rooms {
     }
 
     /// Rooms by status, paged, as viewers see them.
-    pub async fn list_views(&self, query: &server::ListQuery) -> Result<Page<LiveInfo>, ApiError> {
+    pub async fn list_views(&self, query: &rooms::ListQuery) -> Result<Page<LiveInfo>, ApiError> {
         Ok(self.list(query).await?.map(|room| self.view(room)))
     }
 
@@ -668,7 +673,7 @@ mod tests {
     /// reaches only the bodies in library crates; these live in the cloud, so the replay is here.
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
-        use super::{client, gifts, moderation, pk, server};
+        use super::{gifts, likes, moderation, pk, rooms, users};
         use fuzz_harness::json_body;
         let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
@@ -678,12 +683,12 @@ mod tests {
             };
             for entry in entries {
                 let body = std::fs::read(entry.expect("an entry").path()).expect("an input");
-                parsed_users += usize::from(json_body::<server::UserBody>(&body).is_some());
-                json_body::<server::UsersBody>(&body);
-                json_body::<server::UserUpdateBody>(&body);
-                json_body::<server::RoomBody>(&body);
-                json_body::<server::AdminStopBody>(&body);
-                json_body::<client::LikeBody>(&body);
+                parsed_users += usize::from(json_body::<users::UserBody>(&body).is_some());
+                json_body::<users::UsersBody>(&body);
+                json_body::<users::UserUpdateBody>(&body);
+                json_body::<rooms::RoomBody>(&body);
+                json_body::<rooms::AdminStopBody>(&body);
+                json_body::<likes::LikeBody>(&body);
                 json_body::<gifts::SendBody>(&body);
                 json_body::<gifts::ConfirmBody>(&body);
                 json_body::<moderation::KickBody>(&body);

@@ -2,10 +2,20 @@
 //! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
 //! event per second with the delta and the total.
 
+use super::auth::ClientCaller;
 use super::{store_error, Rooms};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use relay_control::ApiError;
+use relay_control::{ApiJson, Reply};
 use relay_rooms::RoomCounts;
+use relay_rooms::RoomStatus;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most likes one request may carry (a client batching taps).
 pub const MAX_LIKES_PER_REQUEST: i64 = 1000;
@@ -137,4 +147,63 @@ impl Rooms {
             gift_revenue: gifts.paid_total,
         })
     }
+}
+
+/// `PUT /client/live/room/{live_id}/like`.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(like_room))
+        .with_state(rooms)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LikeBody {
+    /// Likes in this request (taps batched by the client), 1 to 1000.
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LikeView {
+    pub count: i64,
+    /// The room's likes so far.
+    pub total: i64,
+}
+
+/// Likes a live room (not one's own). Clients see the likes as one `like` event a second.
+#[utoipa::path(put, path = "/client/live/room/{live_id}/like", request_body = LikeBody,
+    params(("live_id" = String, Path)),
+    responses((status = 200, body = Reply<LikeView>), (status = 400), (status = 401), (status = 403, description = "the anchor's own room"), (status = 404), (status = 409, description = "code 601: not live")))]
+pub async fn like_room(
+    caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+    body: Result<ApiJson<LikeBody>, ApiError>,
+) -> Result<Reply<LikeView>, ApiError> {
+    let ApiJson(body) = body?;
+    if !(1..=super::likes::MAX_LIKES_PER_REQUEST).contains(&body.count) {
+        return Err(ApiError::bad_request(format!(
+            "count must be 1 to {}",
+            super::likes::MAX_LIKES_PER_REQUEST
+        )));
+    }
+    let room = rooms.room(&live_id).await?;
+    if room.anchor_id == caller.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "anchors cannot like their own room",
+        ));
+    }
+    if room.status != RoomStatus::Live {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, format!("room {live_id} is not live"))
+                .with_code(super::CODE_BAD_STATE),
+        );
+    }
+    rooms.check_not_muted(&live_id, &caller.user_id)?;
+    let total = rooms.like(&live_id, body.count).await?;
+    Ok(Reply::ok(LikeView {
+        count: body.count,
+        total,
+    }))
 }

@@ -8,8 +8,8 @@
 //! caches it at once, and every node reloads them from the store every few seconds. Bans are
 //! read from the store where they are checked (create, start, publish: none of them hot).
 
-use super::auth::{server_signature, AdminCaller, ClientCaller};
-use super::client::anchor_only;
+use super::auth::{signed, AdminCaller, ClientCaller};
+use super::rooms::anchor_only;
 use super::{store_error, unix_ms, Rooms};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -259,13 +259,8 @@ pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
     let server = OpenApiRouter::new()
         .routes(routes!(server_kick))
         .routes(routes!(server_mute))
-        .routes(routes!(server_ban, server_lift_ban, server_ban_info))
-        .route_layer(axum::middleware::from_fn_with_state(
-            rooms.clone(),
-            server_signature,
-        ));
-    OpenApiRouter::new()
-        .merge(server)
+        .routes(routes!(server_ban, server_lift_ban, server_ban_info));
+    signed(&rooms, server)
         .routes(routes!(anchor_kick))
         .routes(routes!(anchor_mute))
         .routes(routes!(admin_ban, admin_lift_ban, admin_ban_info))

@@ -132,14 +132,14 @@ impl Rooms {
     /// Rooms live in the store (another node or an earlier run started them) are watched from
     /// now on, their stream absent until it shows up.
     pub(crate) async fn watch_live_rooms(&self) {
-        let query = super::server::ListQuery {
+        let query = super::rooms::ListQuery {
             status: Some("live".to_owned()),
             page_num: None,
             page_size: Some(relay_control::MAX_PAGE_SIZE),
         };
         let mut page_num = 1;
         loop {
-            let query = super::server::ListQuery {
+            let query = super::rooms::ListQuery {
                 page_num: Some(page_num),
                 ..query.clone()
             };
