@@ -24,6 +24,7 @@ use relay_control::{
     livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Envelope, Gate, Page,
     PageQuery, Reply, StreamName,
 };
+use relay_rooms_api::tagged;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,36 +48,46 @@ pub struct Access {
 pub fn router(state: Arc<NodeState>, access: &Access, rooms: OpenApiRouter) -> Router {
     let gate = |envelope| Gate::new(access.credentials.clone(), envelope);
     // livego answered its paths on any method; `/control/*` documents the POST that changes.
-    let (writes, writes_doc) = OpenApiRouter::new()
-        .routes(answering(
-            routes!(control_get),
-            get(control_get).post(control_get),
-        ))
-        .routes(answering(
-            routes!(control_reset),
-            get(control_reset).post(control_reset),
-        ))
-        .routes(answering(
-            routes!(control_delete),
-            get(control_delete).post(control_delete),
-        ))
-        .split_for_parts();
-    let (livego_reads, livego_doc) = OpenApiRouter::new()
-        .routes(answering(routes!(livestat), any(livestat)))
-        .split_for_parts();
-    let (mut reads, reads_doc) = OpenApiRouter::new()
-        .routes(routes!(list_streams))
-        .routes(routes!(get_stream))
-        .split_for_parts();
-    let (metrics_routes, metrics_doc) = metrics::router().split_for_parts();
+    let (writes, writes_doc) = tagged(
+        OpenApiRouter::new()
+            .routes(answering(
+                routes!(control_get),
+                get(control_get).post(control_get),
+            ))
+            .routes(answering(
+                routes!(control_reset),
+                get(control_reset).post(control_reset),
+            ))
+            .routes(answering(
+                routes!(control_delete),
+                get(control_delete).post(control_delete),
+            )),
+        "livego",
+    )
+    .split_for_parts();
+    let (livego_reads, livego_doc) = tagged(
+        OpenApiRouter::new().routes(answering(routes!(livestat), any(livestat))),
+        "livego",
+    )
+    .split_for_parts();
+    let (mut reads, reads_doc) = tagged(
+        OpenApiRouter::new()
+            .routes(routes!(list_streams))
+            .routes(routes!(get_stream)),
+        "streams",
+    )
+    .split_for_parts();
+    let (metrics_routes, metrics_doc) = tagged(metrics::router(), "metrics").split_for_parts();
     if !access.metrics_apart {
         reads = reads.merge(metrics_routes);
     }
     let (rooms, rooms_doc) = rooms.split_for_parts();
     let mut document = ApiDoc::openapi();
-    let openapi_doc = OpenApiRouter::<()>::new()
-        .routes(routes!(openapi_json))
-        .into_openapi();
+    let openapi_doc = tagged(
+        OpenApiRouter::<()>::new().routes(routes!(openapi_json)),
+        "openapi",
+    )
+    .into_openapi();
     for part in [
         writes_doc,
         livego_doc,

@@ -156,6 +156,33 @@ pub fn unix_s() -> i64 {
     unix_ms() / 1000
 }
 
+/// `router` with every operation of its document tagged `tag` (its resource), so that OpenAPI
+/// viewers group the operations as the code does.
+pub fn tagged<S: Clone + Send + Sync + 'static>(
+    mut router: OpenApiRouter<S>,
+    tag: &str,
+) -> OpenApiRouter<S> {
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .tags
+                .get_or_insert_with(Vec::new)
+                .push(tag.to_owned());
+        }
+    }
+    router
+}
+
 /// A webhook event about `room`.
 pub fn room_event(kind: &str, room: &Room, extra: serde_json::Value) -> NewEvent {
     let mut body = serde_json::json!({
@@ -266,14 +293,14 @@ impl Rooms {
     /// a route, and every route is in it.
     pub fn router(self: &Arc<Self>) -> OpenApiRouter {
         OpenApiRouter::with_openapi(<RoomsDoc as utoipa::OpenApi>::openapi())
-            .merge(users::router(self.clone()))
-            .merge(rooms::router(self.clone()))
-            .merge(audience::router(self.clone()))
-            .merge(events::router(self.clone()))
-            .merge(likes::router(self.clone()))
-            .merge(gifts::router(self.clone()))
-            .merge(pk::router(self.clone()))
-            .merge(moderation::router(self.clone()))
+            .merge(tagged(users::router(self.clone()), "users"))
+            .merge(tagged(rooms::router(self.clone()), "rooms"))
+            .merge(tagged(audience::router(self.clone()), "audience"))
+            .merge(tagged(events::router(self.clone()), "events"))
+            .merge(tagged(likes::router(self.clone()), "likes"))
+            .merge(tagged(gifts::router(self.clone()), "gifts"))
+            .merge(tagged(pk::router(self.clone()), "pk"))
+            .merge(tagged(moderation::router(self.clone()), "moderation"))
     }
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
@@ -669,8 +696,8 @@ mod tests {
     }
 
     /// The `room_json` fuzz corpus and its crash inputs (fuzz/corpus, fuzz/regressions) through
-    /// every JSON request body of the room API, parsed as `ApiJson` parses them. The fuzz target
-    /// reaches only the bodies in library crates; these live in the cloud, so the replay is here.
+    /// every JSON request body of the room API, parsed as `ApiJson` parses them (the bodies are
+    /// private to this crate, so the replay is here).
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
         use super::{gifts, likes, moderation, pk, rooms, users};
