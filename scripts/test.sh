@@ -66,7 +66,8 @@ need_pip() {
         apt_install python3-pip
     fi
     python3 -m pip install --user "$package" ||
-        python3 -m pip install --user --break-system-packages "$package"
+        python3 -m pip install --user --break-system-packages "$package" ||
+        python3 -m pip install "$package"
     # pip's --user scripts directory, for this run.
     PATH="$(python3 -m site --user-base)/bin:$PATH"
     export PATH
