@@ -55,6 +55,24 @@ pg_bin_dir() {
     return 1
 }
 
+# need_pip TOOL PACKAGE: install PACKAGE from PyPI (for this user) when TOOL is not on PATH.
+need_pip() {
+    local tool=$1 package=$2
+    if command -v "$tool" >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "test.sh: $tool not found, installing $package with pip" >&2
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt_install python3-pip
+    fi
+    python3 -m pip install --user "$package" ||
+        python3 -m pip install --user --break-system-packages "$package" ||
+        python3 -m pip install "$package"
+    # pip's --user scripts directory, for this run.
+    PATH="$(python3 -m site --user-base)/bin:$PATH"
+    export PATH
+}
+
 # PostgreSQL for the rooms storage tests (crates/rooms): a throwaway server made afresh in
 # target/pg-test for this run, listening on 127.0.0.1 only, stopped when the script exits. Its
 # URL goes to the tests in LIVERELAY_TEST_POSTGRES_URL. A URL already set (another server, or
@@ -143,6 +161,7 @@ pg_start() {
 need ffmpeg ffmpeg
 need python3 python3
 need supervisord supervisor
+need_pip openapi-spec-validator openapi-spec-validator
 pg_start
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -16,7 +16,7 @@ use crate::registry::{LiveStream, PublisherStat};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, MethodRouter};
 use axum::Router;
 use relay_control::auth::Credentials;
 use relay_control::views::{BitrateView, CloudStreamView, IngestView, RepairServedView, SentView};
@@ -24,11 +24,14 @@ use relay_control::{
     livego_reply, request_id_layer, serve_openapi, ApiError, ApiQuery, Envelope, Gate, Page,
     PageQuery, Reply, StreamName,
 };
+use relay_rooms_api::tagged;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 /// Who may use the API listener's routes.
 pub struct Access {
@@ -39,32 +42,94 @@ pub struct Access {
     pub metrics_apart: bool,
 }
 
-/// The API router; `/metrics` and `/status` too unless `access.metrics_apart`.
-pub fn router(state: Arc<NodeState>, access: &Access, rooms: Router) -> Router {
-    let mut document = ApiDoc::openapi();
-    document.merge(crate::rooms::RoomsDoc::openapi());
+/// The API router; `/metrics` and `/status` too unless `access.metrics_apart`. Its OpenAPI
+/// document (`/api/openapi.json`) is gathered from the routes as they are declared, the room
+/// API's (`rooms`) with them; `/metrics` and `/status` are in it wherever they are served.
+pub fn router(state: Arc<NodeState>, access: &Access, rooms: OpenApiRouter) -> Router {
     let gate = |envelope| Gate::new(access.credentials.clone(), envelope);
-    let writes = Router::new()
-        .route("/control/get", get(control_get).post(control_get))
-        .route("/control/reset", get(control_reset).post(control_reset))
-        .route("/control/delete", get(control_delete).post(control_delete));
-    let livego_reads = Router::new().route("/stat/livestat", any(livestat));
-    let mut reads = Router::new()
-        .route("/api/v1/streams", get(list_streams))
-        .route("/api/v1/streams/{app}/{name}", get(get_stream));
+    // livego answered its paths on any method; `/control/*` documents the POST that changes.
+    let (writes, writes_doc) = tagged(
+        OpenApiRouter::new()
+            .routes(answering(
+                routes!(control_get),
+                get(control_get).post(control_get),
+            ))
+            .routes(answering(
+                routes!(control_reset),
+                get(control_reset).post(control_reset),
+            ))
+            .routes(answering(
+                routes!(control_delete),
+                get(control_delete).post(control_delete),
+            )),
+        "livego",
+    )
+    .split_for_parts();
+    let (livego_reads, livego_doc) = tagged(
+        OpenApiRouter::new().routes(answering(routes!(livestat), any(livestat))),
+        "livego",
+    )
+    .split_for_parts();
+    let (mut reads, reads_doc) = tagged(
+        OpenApiRouter::new()
+            .routes(routes!(list_streams))
+            .routes(routes!(get_stream)),
+        "streams",
+    )
+    .split_for_parts();
+    let (metrics_routes, metrics_doc) = tagged(metrics::router(), "metrics").split_for_parts();
     if !access.metrics_apart {
-        reads = reads.merge(metrics::router());
+        reads = reads.merge(metrics_routes);
     }
+    let (rooms, rooms_doc) = rooms.split_for_parts();
+    let mut document = ApiDoc::openapi();
+    let openapi_doc = tagged(
+        OpenApiRouter::<()>::new().routes(routes!(openapi_json)),
+        "openapi",
+    )
+    .into_openapi();
+    for part in [
+        writes_doc,
+        livego_doc,
+        reads_doc,
+        metrics_doc,
+        rooms_doc,
+        openapi_doc,
+    ] {
+        document.merge(part);
+    }
+    let (served, _) = OpenApiRouter::new()
+        .routes(answering(
+            routes!(openapi_json),
+            get(serve_openapi(&document)),
+        ))
+        .split_for_parts();
     Router::new()
         .merge(gate(Envelope::Livego).guard(writes))
         .merge(gate(Envelope::Livego).guard_if(access.reads_closed, livego_reads))
         .merge(gate(Envelope::Api).guard_if(access.reads_closed, reads))
-        .route("/api/openapi.json", get(serve_openapi(&document)))
+        .merge(served)
         .fallback(not_found)
         .with_state(state)
         .merge(rooms)
         .layer(axum::middleware::from_fn(request_id_layer))
 }
+
+/// `routes` documented as their handler's `#[utoipa::path]` says, answered by
+/// `method_router` (the same handler on more methods than the document names).
+fn answering<S>(
+    routes: UtoipaMethodRouter<S>,
+    method_router: MethodRouter<S>,
+) -> UtoipaMethodRouter<S> {
+    let (schemas, paths, _) = routes;
+    (schemas, paths, method_router)
+}
+
+/// This document. Served by [`serve_openapi`]; this function only declares the path.
+#[utoipa::path(get, path = "/api/openapi.json", responses(
+    (status = 200, content_type = "application/json", body = Object, description = "the OpenAPI 3.1 document of this node")
+))]
+async fn openapi_json() {}
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; the list is at /api/openapi.json")
@@ -75,16 +140,6 @@ async fn not_found() -> ApiError {
     info(
         title = "liverelay cloud API",
         description = "Streams live on the cloud node, livego-compatible stream keys, metrics and health; the live-room API (/server signed with Qiniu AK/SK and X-Qiniu-Date, /client with a JWT, /admin with an admin JWT)."
-    ),
-    paths(
-        livestat,
-        control_get,
-        control_reset,
-        control_delete,
-        list_streams,
-        get_stream,
-        metrics::status,
-        metrics::prometheus
     ),
     components(schemas(
         relay_control::views::CloudStreamView,

@@ -198,7 +198,7 @@ pub struct CloudSettings {
     pub api_read_auth: ReadAuth,
     /// GET on `/control/*` creates, resets and deletes keys as in livego (with credentials).
     pub livego_compat_get: bool,
-    pub rooms: crate::rooms::RoomsSettings,
+    pub rooms: relay_rooms_api::RoomsSettings,
     pub rtmp_limits: crate::rtmp::RtmpLimits,
     /// Limits of `api_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,
@@ -307,7 +307,7 @@ impl NodeConfig for CloudConfig {
             api_credentials,
             api_read_auth: self.api_read_auth,
             livego_compat_get: self.livego_compat_get,
-            rooms: crate::rooms::RoomsSettings::from_config(self, &push_keys)?,
+            rooms: crate::rooms_config::rooms_settings(self, &push_keys)?,
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,

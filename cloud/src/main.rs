@@ -3,18 +3,20 @@
 mod api;
 mod config;
 mod error;
+mod live_facts;
 mod media_info;
 mod metrics;
 mod record;
 mod registry;
 mod repair;
-mod rooms;
+mod rooms_config;
 mod rtmp;
 mod sender;
 mod stream_keys;
 
 use crate::config::CloudConfig;
 use crate::error::CloudError;
+use crate::live_facts::MediaFacts;
 use crate::metrics::NodeState;
 use crate::record::{Recorder, RecordingStats};
 use crate::registry::Registry;
@@ -110,21 +112,30 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         shutdown_rx.clone(),
     ));
 
-    let rooms = rooms::Rooms::new(
+    let facts = Arc::new(MediaFacts {
+        registry: registry.clone(),
+        hub: hub.clone(),
+    });
+    let rooms = relay_rooms_api::Rooms::new(
         store,
         settings.rooms.clone(),
         settings.publish_auth,
         settings.push_keys.clone(),
-        registry.clone(),
-        hub.clone(),
-        rooms::AppLinks {
+        facts,
+        relay_rooms_api::AppLinks {
             webhooks: webhooks.as_ref().map(relay_rooms::WebhookWorker::handle),
             payments,
         },
     );
     let webhook_task = webhooks.map(|worker| tokio::spawn(worker.run(shutdown_rx.clone())));
-    let watchdog = tokio::spawn(rooms::watch_rooms(rooms.clone(), shutdown_rx.clone()));
-    let reconciler = tokio::spawn(rooms::reconcile_gifts(rooms.clone(), shutdown_rx.clone()));
+    let watchdog = tokio::spawn(relay_rooms_api::watch_rooms(
+        rooms.clone(),
+        shutdown_rx.clone(),
+    ));
+    let reconciler = tokio::spawn(relay_rooms_api::reconcile_gifts(
+        rooms.clone(),
+        shutdown_rx.clone(),
+    ));
     let rtmp_stats = RtmpStats::new(&settings.rtmp_limits);
     let api_bounds = HttpBounds::new("api", settings.http_limits);
     let metrics_bounds = HttpBounds::new("metrics", settings.http_limits);
@@ -168,7 +179,8 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         .map(|(listener, addr)| {
             let closed = settings.api_read_auth.closed_on(addr);
             let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
-            let router = gate.guard_if(closed, metrics::router()).with_state(state);
+            let (metrics_routes, _document) = metrics::router().split_for_parts();
+            let router = gate.guard_if(closed, metrics_routes).with_state(state);
             relay_control::serve_until(
                 "metrics",
                 listener,

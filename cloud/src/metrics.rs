@@ -8,14 +8,14 @@ use crate::repair::RepairHub;
 use crate::sender::RtpSender;
 use crate::stream_keys::StreamKeys;
 use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use relay_control::metrics::Exposition;
 use relay_control::views::StatusView;
 use relay_control::Reply;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What the API and metrics handlers read.
 pub struct NodeState {
@@ -24,7 +24,7 @@ pub struct NodeState {
     pub keys: Arc<StreamKeys>,
     pub sender: Arc<RtpSender>,
     pub recordings: Arc<RecordingStats>,
-    pub rooms: Arc<crate::rooms::Rooms>,
+    pub rooms: Arc<relay_rooms_api::Rooms>,
     pub started: Instant,
     /// `livego_compat_get`: GET on `/control/*` changes keys as in livego.
     pub livego_compat_get: bool,
@@ -35,10 +35,10 @@ pub struct NodeState {
 }
 
 /// `/metrics` and `/status`, on the API listener or one of their own (`metrics_addr`).
-pub fn router() -> Router<Arc<NodeState>> {
-    Router::new()
-        .route("/metrics", get(prometheus))
-        .route("/status", get(status))
+pub fn router() -> OpenApiRouter<Arc<NodeState>> {
+    OpenApiRouter::new()
+        .routes(routes!(prometheus))
+        .routes(routes!(status))
 }
 
 /// Health: 200 whenever the node runs, with what it carries.

@@ -6,13 +6,13 @@ use crate::error::CloudError;
 use crate::record::{Recorder, Recording};
 use crate::registry::{Claim, PublishRequest, Registry};
 use crate::repair::{RepairHub, StreamCache};
-use crate::rooms::{PublishDecision, Rooms};
 use crate::sender::RtpSender;
 use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
 use flv::{Tag, TagType};
 use relay_control::auth::{verify_publish, PushKeys, PushScheme};
 use relay_proto::{is_valid_stream_name, MediaKey, Publication};
+use relay_rooms_api::{PublishDecision, PublishHooks};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,7 +29,8 @@ pub struct IngestContext {
     pub sender: Arc<RtpSender>,
     pub repair: Arc<RepairHub>,
     pub keys: Arc<StreamKeys>,
-    pub rooms: Arc<Rooms>,
+    /// The rooms' say on publishes of their streams.
+    pub rooms: Arc<dyn PublishHooks>,
     /// How publishes are authenticated (`publish_auth`) and the keys that sign them.
     pub publish_auth: PushScheme,
     pub push_keys: PushKeys,

@@ -1,8 +1,6 @@
-//! The one error type of the rooms store. Callers branch on [`RoomsError::code`] (or turn it into
-//! the API envelope with `ApiError::from`); the message is for the person reading a log.
+//! The one error type of the rooms store. Callers branch on [`RoomsError::code`] (the room API
+//! maps the kinds to its HTTP answers); the message is for the person reading a log.
 
-use axum::http::StatusCode;
-use relay_control::ApiError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -61,14 +59,6 @@ pub enum RoomsError {
     Database(#[from] sqlx::Error),
 }
 
-/// QNLiveKit-compatible numeric codes the room API answers with.
-pub const CODE_EXISTS: u32 = 600;
-/// Not in a state for that (start an ended room, accept a PK that timed out).
-pub const CODE_STATE: u32 = 601;
-pub const CODE_STORAGE: u32 = 602;
-/// The room is in a PK already (or has an invitation pending).
-pub const CODE_BUSY: u32 = 603;
-
 impl RoomsError {
     /// A short, stable name for the kind of failure: `"exists"`, `"not_found"`, `"invalid"`,
     /// `"state"`, `"busy"`, `"url"`, `"open"`, `"schema"`, `"corrupt"` or `"storage"`.
@@ -123,27 +113,5 @@ pub(crate) fn not_found_if_missing_reference(
     match error.as_database_error() {
         Some(db) if db.is_foreign_key_violation() => RoomsError::not_found(what()),
         _ => error.into(),
-    }
-}
-
-/// The envelope answer for a store error: 400 / 404 / 409 (code 600, 601 or 603) as the client
-/// can act on them; everything else is a 500 with code 602 whose message does not leak SQL (the caller
-/// logs the full error).
-impl From<RoomsError> for ApiError {
-    fn from(error: RoomsError) -> Self {
-        match error {
-            RoomsError::Invalid(message) => ApiError::bad_request(message),
-            RoomsError::NotFound { .. } => ApiError::not_found(error.to_string()),
-            RoomsError::Exists { .. } => {
-                ApiError::new(StatusCode::CONFLICT, error.to_string()).with_code(CODE_EXISTS)
-            }
-            RoomsError::State(message) => {
-                ApiError::new(StatusCode::CONFLICT, message).with_code(CODE_STATE)
-            }
-            RoomsError::Busy(message) => {
-                ApiError::new(StatusCode::CONFLICT, message).with_code(CODE_BUSY)
-            }
-            _ => ApiError::internal("storage error").with_code(CODE_STORAGE),
-        }
     }
 }

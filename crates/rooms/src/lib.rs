@@ -36,7 +36,7 @@ pub use delivery::{
     WebhookConfig, WebhookConfigError, WebhookHandle, WebhookStats, WebhookWorker, EVENT_HEADER,
     EVENT_ID_HEADER,
 };
-pub use error::{RoomsError, CODE_BUSY, CODE_EXISTS, CODE_STATE, CODE_STORAGE};
+pub use error::RoomsError;
 pub use gifts::{
     Claimant, Gift, GiftQuery, GiftRecord, GiftStatus, GiftTotals, NewGift, NewGiftRecord, Opened,
     Settlement,

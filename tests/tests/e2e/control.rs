@@ -606,6 +606,57 @@ fn livego_compat_get_changes_keys_only_with_credentials() {
     assert!(rooms_with_keys(&dir).is_empty());
 }
 
+/// The validator of OpenAPI documents the test below runs (PyPI's `openapi-spec-validator`;
+/// scripts/test.sh installs it when it is missing).
+const OPENAPI_VALIDATOR: &str = "openapi-spec-validator";
+
+/// The cloud's served OpenAPI document, gathered from its routes and the room API's, is a valid
+/// OpenAPI document, and no two of its operations share an id.
+#[test]
+fn the_cloud_openapi_document_is_valid() {
+    let installed = std::process::Command::new(OPENAPI_VALIDATOR)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        installed,
+        "{OPENAPI_VALIDATOR} is not installed: run scripts/test.sh, which installs it, or \
+         `pip install openapi-spec-validator`"
+    );
+    let dir = TestDir::new("control-openapi");
+    let config = CloudConfig::new(dir.path(), vec!["127.0.0.1:9".into()]);
+    let cloud = Cloud::start(dir.path(), config);
+    let served = get(cloud.api_addr(), "/api/openapi.json");
+    assert_eq!(served.status, 200, "{}", served.body_text());
+    let file = dir.join("openapi.json");
+    std::fs::write(&file, &served.body).expect("write the document");
+    let out = std::process::Command::new(OPENAPI_VALIDATOR)
+        .arg(&file)
+        .output()
+        .expect("run the validator");
+    assert!(
+        out.status.success(),
+        "{OPENAPI_VALIDATOR} refused the cloud's document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let document: Value = serde_json::from_slice(&served.body).expect("JSON");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("a path item") {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                ids.insert(id.to_owned()),
+                "{method} {path}: operation id {id:?} twice"
+            );
+        }
+    }
+    assert!(
+        document["paths"]["/api/openapi.json"].is_object(),
+        "the document names itself"
+    );
+}
+
 /// `api_read_auth: token` closes the read endpoints of both nodes (401 in each path's envelope)
 /// and the node's own token opens them; the OpenAPI document and the edge's players and
 /// `/stats/time` stay open.

@@ -2,10 +2,20 @@
 //! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
 //! event per second with the delta and the total.
 
-use super::{lock, store_error, Rooms};
+use super::auth::ClientCaller;
+use super::{store_error, Rooms};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use relay_control::ApiError;
+use relay_control::{ApiJson, Reply};
 use relay_rooms::RoomCounts;
+use relay_rooms::RoomStatus;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Most likes one request may carry (a client batching taps).
 pub const MAX_LIKES_PER_REQUEST: i64 = 1000;
@@ -25,17 +35,18 @@ pub type Tallies = HashMap<String, Tally>;
 impl Rooms {
     /// Adds `count` likes to `live_id`; answers the room's total.
     pub async fn like(&self, live_id: &str, count: i64) -> Result<i64, ApiError> {
-        let known = lock(&self.tallies).contains_key(live_id);
+        let known = self.tallies.lock().contains_key(live_id);
         if !known {
             let stored = self.counts(live_id).await?;
-            lock(&self.tallies)
+            self.tallies
+                .lock()
                 .entry(live_id.to_owned())
                 .or_insert_with(|| Tally {
                     stored_likes: stored.likes,
                     ..Tally::default()
                 });
         }
-        let mut tallies = lock(&self.tallies);
+        let mut tallies = self.tallies.lock();
         let tally = tallies.entry(live_id.to_owned()).or_default();
         tally.pending_likes += count;
         Ok(tally.stored_likes + tally.pending_likes)
@@ -43,7 +54,8 @@ impl Rooms {
 
     /// Counts one view of `live_id` (room info read or joined).
     pub fn viewed(&self, live_id: &str) {
-        lock(&self.tallies)
+        self.tallies
+            .lock()
             .entry(live_id.to_owned())
             .or_default()
             .pending_views += 1;
@@ -56,7 +68,9 @@ impl Rooms {
 
     /// Writes the pending counts and sends each room's new likes to its clients.
     pub async fn flush_tallies(&self) {
-        let due: Vec<(String, i64, i64)> = lock(&self.tallies)
+        let due: Vec<(String, i64, i64)> = self
+            .tallies
+            .lock()
             .iter_mut()
             .filter(|(_, t)| t.pending_likes > 0 || t.pending_views > 0)
             .map(|(live_id, t)| {
@@ -70,21 +84,21 @@ impl Rooms {
             if let Err(error) = self.store.add_room_counts(&live_id, likes, views).await {
                 // Kept for the next flush rather than lost.
                 tracing::warn!(%error, live_id, "cannot store likes and views");
-                let mut tallies = lock(&self.tallies);
+                let mut tallies = self.tallies.lock();
                 let tally = tallies.entry(live_id).or_default();
                 tally.pending_likes += likes;
                 tally.pending_views += views;
                 continue;
             }
             let total = {
-                let mut tallies = lock(&self.tallies);
+                let mut tallies = self.tallies.lock();
                 let tally = tallies.entry(live_id.clone()).or_default();
                 tally.stored_likes += likes;
                 let total = tally.stored_likes + tally.pending_likes;
                 // A room no longer live is forgotten once all of it is stored.
                 if tally.pending_likes == 0
                     && tally.pending_views == 0
-                    && !lock(&self.watched).contains_key(&live_id)
+                    && !self.watched.lock().contains_key(&live_id)
                 {
                     tallies.remove(&live_id);
                 }
@@ -114,7 +128,9 @@ impl Rooms {
             .gift_totals(&room.live_id)
             .await
             .map_err(store_error)?;
-        let (likes, views) = lock(&self.tallies)
+        let (likes, views) = self
+            .tallies
+            .lock()
             .get(&room.live_id)
             .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
         let end = room.stopped_at.unwrap_or_else(super::unix_ms);
@@ -131,4 +147,63 @@ impl Rooms {
             gift_revenue: gifts.paid_total,
         })
     }
+}
+
+/// `PUT /client/live/room/{live_id}/like`.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(like_room))
+        .with_state(rooms)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LikeBody {
+    /// Likes in this request (taps batched by the client), 1 to 1000.
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LikeView {
+    pub count: i64,
+    /// The room's likes so far.
+    pub total: i64,
+}
+
+/// Likes a live room (not one's own). Clients see the likes as one `like` event a second.
+#[utoipa::path(put, path = "/client/live/room/{live_id}/like", request_body = LikeBody,
+    params(("live_id" = String, Path)),
+    responses((status = 200, body = Reply<LikeView>), (status = 400), (status = 401), (status = 403, description = "the anchor's own room"), (status = 404), (status = 409, description = "code 601: not live")))]
+pub async fn like_room(
+    caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+    body: Result<ApiJson<LikeBody>, ApiError>,
+) -> Result<Reply<LikeView>, ApiError> {
+    let ApiJson(body) = body?;
+    if !(1..=super::likes::MAX_LIKES_PER_REQUEST).contains(&body.count) {
+        return Err(ApiError::bad_request(format!(
+            "count must be 1 to {}",
+            super::likes::MAX_LIKES_PER_REQUEST
+        )));
+    }
+    let room = rooms.room(&live_id).await?;
+    if room.anchor_id == caller.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "anchors cannot like their own room",
+        ));
+    }
+    if room.status != RoomStatus::Live {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, format!("room {live_id} is not live"))
+                .with_code(super::CODE_BAD_STATE),
+        );
+    }
+    rooms.check_not_muted(&live_id, &caller.user_id)?;
+    let total = rooms.like(&live_id, body.count).await?;
+    Ok(Reply::ok(LikeView {
+        count: body.count,
+        total,
+    }))
 }

@@ -8,19 +8,19 @@
 //! caches it at once, and every node reloads them from the store every few seconds. Bans are
 //! read from the store where they are checked (create, start, publish: none of them hot).
 
-use super::auth::{server_signature, AdminCaller, ClientCaller};
-use super::client::anchor_only;
-use super::{lock, store_error, unix_ms, Rooms};
+use super::auth::{signed, AdminCaller, ClientCaller};
+use super::rooms::anchor_only;
+use super::{store_error, unix_ms, Rooms};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use relay_control::{ApiError, ApiJson, Reply};
 use relay_rooms::{Ban, Room, SanctionKind, StopReason};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Code of a request refused because the anchor is banned.
 pub const CODE_BANNED: u32 = 604;
@@ -53,7 +53,8 @@ impl Rooms {
     /// force now.
     fn sanctioned_until(&self, live_id: &str, user_id: &str, kind: SanctionKind) -> Option<i64> {
         let key = (live_id.to_owned(), user_id.to_owned(), kind);
-        lock(&self.sanctions)
+        self.sanctions
+            .lock()
             .value
             .get(&key)
             .copied()
@@ -139,7 +140,8 @@ impl Rooms {
             .sanction(&room.live_id, user_id, kind, until, by)
             .await
             .map_err(store_error)?;
-        lock(&self.sanctions)
+        self.sanctions
+            .lock()
             .change()
             .insert((room.live_id.clone(), user_id.to_owned(), kind), until);
         Ok(())
@@ -187,7 +189,7 @@ impl Rooms {
                 .await
                 .map_err(store_error)?;
             let key = (room.live_id.clone(), user_id.to_owned(), SanctionKind::Mute);
-            lock(&self.sanctions).change().remove(&key);
+            self.sanctions.lock().change().remove(&key);
             None
         } else {
             let until = unix_ms().saturating_add((duration_s * 1000) as i64);
@@ -237,42 +239,31 @@ impl Rooms {
 
     /// Reloads the kicks and mutes in force from the store (set on other nodes too).
     pub(super) async fn reload_sanctions(&self) {
-        let seen = lock(&self.sanctions).changes;
+        let seen = self.sanctions.lock().changes;
         match self.store.active_sanctions().await {
             Ok(all) => {
                 let cache: SanctionCache = all
                     .into_iter()
                     .map(|s| ((s.live_id, s.user_id, s.kind), s.until_at))
                     .collect();
-                lock(&self.sanctions).reload(seen, cache);
+                self.sanctions.lock().reload(seen, cache);
             }
             Err(error) => tracing::warn!(%error, "cannot reload kicks and mutes"),
         }
     }
 }
 
-pub fn router(rooms: Arc<Rooms>) -> Router {
-    let server = Router::new()
-        .route("/server/live/{live_id}/kick", post(server_kick))
-        .route("/server/live/{live_id}/mute", post(server_mute))
-        .route(
-            "/server/anchor/{user_id}/ban",
-            post(server_ban)
-                .delete(server_lift_ban)
-                .get(server_ban_info),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            rooms.clone(),
-            server_signature,
-        ));
-    Router::new()
-        .merge(server)
-        .route("/client/live/room/{live_id}/kick", post(anchor_kick))
-        .route("/client/live/room/{live_id}/mute", post(anchor_mute))
-        .route(
-            "/admin/anchor/{user_id}/ban",
-            post(admin_ban).delete(admin_lift_ban).get(admin_ban_info),
-        )
+/// Kicks, mutes and bans: `/server` (behind the server signature), the anchor's `/client`
+/// and `/admin`.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    let server = OpenApiRouter::new()
+        .routes(routes!(server_kick))
+        .routes(routes!(server_mute))
+        .routes(routes!(server_ban, server_lift_ban, server_ban_info));
+    signed(&rooms, server)
+        .routes(routes!(anchor_kick))
+        .routes(routes!(anchor_mute))
+        .routes(routes!(admin_ban, admin_lift_ban, admin_ban_info))
         .with_state(rooms)
 }
 
@@ -523,27 +514,10 @@ pub async fn admin_ban_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CloudConfig;
-    use relay_node::NodeConfig;
-    use relay_rooms::{NewRoom, NewUser, Store};
+    use relay_rooms::{NewRoom, NewUser};
 
-    /// A `Rooms` on a fresh SQLite file in `dir`, as the cloud builds it.
     async fn rooms_in(dir: &std::path::Path) -> Arc<Rooms> {
-        let config = CloudConfig {
-            data_dir: dir.display().to_string(),
-            ..CloudConfig::default()
-        };
-        let settings = config.validate().unwrap();
-        let store = Store::open(&settings.rooms.database_url).await.unwrap();
-        Rooms::new(
-            store,
-            settings.rooms.clone(),
-            settings.publish_auth,
-            settings.push_keys.clone(),
-            Arc::new(crate::registry::Registry::default()),
-            crate::repair::RepairHub::new(16, 1 << 20),
-            crate::rooms::AppLinks::default(),
-        )
+        crate::tests::rooms_in(dir).await
     }
 
     #[tokio::test]
@@ -593,7 +567,9 @@ mod tests {
 
         // Over at its time, and lifted with a duration of 0.
         let key = (room.live_id.clone(), "vic".to_owned(), SanctionKind::Mute);
-        lock(&restarted.sanctions)
+        restarted
+            .sanctions
+            .lock()
             .change()
             .insert(key, unix_ms() - 1);
         assert!(!restarted.is_muted(&room.live_id, "vic"));

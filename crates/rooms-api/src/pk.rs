@@ -15,21 +15,21 @@
 
 use super::auth::ClientCaller;
 use super::views::{PkInfo, PlayLinks, PlayUrls};
-use super::{lock, store_error, Rooms, CODE_BAD_STATE};
+use super::{store_error, Rooms, CODE_BAD_STATE};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use relay_control::{ApiError, ApiJson, Reply};
 use relay_rooms::{NewEvent, PkSession, PkStatus, PK_STOPPED};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What this node knows of the open PK a room is in, for the room's views.
 #[derive(Debug, Clone)]
-pub(super) struct PkLink {
+pub(crate) struct PkLink {
     pk_id: String,
     peer_live_id: String,
     peer_stream_name: String,
@@ -89,7 +89,7 @@ fn forbidden(message: String) -> ApiError {
 impl Rooms {
     /// The PK `live_id` is in, as its view shows it.
     pub(super) fn pk_info(&self, live_id: &str) -> Option<PkInfo> {
-        lock(&self.pk_links).value.get(live_id).map(|link| PkInfo {
+        self.pk_links.lock().value.get(live_id).map(|link| PkInfo {
             pk_id: link.pk_id.clone(),
             peer_live_id: link.peer_live_id.clone(),
             peer_play_urls: PlayUrls::of(&self.settings.play, &link.peer_stream_name),
@@ -99,7 +99,7 @@ impl Rooms {
 
     /// Keeps the rooms' links up to date with a session as it now is.
     fn remember_pk(&self, pk: &PkSession) {
-        let mut cache = lock(&self.pk_links);
+        let mut cache = self.pk_links.lock();
         let links = cache.change();
         for (live_id, link) in links_of(pk) {
             if pk.status.is_open() {
@@ -270,27 +270,74 @@ impl Rooms {
             }
             Err(error) => tracing::warn!(%error, "cannot end the PKs of rooms that ended"),
         }
-        let seen = lock(&self.pk_links).changes;
+        let seen = self.pk_links.lock().changes;
         match self.store.open_pk_sessions().await {
             Ok(open) => {
                 let links: HashMap<String, PkLink> = open.iter().flat_map(links_of).collect();
-                lock(&self.pk_links).reload(seen, links);
+                self.pk_links.lock().reload(seen, links);
             }
             Err(error) => tracing::warn!(%error, "cannot read open PKs"),
         }
     }
 }
 
-pub fn router(rooms: Arc<Rooms>) -> Router {
-    Router::new()
-        .route("/client/pk/invite", post(invite))
-        .route("/client/pk/{pk_id}", get(pk_info))
-        .route("/client/pk/{pk_id}/answer", post(answer))
-        .route("/client/pk/{pk_id}/stop", post(stop))
-        .route("/client/relay/start", post(relay_start))
-        .route("/client/relay/{pk_id}", get(relay_info))
-        .route("/client/relay/{pk_id}/stop", post(relay_stop))
+/// `/client/pk/...` and the vendor's `/client/relay/...` aliases of the same handlers.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(invite))
+        .routes(routes!(pk_info))
+        .routes(routes!(answer))
+        .routes(routes!(stop))
+        .routes(routes!(relay_start))
+        .routes(routes!(relay_info))
+        .routes(routes!(relay_stop))
         .with_state(rooms)
+}
+
+/// How a PK session is answered: [`PkView`] under `/client/pk`, [`RelayView`] under the
+/// vendor's `/client/relay` aliases.
+trait PkShape: Serialize {
+    fn of(pk: PkSession, play: &PlayLinks) -> Self;
+}
+
+impl PkShape for PkView {
+    fn of(pk: PkSession, play: &PlayLinks) -> Self {
+        PkView::new(pk, play)
+    }
+}
+
+impl PkShape for RelayView {
+    fn of(pk: PkSession, _play: &PlayLinks) -> Self {
+        pk.into()
+    }
+}
+
+/// An invitation, answered in shape `V`.
+async fn invited<V: PkShape>(
+    caller: &ClientCaller,
+    rooms: &Rooms,
+    body: InviteBody,
+) -> Result<Reply<V>, ApiError> {
+    let pk = rooms
+        .invite_pk(&caller.user_id, &body.init_room_id, &body.recv_room_id)
+        .await?;
+    Ok(Reply::ok(V::of(pk, &rooms.settings.play)))
+}
+
+/// A session read, answered in shape `V`.
+async fn read<V: PkShape>(rooms: &Rooms, pk_id: &str) -> Result<Reply<V>, ApiError> {
+    let pk = rooms.pk(pk_id).await?;
+    Ok(Reply::ok(V::of(pk, &rooms.settings.play)))
+}
+
+/// A session stopped by `caller`, answered in shape `V`.
+async fn stopped<V: PkShape>(
+    caller: &ClientCaller,
+    rooms: &Rooms,
+    pk_id: &str,
+) -> Result<Reply<V>, ApiError> {
+    let pk = rooms.stop_pk(&caller.user_id, pk_id).await?;
+    Ok(Reply::ok(V::of(pk, &rooms.settings.play)))
 }
 
 /// A PK session.
@@ -363,10 +410,7 @@ pub async fn invite(
     body: Result<ApiJson<InviteBody>, ApiError>,
 ) -> Result<Reply<PkView>, ApiError> {
     let ApiJson(body) = body?;
-    let pk = rooms
-        .invite_pk(&caller.user_id, &body.init_room_id, &body.recv_room_id)
-        .await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
+    invited(&caller, &rooms, body).await
 }
 
 /// One PK session, for any client.
@@ -377,8 +421,7 @@ pub async fn pk_info(
     State(rooms): State<Arc<Rooms>>,
     Path(pk_id): Path<String>,
 ) -> Result<Reply<PkView>, ApiError> {
-    let pk = rooms.pk(&pk_id).await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
+    read(&rooms, &pk_id).await
 }
 
 /// The invited room's anchor accepts (the PK is active at once) or rejects.
@@ -410,8 +453,7 @@ pub async fn stop(
     State(rooms): State<Arc<Rooms>>,
     Path(pk_id): Path<String>,
 ) -> Result<Reply<PkView>, ApiError> {
-    let pk = rooms.stop_pk(&caller.user_id, &pk_id).await?;
-    Ok(Reply::ok(PkView::new(pk, &rooms.settings.play)))
+    stopped(&caller, &rooms, &pk_id).await
 }
 
 /// The vendor's relay status number for a session: 0 waiting for the receiver, 1 agreed (here:
@@ -503,10 +545,11 @@ pub async fn relay_start(
             )));
         }
     }
-    let pk = rooms
-        .invite_pk(&caller.user_id, &body.init_room_id, &body.recv_room_id)
-        .await?;
-    Ok(Reply::ok(pk.into()))
+    let invite = InviteBody {
+        init_room_id: body.init_room_id,
+        recv_room_id: body.recv_room_id,
+    };
+    invited(&caller, &rooms, invite).await
 }
 
 /// Alias of `GET /client/pk/{pk_id}` in the vendor's relay shape.
@@ -517,7 +560,7 @@ pub async fn relay_info(
     State(rooms): State<Arc<Rooms>>,
     Path(pk_id): Path<String>,
 ) -> Result<Reply<RelayView>, ApiError> {
-    Ok(Reply::ok(rooms.pk(&pk_id).await?.into()))
+    read(&rooms, &pk_id).await
 }
 
 /// Alias of `POST /client/pk/{pk_id}/stop`.
@@ -529,7 +572,5 @@ pub async fn relay_stop(
     State(rooms): State<Arc<Rooms>>,
     Path(pk_id): Path<String>,
 ) -> Result<Reply<RelayView>, ApiError> {
-    Ok(Reply::ok(
-        rooms.stop_pk(&caller.user_id, &pk_id).await?.into(),
-    ))
+    stopped(&caller, &rooms, &pk_id).await
 }

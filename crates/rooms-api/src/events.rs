@@ -7,10 +7,19 @@
 //! `Last-Event-ID` after a reconnect gets exactly the events after it, and one resuming after
 //! the node restarted gets everything kept since (never a stale match).
 
+use super::auth::ClientCaller;
+use super::rooms::ended;
+use super::Rooms;
+use axum::extract::{Path, State};
+use parking_lot::{Mutex, MutexGuard};
+use relay_control::ApiError;
+use relay_rooms::RoomStatus;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use tokio::sync::broadcast;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Events kept per room for clients that reconnect; older ones are gone (a client that missed
 /// them is told to reload with a `reset` event).
@@ -55,6 +64,8 @@ pub struct Subscription {
 }
 
 impl EventHub {
+    /// An empty hub; `boot` (this run's start, Unix ms) prefixes event ids so a client
+    /// resuming with an id from an earlier run starts afresh.
     pub fn new(boot: i64) -> Self {
         EventHub {
             boot,
@@ -63,7 +74,7 @@ impl EventHub {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, RoomLog>> {
-        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+        self.rooms.lock()
     }
 
     fn log<'a>(rooms: &'a mut HashMap<String, RoomLog>, live_id: &str) -> &'a mut RoomLog {
@@ -126,6 +137,62 @@ impl EventHub {
     pub fn close(&self, live_id: &str) {
         self.lock().remove(live_id);
     }
+}
+
+/// `GET /client/live/room/{live_id}/events`.
+pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(room_events))
+        .with_state(rooms)
+}
+
+/// The room's events as Server-Sent Events: `id` (resume with `Last-Event-ID`), `event` (the
+/// kind) and `data` (JSON). A client whose last event is no longer kept first gets a `reset`
+/// event (reload the room, then go on). The stream ends when the room ends.
+#[utoipa::path(get, path = "/client/live/room/{live_id}/events",
+    params(("live_id" = String, Path), ("Last-Event-ID" = Option<String>, Header)),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
+pub async fn room_events(
+    _caller: ClientCaller,
+    State(rooms): State<Arc<Rooms>>,
+    Path(live_id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::IntoResponse;
+    let room = rooms.room(&live_id).await?;
+    if room.status == RoomStatus::Ended {
+        return Err(ended(&room));
+    }
+    let last = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok());
+    let subscription = rooms.events.subscribe(&live_id, last);
+    let to_sse = |event: &RoomEvent| {
+        Event::default()
+            .id(event.id.clone())
+            .event(event.kind.clone())
+            .data(event.data.to_string())
+    };
+    let mut first: Vec<Event> = Vec::with_capacity(subscription.backlog.len() + 1);
+    if subscription.gap {
+        first.push(Event::default().event("reset").data("{}"));
+    }
+    first.extend(subscription.backlog.iter().map(|event| to_sse(event)));
+    let live = futures_util::stream::unfold(subscription.live, move |mut live| async move {
+        match live.recv().await {
+            Ok(event) => Some((to_sse(&event), live)),
+            // Fell behind, or the room ended: the client reconnects with Last-Event-ID.
+            Err(_) => None,
+        }
+    });
+    let stream = futures_util::StreamExt::map(
+        futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
+        Ok::<_, std::convert::Infallible>,
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 #[cfg(test)]

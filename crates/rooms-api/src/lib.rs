@@ -1,141 +1,80 @@
 //! The live-room API on the cloud's `api_addr`: `/server` for the app's back end (signed
 //! requests), `/client` for apps (JWT), `/admin` (admin JWT), with the vendor room servers'
 //! paths, fields and envelope. Rooms are stored in [`relay_rooms::Store`]; who is watching is in
-//! memory ([`Presence`]); whether the anchor is on air comes from the media path itself.
+//! memory ([`Presence`]); whether the anchor is on air comes from the media path, through
+//! [`LiveFacts`], and the media path hears of rooms through [`PublishHooks`]. [`Rooms::router`]
+//! gives the routes with their OpenAPI document; [`watch_rooms`] and [`reconcile_gifts`] are the
+//! jobs to run beside them.
 
+mod audience;
 mod auth;
-mod client;
+mod error;
 mod events;
+mod gift_rules;
 mod gifts;
+mod hooks;
+mod jobs;
 mod likes;
-mod media;
 mod moderation;
 mod pk;
-mod server;
+mod publish;
+mod rooms;
 mod settings;
+mod users;
 mod views;
 
-pub use gifts::reconcile_gifts;
-pub use media::{watch_rooms, PublishDecision};
+pub use error::{store_error, CODE_BAD_STATE};
+pub use events::EventHub;
+pub use hooks::{LiveFacts, NoMedia, PublishDecision, PublishHooks};
+pub use jobs::{reconcile_gifts, watch_rooms};
 pub use settings::RoomsSettings;
+pub use views::PlayLinks;
 
-use crate::registry::Registry;
-use crate::repair::RepairHub;
-use axum::Router;
+use parking_lot::{Mutex, MutexGuard};
 use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
 use relay_control::{ApiError, Page, PageQuery};
-use relay_rooms::{
-    NewEvent, Payments, Presence, Room, RoomStatus, RoomsError, Store, WebhookHandle,
-};
+use relay_rooms::{NewEvent, Payments, Presence, Room, RoomStatus, Store, WebhookHandle};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use utoipa_axum::router::OpenApiRouter;
 use views::{LiveFigures, LiveInfo, StreamStatus};
 
-/// The OpenAPI paths and schemas of the room API, merged into the cloud's document.
+/// The schemas of the room API that no route names directly, for the cloud's document (the
+/// paths come from the routes themselves, see [`Rooms::router`]).
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(
-        server::client_token,
-        server::admin_token,
-        server::register_user,
-        server::register_users,
-        server::update_user,
-        server::user_info,
-        server::create_room,
-        server::room_info,
-        server::start_room,
-        server::stop_room,
-        server::delete_room,
-        server::list_rooms,
-        server::online_users,
-        server::admin_list_rooms,
-        server::admin_stop_room,
-        moderation::server_kick,
-        moderation::server_mute,
-        moderation::server_ban,
-        moderation::server_lift_ban,
-        moderation::server_ban_info,
-        moderation::anchor_kick,
-        moderation::anchor_mute,
-        moderation::admin_ban,
-        moderation::admin_lift_ban,
-        moderation::admin_ban_info,
-        pk::invite,
-        pk::pk_info,
-        pk::answer,
-        pk::stop,
-        pk::relay_start,
-        pk::relay_info,
-        pk::relay_stop,
-        client::create_room,
-        client::room_info,
-        client::list_rooms,
-        client::own_rooms,
-        client::search_rooms,
-        client::start_room,
-        client::stop_room,
-        client::delete_room,
-        client::push_url,
-        client::join_room,
-        client::leave_room,
-        client::heartbeat,
-        client::online_users,
-        client::room_events,
-        client::like_room,
-        client::room_stats,
-        server::room_stats,
-        gifts::server_list_config,
-        gifts::server_put_config,
-        gifts::server_delete_config,
-        gifts::admin_list_config,
-        gifts::admin_put_config,
-        gifts::admin_delete_config,
-        gifts::client_config,
-        gifts::client_config_of_type,
-        gifts::send,
-        gifts::server_gifts,
-        gifts::room_totals,
-        gifts::gift_record,
-        gifts::confirm,
-        gifts::client_room_gifts,
-        gifts::client_own_gifts,
-    ),
-    components(schemas(
-        views::LiveInfo,
-        views::HeartbeatView,
-        views::TokenView,
-        views::UserView,
-        views::PkInfo,
-        pk::PkView,
-        pk::RelayView,
-        moderation::KickView,
-        moderation::MuteView,
-        moderation::BanView,
-        relay_rooms::Gift,
-        relay_rooms::NewGift,
-        relay_rooms::GiftRecord,
-        relay_rooms::NewGiftRecord,
-        relay_rooms::GiftStatus,
-        gifts::GiftTotalsView,
-        gifts::SendBody,
-        gifts::ConfirmBody
-    ))
-)]
-pub struct RoomsDoc;
-
-/// Code of a request that does not fit the room's state (start an ended room, stop one that
-/// is not live), kept from the vendor room servers.
-pub const CODE_BAD_STATE: u32 = relay_rooms::CODE_STATE;
+#[openapi(components(schemas(
+    views::LiveInfo,
+    views::HeartbeatView,
+    views::TokenView,
+    views::UserView,
+    views::PkInfo,
+    pk::PkView,
+    pk::RelayView,
+    moderation::KickView,
+    moderation::MuteView,
+    moderation::BanView,
+    relay_rooms::Gift,
+    relay_rooms::NewGift,
+    relay_rooms::GiftRecord,
+    relay_rooms::NewGiftRecord,
+    relay_rooms::GiftStatus,
+    gifts::GiftTotalsView,
+    gifts::SendBody,
+    gifts::ConfirmBody
+)))]
+struct RoomsDoc;
 
 /// Everything the room routes and the media hooks share.
 pub struct Rooms {
+    /// Where rooms, users, events and gifts are stored.
     pub store: Store,
+    /// The room API's settings.
     pub settings: RoomsSettings,
     publish_auth: PushScheme,
     push_keys: PushKeys,
-    registry: Arc<Registry>,
-    hub: Arc<RepairHub>,
+    /// What the media path knows: which streams are live, who watches them.
+    facts: Arc<dyn LiveFacts>,
     presence: Mutex<Presence>,
     /// What happens in each room, for its clients (SSE).
     pub events: events::EventHub,
@@ -161,7 +100,9 @@ pub struct Rooms {
 /// (`gift_addr`), each `None` when its address is empty.
 #[derive(Debug, Default)]
 pub struct AppLinks {
+    /// The webhook sender's handle.
     pub webhooks: Option<WebhookHandle>,
+    /// The gift payment client.
     pub payments: Option<Payments>,
 }
 
@@ -203,27 +144,43 @@ struct Watch {
     published: bool,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
+/// Now, in Unix milliseconds.
 pub fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Now, in Unix seconds.
 pub fn unix_s() -> i64 {
     unix_ms() / 1000
 }
 
-/// The API's view of a store failure: 404 and 400 as they are, 409 code 600 for a duplicate,
-/// 500 code 602 for the database (logged, not shown).
-pub fn store_error(error: RoomsError) -> ApiError {
-    if error.code() == "storage" || error.code() == "corrupt" {
-        tracing::error!(%error, "rooms store");
+/// `router` with every operation of its document tagged `tag` (its resource), so that OpenAPI
+/// viewers group the operations as the code does.
+pub fn tagged<S: Clone + Send + Sync + 'static>(
+    mut router: OpenApiRouter<S>,
+    tag: &str,
+) -> OpenApiRouter<S> {
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .tags
+                .get_or_insert_with(Vec::new)
+                .push(tag.to_owned());
+        }
     }
-    ApiError::from(error)
+    router
 }
 
 /// A webhook event about `room`.
@@ -240,13 +197,14 @@ pub fn room_event(kind: &str, room: &Room, extra: serde_json::Value) -> NewEvent
 }
 
 impl Rooms {
+    /// The room API over `store`: push URLs signed as `publish_auth` says with `push_keys`,
+    /// what is live read from `facts`, webhooks and payments through `app`.
     pub fn new(
         store: Store,
         settings: RoomsSettings,
         publish_auth: PushScheme,
         push_keys: PushKeys,
-        registry: Arc<Registry>,
-        hub: Arc<RepairHub>,
+        facts: Arc<dyn LiveFacts>,
         app: AppLinks,
     ) -> Arc<Self> {
         Arc::new(Rooms {
@@ -255,8 +213,7 @@ impl Rooms {
             settings,
             publish_auth,
             push_keys,
-            registry,
-            hub,
+            facts,
             watched: Mutex::new(HashMap::new()),
             events: events::EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
@@ -288,7 +245,9 @@ impl Rooms {
     /// Sends each live room's online and viewer counts to its clients when they changed
     /// (called about once a second, so counts are aggregated).
     fn emit_counts(&self, now: Instant) {
-        let rooms: Vec<(String, String)> = lock(&self.watched)
+        let rooms: Vec<(String, String)> = self
+            .watched
+            .lock()
             .iter()
             .map(|(live_id, watch)| (live_id.clone(), watch.stream_name.clone()))
             .collect();
@@ -297,7 +256,7 @@ impl Rooms {
                 self.presence().online_count(&live_id) as u64,
                 self.viewers_of(&stream_name, now),
             );
-            let changed = lock(&self.sent_counts).insert(live_id.clone(), counts) != Some(counts);
+            let changed = self.sent_counts.lock().insert(live_id.clone(), counts) != Some(counts);
             if changed {
                 self.emit(
                     &live_id,
@@ -310,15 +269,7 @@ impl Rooms {
 
     /// Players of a room's stream on every edge, as the edges last reported.
     fn viewers_of(&self, stream_name: &str, now: Instant) -> u64 {
-        self.registry
-            .get(&self.stream_key(stream_name))
-            .map_or(0, |stream| {
-                self.hub
-                    .edge_links(Some(stream.ssrc), now)
-                    .iter()
-                    .map(|edge| edge.viewers)
-                    .sum()
-            })
+        self.facts.viewers(&self.stream_key(stream_name), now)
     }
 
     /// An event was written: the sender takes it now rather than at its next poll.
@@ -335,20 +286,25 @@ impl Rooms {
 
     /// Live rooms this node watches, and viewers online in all rooms, for `/metrics`.
     pub fn gauges(&self) -> (usize, usize) {
-        (lock(&self.watched).len(), self.presence().total_online())
+        (self.watched.lock().len(), self.presence().total_online())
     }
 
-    /// `/server`, `/client` and `/admin`.
-    pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .merge(server::router(self.clone()))
-            .merge(client::router(self.clone()))
-            .merge(pk::router(self.clone()))
-            .merge(moderation::router(self.clone()))
+    /// `/server`, `/client` and `/admin`, with their OpenAPI document: every path in it is
+    /// a route, and every route is in it.
+    pub fn router(self: &Arc<Self>) -> OpenApiRouter {
+        OpenApiRouter::with_openapi(<RoomsDoc as utoipa::OpenApi>::openapi())
+            .merge(tagged(users::router(self.clone()), "users"))
+            .merge(tagged(rooms::router(self.clone()), "rooms"))
+            .merge(tagged(audience::router(self.clone()), "audience"))
+            .merge(tagged(events::router(self.clone()), "events"))
+            .merge(tagged(likes::router(self.clone()), "likes"))
+            .merge(tagged(gifts::router(self.clone()), "gifts"))
+            .merge(tagged(pk::router(self.clone()), "pk"))
+            .merge(tagged(moderation::router(self.clone()), "moderation"))
     }
 
     fn presence(&self) -> MutexGuard<'_, Presence> {
-        lock(&self.presence)
+        self.presence.lock()
     }
 
     /// Whether `user_id` has joined `live_id` and is still beating (on this node).
@@ -356,9 +312,14 @@ impl Rooms {
         self.presence().is_online(live_id, user_id)
     }
 
-    /// The stream key of a room's stream in the registry: `app/<stream name>`.
+    /// The stream key of a room's stream on the media path: `app/<stream name>`.
     fn stream_key(&self, stream_name: &str) -> String {
         format!("{}/{stream_name}", self.settings.publish_app)
+    }
+
+    /// Whether a room's stream is being published now.
+    fn is_publishing(&self, stream_name: &str) -> bool {
+        self.facts.is_live(&self.stream_key(stream_name))
     }
 
     /// The push URL of `room`, signed as `publish_auth` says and valid for `publish_expire_s`.
@@ -376,12 +337,14 @@ impl Rooms {
 
     /// Live figures of `room`.
     fn figures(&self, room: &Room) -> LiveFigures {
-        let stream = self.registry.get(&self.stream_key(&room.stream_name));
+        let publishing = self.is_publishing(&room.stream_name);
         let viewer_count = self.viewers_of(&room.stream_name, Instant::now());
-        let stream_status = match (room.status, stream.is_some()) {
+        let stream_status = match (room.status, publishing) {
             (_, true) => StreamStatus::Publishing,
             (RoomStatus::Live, false)
-                if lock(&self.watched)
+                if self
+                    .watched
+                    .lock()
                     .get(&room.live_id)
                     .is_some_and(|watch| watch.published) =>
             {
@@ -450,7 +413,7 @@ impl Rooms {
     }
 
     /// Rooms by status (all when none is given), paged.
-    pub async fn list(&self, query: &server::ListQuery) -> Result<Page<Room>, ApiError> {
+    pub async fn list(&self, query: &rooms::ListQuery) -> Result<Page<Room>, ApiError> {
         let statuses = query.statuses()?;
         self.store
             .list_rooms(&statuses, query.page())
@@ -459,7 +422,7 @@ impl Rooms {
     }
 
     /// Rooms by status, paged, as viewers see them.
-    pub async fn list_views(&self, query: &server::ListQuery) -> Result<Page<LiveInfo>, ApiError> {
+    pub async fn list_views(&self, query: &rooms::ListQuery) -> Result<Page<LiveInfo>, ApiError> {
         Ok(self.list(query).await?.map(|room| self.view(room)))
     }
 
@@ -486,11 +449,8 @@ impl Rooms {
 
     /// Starts watching a room that went live (by the API or by its first publish).
     fn watch(&self, room: &Room) {
-        let publishing = self
-            .registry
-            .get(&self.stream_key(&room.stream_name))
-            .is_some();
-        lock(&self.watched).insert(
+        let publishing = self.is_publishing(&room.stream_name);
+        self.watched.lock().insert(
             room.live_id.clone(),
             Watch {
                 stream_name: room.stream_name.clone(),
@@ -590,8 +550,8 @@ impl Rooms {
     }
 
     fn forget(&self, live_id: &str) {
-        lock(&self.watched).remove(live_id);
-        lock(&self.sent_counts).remove(live_id);
+        self.watched.lock().remove(live_id);
+        self.sent_counts.lock().remove(live_id);
         self.presence().close_room(live_id);
         self.events.close(live_id);
     }
@@ -615,7 +575,113 @@ fn stopped_event(room: &Room) -> NewEvent {
 
 #[cfg(test)]
 mod tests {
-    use super::Reloaded;
+    use super::*;
+    use relay_rooms::{Backoff, PresenceConfig};
+    use std::time::Duration;
+
+    /// Settings as the cloud's defaults make them, the rooms stored in `dir`.
+    pub(crate) fn settings_in(dir: &std::path::Path) -> RoomsSettings {
+        let seconds = Duration::from_secs;
+        RoomsSettings {
+            database_url: format!("sqlite://{}/rooms.db", dir.display()),
+            jwt_key: relay_control::auth::SecretKey::new(
+                b"a-test-jwt-key-of-32-characters!".to_vec(),
+            )
+            .expect("a key"),
+            server_auth: None,
+            publish_expire: seconds(86_400),
+            publish_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
+            publish_app: "live".to_owned(),
+            play: PlayLinks {
+                bases: vec!["http://127.0.0.1:7001/live".to_owned()],
+                key: None,
+                expire: seconds(3600),
+            },
+            auto_start_on_publish: true,
+            presence: PresenceConfig {
+                heartbeat_interval: seconds(10),
+                expiry: seconds(30),
+            },
+            publish_grace: seconds(30),
+            anchor_grace: seconds(300),
+            callback: None,
+            callback_backoff: Backoff {
+                first: seconds(5),
+                max: seconds(3600),
+            },
+            pk_invite_timeout: seconds(30),
+            kick_block: seconds(600),
+            gift_payment: None,
+            gift_max_custom_amount: 1_000_000,
+            gift_reconcile: seconds(10),
+        }
+    }
+
+    /// A `Rooms` on a fresh SQLite file in `dir` (created), without a media path.
+    pub(crate) async fn rooms_in(dir: &std::path::Path) -> Arc<Rooms> {
+        std::fs::create_dir_all(dir).expect("a test directory");
+        let settings = settings_in(dir);
+        let store = Store::open(&settings.database_url).await.expect("a store");
+        Rooms::new(
+            store,
+            settings,
+            PushScheme::None,
+            PushKeys::default(),
+            Arc::new(NoMedia),
+            AppLinks::default(),
+        )
+    }
+
+    /// Every operation of the document is a route: asked with its method (path parameters
+    /// filled in, no body, no credentials), it answers something other than the router's
+    /// fallbacks. And no two operations share an id.
+    #[tokio::test]
+    async fn every_documented_operation_is_routed_under_an_id_of_its_own() {
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+
+        const UNROUTED: StatusCode = StatusCode::IM_A_TEAPOT;
+        let dir = std::env::temp_dir().join(format!("rooms-api-routes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rooms = rooms_in(&dir).await;
+        let (router, document) = rooms.router().split_for_parts();
+        let router = router
+            .fallback(|| async { UNROUTED })
+            .method_not_allowed_fallback(|| async { UNROUTED });
+        let document = serde_json::to_value(&document).expect("a document");
+        let paths = document["paths"].as_object().expect("paths");
+        assert!(paths.len() > 50, "{} paths", paths.len());
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in paths {
+            let uri: String = path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "p1"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            for (method, operation) in item.as_object().expect("a path item") {
+                let Ok(method) = method.to_uppercase().parse::<axum::http::Method>() else {
+                    continue;
+                };
+                let id = operation["operationId"].as_str().expect("an operation id");
+                assert!(ids.insert(id.to_owned()), "operation id {id} used twice");
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(&uri)
+                    .body(Body::empty())
+                    .expect("a request");
+                let answer = router.clone().oneshot(request).await.expect("an answer");
+                assert_ne!(answer.status(), UNROUTED, "{method} {path} is not routed");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_reload_read_before_a_local_change_is_dropped() {
@@ -630,13 +696,13 @@ mod tests {
     }
 
     /// The `room_json` fuzz corpus and its crash inputs (fuzz/corpus, fuzz/regressions) through
-    /// every JSON request body of the room API, parsed as `ApiJson` parses them. The fuzz target
-    /// reaches only the bodies in library crates; these live in the cloud, so the replay is here.
+    /// every JSON request body of the room API, parsed as `ApiJson` parses them (the bodies are
+    /// private to this crate, so the replay is here).
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
-        use super::{client, gifts, moderation, pk, server};
+        use super::{gifts, likes, moderation, pk, rooms, users};
         use fuzz_harness::json_body;
-        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
         for kind in ["corpus", "regressions"] {
             let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("room_json")) else {
@@ -644,12 +710,12 @@ mod tests {
             };
             for entry in entries {
                 let body = std::fs::read(entry.expect("an entry").path()).expect("an input");
-                parsed_users += usize::from(json_body::<server::UserBody>(&body).is_some());
-                json_body::<server::UsersBody>(&body);
-                json_body::<server::UserUpdateBody>(&body);
-                json_body::<server::RoomBody>(&body);
-                json_body::<server::AdminStopBody>(&body);
-                json_body::<client::LikeBody>(&body);
+                parsed_users += usize::from(json_body::<users::UserBody>(&body).is_some());
+                json_body::<users::UsersBody>(&body);
+                json_body::<users::UserUpdateBody>(&body);
+                json_body::<rooms::RoomBody>(&body);
+                json_body::<rooms::AdminStopBody>(&body);
+                json_body::<likes::LikeBody>(&body);
                 json_body::<gifts::SendBody>(&body);
                 json_body::<gifts::ConfirmBody>(&body);
                 json_body::<moderation::KickBody>(&body);

@@ -75,3 +75,14 @@ impl FromRequestParts<Arc<Rooms>> for AdminCaller {
         })
     }
 }
+
+/// `routes` behind the server signature ([`server_signature`]); routes merged after it are not.
+pub(crate) fn signed(
+    rooms: &Arc<Rooms>,
+    routes: utoipa_axum::router::OpenApiRouter<Arc<Rooms>>,
+) -> utoipa_axum::router::OpenApiRouter<Arc<Rooms>> {
+    routes.route_layer(axum::middleware::from_fn_with_state(
+        rooms.clone(),
+        server_signature,
+    ))
+}

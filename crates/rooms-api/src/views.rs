@@ -30,8 +30,11 @@ pub struct PlayUrls {
 /// URLs are signed with (the edges' `play_key`) and how long they stay valid.
 #[derive(Debug, Clone)]
 pub struct PlayLinks {
+    /// Edge base URLs, each without a trailing `/`.
     pub bases: Vec<String>,
+    /// The play key, with `play_auth: expiry`; `None`: play URLs are not signed.
     pub key: Option<SecretKey>,
+    /// How long a signed play URL stays valid.
     pub expire: Duration,
 }
 

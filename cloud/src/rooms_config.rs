@@ -1,0 +1,227 @@
+//! The `cloud:` keys of the live-room API, checked at start like every other key.
+
+use crate::config::CloudConfig;
+use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
+use relay_node::NodeError;
+use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};
+use relay_rooms_api::{PlayLinks, RoomsSettings};
+use std::time::Duration;
+
+/// Shortest `jwt_key`: tokens are HS256, and a short key can be searched for offline from one
+/// token.
+const MIN_JWT_KEY_LEN: usize = 16;
+
+fn bad(key: &str, reason: impl Into<String>) -> NodeError {
+    NodeError::bad_value(key, reason)
+}
+
+/// The secret webhooks and payment calls are signed with, checked when `setting` uses it.
+fn signing_secret(config: &CloudConfig, setting: &str) -> Result<(), NodeError> {
+    if config.callback_secret.len() < MIN_JWT_KEY_LEN {
+        return Err(bad(
+            "cloud.callback_secret",
+            format!("must be at least {MIN_JWT_KEY_LEN} characters when {setting} is set"),
+        ));
+    }
+    Ok(())
+}
+
+/// The gift keys: the payment service (none when `gift_addr` is ""), its timeout, the
+/// custom-amount bound and the reconciler's interval.
+fn gift_settings(config: &CloudConfig) -> Result<(Option<PaymentConfig>, Duration), NodeError> {
+    if !(100..=60_000).contains(&config.gift_timeout_ms) {
+        return Err(bad("cloud.gift_timeout_ms", "must be 100 to 60000 ms"));
+    }
+    if config.gift_max_custom_amount < 1 {
+        return Err(bad("cloud.gift_max_custom_amount", "must be at least 1"));
+    }
+    let reconcile = seconds("cloud.gift_reconcile_s", config.gift_reconcile_s, 1..=3600)?;
+    let payment = match config.gift_addr.as_str() {
+        "" => None,
+        addr => {
+            signing_secret(config, "gift_addr")?;
+            let mut payment = PaymentConfig::parse(addr, &config.callback_secret)
+                .map_err(|e| bad("cloud.gift_addr", e.to_string()))?;
+            payment.timeout = Duration::from_millis(config.gift_timeout_ms);
+            payment.retry.first = reconcile;
+            Some(payment)
+        }
+    };
+    Ok((payment, reconcile))
+}
+
+/// The key room play URLs are signed with: the edges' `play_key`, with `play_auth: expiry`.
+fn play_key(config: &CloudConfig) -> Result<Option<SecretKey>, NodeError> {
+    match config.play_auth.as_str() {
+        "none" => Ok(None),
+        "expiry" if config.play_key.len() >= 16 => {
+            SecretKey::new(config.play_key.as_bytes().to_vec())
+                .map(Some)
+                .map_err(|e| bad("cloud.play_key", e.to_string()))
+        }
+        "expiry" => Err(bad(
+            "cloud.play_key",
+            "must be 16 characters or more with play_auth: expiry",
+        )),
+        _ => Err(bad("cloud.play_auth", "must be none or expiry")),
+    }
+}
+
+/// `value` as seconds in `range`, for key `key`.
+fn seconds(
+    key: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, NodeError> {
+    if !range.contains(&value) {
+        return Err(bad(
+            key,
+            format!("must be {} to {} seconds", range.start(), range.end()),
+        ));
+    }
+    Ok(Duration::from_secs(value))
+}
+
+/// `scheme://host[:port]/app`: the scheme is one of `schemes`, the app one path segment.
+fn base_url<'a>(key: &str, value: &'a str, schemes: &[&str]) -> Result<&'a str, NodeError> {
+    let shape = || {
+        bad(
+            key,
+            format!("{value:?} is not {}://HOST[:PORT]/APP", schemes.join("|")),
+        )
+    };
+    let (scheme, rest) = value.split_once("://").ok_or_else(shape)?;
+    let (host, app) = rest.split_once('/').ok_or_else(shape)?;
+    let app_ok = !app.is_empty()
+        && app
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if !schemes.contains(&scheme) || host.is_empty() || !app_ok {
+        return Err(shape());
+    }
+    Ok(app)
+}
+
+/// The room API's settings from the `cloud:` keys, each checked.
+pub fn rooms_settings(
+    config: &CloudConfig,
+    push_keys: &PushKeys,
+) -> Result<RoomsSettings, NodeError> {
+    let database_url = match config.database_url.as_str() {
+        "" => format!(
+            "sqlite://{}/rooms.db",
+            config.data_dir.trim_end_matches('/')
+        ),
+        url if url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://") =>
+        {
+            url.to_owned()
+        }
+        _ => {
+            return Err(bad(
+                "cloud.database_url",
+                "must be \"\" (SQLite in data_dir), sqlite://PATH or postgres://...",
+            ))
+        }
+    };
+    if config.jwt_key.len() < MIN_JWT_KEY_LEN {
+        return Err(bad(
+            "cloud.jwt_key",
+            format!("must be at least {MIN_JWT_KEY_LEN} characters"),
+        ));
+    }
+    let jwt_key = SecretKey::new(config.jwt_key.as_bytes())
+        .map_err(|e| bad("cloud.jwt_key", e.to_string()))?;
+    let server_auth = config
+        .server_auth
+        .then(|| ServerAuth::new(push_keys.key_ring.clone()));
+    if server_auth.is_some() && push_keys.key_ring.is_empty() {
+        return Err(bad(
+                "cloud.server_auth",
+                "needs at least one pair in cloud.server_keys (or server_auth: false on a trusted network)",
+            ));
+    }
+    let publish_app = base_url(
+        "cloud.publish_base_url",
+        &config.publish_base_url,
+        &["rtmp"],
+    )?
+    .to_owned();
+    for url in &config.play_base_urls {
+        base_url("cloud.play_base_urls", url, &["http", "https"])?;
+    }
+    let heartbeat_interval = seconds(
+        "cloud.heartbeat_interval_s",
+        config.heartbeat_interval_s,
+        1..=300,
+    )?;
+    let expiry = seconds(
+        "cloud.presence_expire_s",
+        config.presence_expire_s,
+        2..=3600,
+    )?;
+    if expiry <= heartbeat_interval {
+        return Err(bad(
+            "cloud.presence_expire_s",
+            "must be longer than cloud.heartbeat_interval_s",
+        ));
+    }
+    let callback = match config.callback_addr.as_str() {
+        "" => None,
+        addr => {
+            signing_secret(config, "callback_addr")?;
+            let webhooks = WebhookConfig::parse(addr, &config.callback_secret)
+                .map_err(|e| bad("cloud.callback_addr", e.to_string()))?;
+            Some(webhooks)
+        }
+    };
+    let first_retry = seconds("cloud.callback_retry_s", config.callback_retry_s, 1..=3600)?;
+    let (gift_payment, gift_reconcile) = gift_settings(config)?;
+    Ok(RoomsSettings {
+        database_url,
+        jwt_key,
+        server_auth,
+        publish_expire: seconds(
+            "cloud.publish_expire_s",
+            config.publish_expire_s,
+            60..=30 * 86_400,
+        )?,
+        publish_base_url: config.publish_base_url.trim_end_matches('/').to_owned(),
+        publish_app,
+        play: PlayLinks {
+            bases: config
+                .play_base_urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
+            key: play_key(config)?,
+            expire: seconds(
+                "cloud.play_expire_s",
+                config.play_expire_s,
+                60..=30 * 86_400,
+            )?,
+        },
+        auto_start_on_publish: config.auto_start_on_publish,
+        presence: PresenceConfig {
+            heartbeat_interval,
+            expiry,
+        },
+        publish_grace: seconds("cloud.publish_grace_s", config.publish_grace_s, 1..=86_400)?,
+        anchor_grace: seconds("cloud.anchor_grace_s", config.anchor_grace_s, 1..=86_400)?,
+        callback,
+        callback_backoff: Backoff {
+            first: first_retry,
+            max: Duration::from_secs(3600).max(first_retry),
+        },
+        pk_invite_timeout: seconds(
+            "cloud.pk_invite_timeout_s",
+            config.pk_invite_timeout_s,
+            1..=3600,
+        )?,
+        kick_block: seconds("cloud.kick_block_s", config.kick_block_s, 1..=30 * 86_400)?,
+        gift_payment,
+        gift_max_custom_amount: config.gift_max_custom_amount,
+        gift_reconcile,
+    })
+}
