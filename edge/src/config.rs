@@ -17,39 +17,105 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
+    /// `udp_addr`, default `":5222"`: where RTP comes in; `":port"` or `"host:port"` for unicast,
+    /// an IPv4 group such as `"239.0.0.1:5222"` to join it (IPv6 groups are refused).
     pub udp_addr: String,
+    /// `multicast_if`, default `""` (the system chooses): IPv4 address of the interface multicast
+    /// groups are joined on.
     pub multicast_if: String,
+    /// `flv_addr`, default `":7001"` (`"127.0.0.1:7001"` in the shipped file): the HTTP-FLV
+    /// listener, which also serves the API, and `/metrics` and `/status` unless `metrics_addr`
+    /// is set.
     pub flv_addr: String,
+    /// `metrics_addr`, default `""` (none): a listener of its own for `/metrics` and `/status`.
     pub metrics_addr: String,
+    /// `playout_deadline_ms`, default 300, 10–60000 ms: how long a missing packet is waited for
+    /// before the tags it broke are dropped and video resumes at the next keyframe.
     pub playout_deadline_ms: u64,
+    /// `player_queue_bytes`, default 4194304, at least 65536: bytes queued per player before it
+    /// loses non-key video (and, staying behind, is disconnected).
     pub player_queue_bytes: usize,
+    /// `udp_recv_buffer`, default 8388608 bytes: kernel receive buffer asked for on the RTP socket;
+    /// the size granted is logged, with a warning when smaller.
     pub udp_recv_buffer: usize,
+    /// `max_streams`, default 1024, 1–65536: streams served at once; announcements beyond are
+    /// refused and counted.
     pub max_streams: usize,
+    /// `shutdown_grace_ms`, default 5000, 100–600000 ms: how long shutdown waits for the edge's
+    /// tasks before it exits anyway.
     pub shutdown_grace_ms: u64,
+    /// `play_auth`, default `none` (anyone may play), or `expiry` (play URLs must be signed with
+    /// `play_key`).
     pub play_auth: String,
+    /// `play_key`, default `""`: the key play URLs are signed with; 16 characters or more with
+    /// `play_auth: expiry`.
     pub play_key: String,
+    /// `on_play`, default `""` (no hook): `http://` or `https://` URL of the app, asked before
+    /// every player is served.
     pub on_play: String,
+    /// `on_play_secret`, default `""`: the secret `on_play` requests are signed with; 16 characters
+    /// or more when `on_play` is set.
     pub on_play_secret: String,
+    /// `on_play_timeout_ms`, default 2000, 100–60000 ms: how long the app may take to answer; no
+    /// answer in time refuses the player.
     pub on_play_timeout_ms: u64,
+    /// `on_play_cache_s`, default 10, 0–3600 s: how long an answer is kept per stream and query
+    /// (0: the app is asked every time).
     pub on_play_cache_s: u64,
+    /// `cloud_quic_addr`, default `"127.0.0.1:4242"`, required: the cloud's repair server as
+    /// `"host:port"` (not `":port"`); repairs and every stream's media key come over it.
     pub cloud_quic_addr: String,
+    /// `cloud_server_name`, default `liverelay-cloud`, not empty: the TLS server name asked for,
+    /// checked when the cloud's certificate is CA-issued.
     pub cloud_server_name: String,
+    /// `cloud_cert_file`, default `cloud-cert.pem`: a copy of the cloud's certificate, pinned; used
+    /// when `cloud_cert_fingerprint` and `cloud_ca_file` are empty.
     pub cloud_cert_file: String,
+    /// `cloud_cert_fingerprint`, default `""`: SHA-256 of the cloud's certificate, 64 hex digits
+    /// (`:` allowed), pinned; when set it is used before the two files.
     pub cloud_cert_fingerprint: String,
+    /// `cloud_ca_file`, default `""`: PEM of the CA that issued the cloud's certificate; used when
+    /// no fingerprint is set, before `cloud_cert_file`.
     pub cloud_ca_file: String,
+    /// `edge_token`, default the placeholder `dev-token-change-me`, not empty: presented to the
+    /// cloud, which must list it in its `edge_tokens`; the placeholder is refused beyond loopback.
     pub edge_token: String,
+    /// `edge_name`, default `""` (the host name, from `/etc/hostname`, else `edge`): this edge's
+    /// name in the cloud's logs.
     pub edge_name: String,
+    /// `api_read_auth`, default `auto` (open while the listener is on loopback), `none` or `token`:
+    /// who may read `/api/v1/streams`, `/metrics` and `/status`.
     pub api_read_auth: ReadAuth,
+    /// `api_token`, default the placeholder `dev-api-token-change-me`: the bearer token closed
+    /// reads need, 16 characters or more when `api_read_auth` closes any.
     pub api_token: String,
+    /// `log_level`, default `info`: `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG`
+    /// overrides it).
     pub log_level: String,
+    /// `enable_log_file`, default `false`: log to `log_file` instead of stderr.
     pub enable_log_file: bool,
+    /// `log_file`, default `edge.log`: the log file, relative to the working directory unless
+    /// absolute.
     pub log_file: String,
+    /// `log_max_bytes`, default 67108864, at least 65536: the log file is rotated when the next
+    /// line would take it past this many bytes.
     pub log_max_bytes: u64,
+    /// `log_max_files`, default 5, 0–1000: rotated log files kept (`edge.log.1` newest); 0 empties
+    /// the file when it is full.
     pub log_max_files: u32,
+    /// `http_max_connections`, default 4096, at least 1: HTTP connections (players and API) held at
+    /// once by `flv_addr`, and apart by `metrics_addr`; one over is closed at once and counted.
     pub http_max_connections: usize,
+    /// `http_max_connections_per_ip`, default 256, 1 to `http_max_connections`: the same limit for
+    /// one source address.
     pub http_max_connections_per_ip: usize,
+    /// `http_header_timeout_ms`, default 10000, 100–600000 ms: a request head not complete this
+    /// long after the connection or the previous response closes the connection.
     pub http_header_timeout_ms: u64,
+    /// `http_max_header_bytes`, default 16384, 8192–1048576: a larger request head is answered 431
+    /// and the connection closed.
     pub http_max_header_bytes: usize,
+    /// `http_max_body_bytes`, default 65536, at least 1024: a larger request body is answered 413.
     pub http_max_body_bytes: usize,
 }
 
@@ -97,13 +163,19 @@ impl Default for EdgeConfig {
 /// Checked and parsed settings.
 #[derive(Debug, Clone)]
 pub struct EdgeSettings {
+    /// The RTP input socket's address; a multicast one is always IPv4.
     pub udp_addr: SocketAddr,
+    /// Interface groups are joined on; `None`: any (`0.0.0.0`).
     pub multicast_if: Option<Ipv4Addr>,
+    /// The HTTP-FLV and API listener.
     pub flv_addr: SocketAddr,
     /// `/metrics` and `/status` on a listener of their own; `None`: on `flv_addr`.
     pub metrics_addr: Option<SocketAddr>,
+    /// How long reassembly waits for a missing packet (10 ms to 60 s), from `playout_deadline_ms`.
     pub playout_deadline: Duration,
+    /// Byte limit of each player's queue, at least 65536.
     pub player_queue_bytes: usize,
+    /// Receive buffer size asked of the kernel for the RTP socket, in bytes.
     pub udp_recv_buffer: usize,
     /// Streams served at once; the cloud announcing more is refused (counted).
     pub max_streams: usize,
@@ -112,7 +184,9 @@ pub struct EdgeSettings {
     pub shutdown_grace: Duration,
     /// The repair connection, which also brings every stream's media key.
     pub repair: RepairSettings,
+    /// Who may play: `play_auth`, `play_key` and the `on_play` hook.
     pub play: PlaySettings,
+    /// Which listeners' reads (`/api/v1/streams`, `/metrics`, `/status`) need the API token.
     pub api_read_auth: ReadAuth,
     /// The API token reads need where `api_read_auth` closes them; `None` when it closes none.
     pub api_credentials: Option<Arc<Credentials>>,
@@ -127,7 +201,10 @@ pub struct PlaySettings {
     pub play_key: Option<String>,
     /// `on_play`: the app's URL and the secret its requests are signed with.
     pub on_play: Option<(String, String)>,
+    /// How long the `on_play` app may take to answer (100 ms to 60 s) before the player is refused.
     pub on_play_timeout: Duration,
+    /// How long an `on_play` answer is reused for the same stream and query (0 to 3600 s; zero:
+    /// never).
     pub on_play_cache: Duration,
 }
 
@@ -153,10 +230,15 @@ impl EdgeSettings {
 /// How the edge reaches and recognises the cloud's repair server.
 #[derive(Debug, Clone)]
 pub struct RepairSettings {
+    /// The cloud's repair (QUIC) server, from `cloud_quic_addr`; never an unspecified host.
     pub cloud_addr: SocketAddr,
+    /// TLS server name asked of the cloud, from `cloud_server_name`.
     pub server_name: String,
+    /// How the cloud's certificate is recognised.
     pub trust: TrustSource,
+    /// The edge token presented to the cloud (`edge_token`).
     pub token: String,
+    /// The name the edge gives the cloud: `edge_name`, or the host name when that is empty.
     pub edge_name: String,
 }
 
@@ -164,8 +246,11 @@ pub struct RepairSettings {
 /// edge may start before the cloud has made its certificate.
 #[derive(Debug, Clone)]
 pub enum TrustSource {
+    /// Pin the certificate whose SHA-256 is this (`cloud_cert_fingerprint`).
     Fingerprint([u8; 32]),
+    /// Pin the certificate held in this PEM file (`cloud_cert_file`).
     CertFile(PathBuf),
+    /// Accept a certificate for `server_name` issued by the CA in this PEM file (`cloud_ca_file`).
     CaFile(PathBuf),
 }
 

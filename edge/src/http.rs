@@ -13,10 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// What the handlers of `flv_addr` (and of `metrics_addr`) share; cloned per request, so every
+/// field is a shared handle or a small value.
 #[derive(Clone)]
 pub struct HttpState {
+    /// Live streams by name, where a player finds the task to join.
     pub streams: Arc<Streams>,
+    /// The queue limit of each new player, in bytes (`player_queue_bytes`).
     pub player_queue_bytes: usize,
+    /// When the edge started; `/status` and `/metrics` report its uptime from it.
     pub started: Instant,
     /// The repair connection's RTT while it is up.
     pub repair_rtt: watch::Receiver<Option<Duration>>,

@@ -1,8 +1,9 @@
 //! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV.
 //!
-//! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`], [`stream_state::StreamState`],
-//! and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and [`http`] are the thin tokio layer,
-//! every task of it tracked by [`tasks`] for a bounded shutdown.
+//! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`],
+//! [`stream_state::StreamState`], and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and
+//! [`http`] are the thin tokio layer, every task of it tracked by [`relay_node::Tasks`] for a
+//! bounded shutdown.
 
 #![warn(missing_docs)]
 

@@ -16,10 +16,15 @@ const MAX_CACHED: usize = 4096;
 /// Why a player was refused (403); the message goes to the player.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlayRefusal {
+    /// `play_auth: expiry` and the URL's signed token did not verify (missing, expired or wrongly
+    /// signed); holds the reason.
     #[error("play token refused: {0}")]
     Token(String),
+    /// The `on_play` app answered, but not 2xx with `{"code": 0}` (or a cached answer said so).
     #[error("the app refused this player")]
     Denied,
+    /// The `on_play` request failed or took longer than its timeout; the hook fails closed. Holds
+    /// the cause.
     #[error("the app's on_play check did not answer: {0}")]
     Unanswered(String),
 }
@@ -43,6 +48,8 @@ struct OnPlay<'a> {
 }
 
 impl PlayHook {
+    /// A hook that posts with `poster`, waits at most `timeout` for each answer and reuses answers
+    /// for `cache_for` (zero: the app is asked for every player).
     pub fn new(poster: SignedPoster, timeout: Duration, cache_for: Duration) -> Self {
         PlayHook {
             poster,
@@ -112,6 +119,7 @@ impl PlayHook {
 pub struct PlayGate {
     /// `play_auth: expiry`: the key play URLs are signed with.
     pub play_key: Option<SecretKey>,
+    /// `on_play`: the app is asked about every player; `None`: no hook.
     pub hook: Option<PlayHook>,
 }
 

@@ -19,6 +19,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 /// What happened to an offered tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
+    /// In the player's queue, to be sent.
     Queued,
     /// Dropped by the policy (the stream counts these).
     Dropped,
@@ -41,6 +42,7 @@ pub struct PlayerQueue {
 }
 
 impl PlayerQueue {
+    /// An empty queue that holds offered tags up to `limit` bytes.
     pub fn new(limit: usize) -> Self {
         PlayerQueue {
             items: VecDeque::new(),
@@ -60,6 +62,9 @@ impl PlayerQueue {
         self.items.push_back(bytes);
     }
 
+    /// Offers a live tag; never waits. A tag that fits is queued. When full, non-key video is
+    /// dropped until a keyframe fits; a keyframe that does not fit while already skipping means
+    /// `Disconnect`, as does a finished or closed queue.
     pub fn offer(&mut self, tag: &FlvTag) -> Offer {
         if self.closed || self.finished {
             return Offer::Disconnect;
@@ -90,6 +95,7 @@ impl PlayerQueue {
         Offer::Dropped
     }
 
+    /// Takes the oldest queued buffer for the response body; `None` when the queue is empty.
     pub fn pop(&mut self) -> Option<Bytes> {
         let bytes = self.items.pop_front()?;
         self.bytes -= bytes.len();
@@ -106,6 +112,8 @@ impl PlayerQueue {
         self.finished = true;
     }
 
+    /// Whether the stream ended or the player was cut off: no tag is queued any more, and the
+    /// response ends once the queue is drained.
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -132,6 +140,8 @@ struct Shared {
 }
 
 impl Player {
+    /// A player whose queue holds at most `limit` bytes of offered tags, to be shared by its stream
+    /// task and its response body.
     pub fn new(limit: usize) -> Arc<Self> {
         Arc::new(Player {
             state: Mutex::new(Shared {
@@ -153,22 +163,28 @@ impl Player {
         result
     }
 
+    /// [`PlayerQueue::push_unbounded`], waking the response body.
     pub fn push_unbounded(&self, bytes: Bytes) {
         self.update(|queue| queue.push_unbounded(bytes));
     }
 
+    /// [`PlayerQueue::offer`], waking the response body.
     pub fn offer(&self, tag: &FlvTag) -> Offer {
         self.update(|queue| queue.offer(tag))
     }
 
+    /// [`PlayerQueue::finish`]: the response ends once what is queued is sent.
     pub fn finish(&self) {
         self.update(PlayerQueue::finish);
     }
 
+    /// [`PlayerQueue::wait_for_keyframe`]: no inter frame until the next keyframe.
     pub fn wait_for_keyframe(&self) {
         self.update(PlayerQueue::wait_for_keyframe);
     }
 
+    /// [`PlayerQueue::cut_off`]: drops what is queued and aborts the response with
+    /// [`PlayerCutOff`].
     pub fn cut_off(&self) {
         self.update(PlayerQueue::cut_off);
     }
@@ -184,6 +200,8 @@ pub struct PlayerBody {
 }
 
 impl PlayerBody {
+    /// The response body draining `player`'s queue; not counted as a task until
+    /// [`PlayerBody::tracked`].
     pub fn new(player: Arc<Player>) -> Self {
         PlayerBody {
             player,

@@ -31,6 +31,7 @@ const ENDED_MEMORY: usize = 256;
 /// Datagrams received and why those dropped were dropped, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct MediaCounters {
+    /// Datagrams handed to the router, delivered or dropped.
     pub datagrams: AtomicU64,
     /// Not a relay datagram (too short, bad header).
     pub malformed: AtomicU64,
@@ -57,21 +58,36 @@ impl MediaCounters {
 /// Why a datagram was not handed to a stream task.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Dropped {
+    /// Not a relay datagram: too short to hold an SSRC, or its header or payload did not parse;
+    /// holds the parse error.
     Malformed(ProtoError),
+    /// Its SSRC has no live task: never announced (or forged), ended, or the task's queue closed
+    /// just now.
     UnknownStream,
+    /// The authentication tag did not verify with the stream's media key.
     BadTag,
+    /// The replay window already took this sequence number, or it is too old for the window.
     Replayed,
+    /// The task's input queue (8192 inputs) was full; the receiver sees a hole and asks for a
+    /// repair.
     QueueFull,
 }
 
 /// Why an input was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undelivered {
+    /// The task's input queue (8192 inputs) was full; the input is lost.
     QueueFull,
+    /// An announcement while `max_streams` streams are served (counted in `refused_streams`).
     TooManyStreams,
+    /// The SSRC has no running task: it ended (or, for a delivery, was never announced). A
+    /// recently ended SSRC (the last 256 are remembered) is not reopened by a late announcement.
     Ended,
 }
 
+/// The edge's SSRC table: starts a task for each stream the cloud announces, hands it the
+/// datagrams that verify with its key and the repair connection's inputs, and sums the node's
+/// totals.
 pub struct Router {
     context: StreamContext,
     counters: Arc<MediaCounters>,
@@ -138,6 +154,8 @@ fn undelivered(error: mpsc::error::TrySendError<StreamInput>) -> Undelivered {
 }
 
 impl Router {
+    /// A router with no routes; the tasks it starts get `context`, and its drops are counted in
+    /// `counters`.
     pub fn new(context: StreamContext, counters: Arc<MediaCounters>) -> Arc<Self> {
         Arc::new(Router {
             context,
@@ -238,10 +256,12 @@ impl Router {
         route.inputs.try_send(input).map_err(undelivered)
     }
 
+    /// The name index its stream tasks register in.
     pub fn streams(&self) -> &Arc<Streams> {
         &self.context.streams
     }
 
+    /// The datagram and refusal counters, for `/metrics`.
     pub fn counters(&self) -> &Arc<MediaCounters> {
         &self.counters
     }

@@ -20,14 +20,19 @@ pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(250);
 /// node's totals, `/metrics` and the API read those structs rather than copies of their fields.
 #[derive(Debug, Clone, Default)]
 pub struct StreamSnapshot {
+    /// The stream's `APP/NAME`; empty until an announcement named it.
     pub name: String,
+    /// The stream's RTP SSRC.
     pub ssrc: u32,
     /// Unix ms when the publish started on the cloud.
     pub start_time: u64,
+    /// Players being served now.
     pub players: u64,
     /// RTP bytes received, headers included (repairs too).
     pub bytes: u64,
+    /// Tags held in the GOP cache (since the latest keyframe), sent to each joining player.
     pub gop_cache_tags: u64,
+    /// Framed bytes of those tags, at most 32 MiB.
     pub gop_cache_bytes: u64,
     /// Tags, skips and player drops, as the stream state counts them.
     pub stream: StreamCounters,
@@ -35,18 +40,22 @@ pub struct StreamSnapshot {
     pub reassembly: ReassemblerStats,
     /// Holes, NACKs and repairs, as the receiver counts them.
     pub recovery: RecoveryStats,
+    /// The repair path's smoothed RTT (its initial guess before any repair was measured).
     pub rtt: Duration,
+    /// Interarrival jitter of packets from the network (RFC 3550); zero before two arrived.
     pub jitter: Duration,
 }
 
 /// Where a stream task leaves its figures.
 #[derive(Debug)]
 pub struct SnapshotCell {
+    /// When the stream task started; uptime is counted from it.
     pub started: Instant,
     snapshot: Mutex<StreamSnapshot>,
 }
 
 impl SnapshotCell {
+    /// A cell holding empty figures, for a task started at `started`.
     pub fn new(started: Instant) -> Arc<Self> {
         Arc::new(SnapshotCell {
             started,
@@ -54,14 +63,18 @@ impl SnapshotCell {
         })
     }
 
+    /// Replaces the figures with the task's latest.
     pub fn publish(&self, snapshot: StreamSnapshot) {
         *self.snapshot.lock() = snapshot;
     }
 
+    /// A copy of the latest figures published.
     pub fn read(&self) -> StreamSnapshot {
         self.snapshot.lock().clone()
     }
 
+    /// The stream as `/api/v1/streams` shows it, uptime counted to `now`; RTT, jitter and the mean
+    /// repair latency in ms.
     pub fn view(&self, now: Instant) -> EdgeStreamView {
         let s = self.read();
         let latency = &s.recovery.repair_latency;
@@ -104,10 +117,15 @@ impl SnapshotCell {
 /// The same structs as a [`StreamSnapshot`]'s, summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeTotals {
+    /// Streams counted: every one routed since the edge started, ended or live.
     pub streams: u64,
+    /// RTP bytes received, headers included (repairs too).
     pub bytes: u64,
+    /// The stream states' counters, summed.
     pub stream: StreamCounters,
+    /// The reassemblers' counters, summed.
     pub reassembly: ReassemblerStats,
+    /// The receivers' recovery counters, summed (repair latencies merged).
     pub recovery: RecoveryStats,
 }
 

@@ -15,6 +15,7 @@ pub const GOP_CACHE_MAX_BYTES: usize = 32 << 20;
 /// Counters of one stream on this edge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamCounters {
+    /// Tags handed to the state, configuration and skipped ones included.
     pub tags: u64,
     /// Video tags skipped after a gap, until a keyframe.
     pub skipped_after_gap: u64,
@@ -26,6 +27,8 @@ pub struct StreamCounters {
     pub players_removed: u64,
 }
 
+/// One stream's configuration tags, GOP cache and players: given tags, gaps and players by its
+/// task, it decides what each player is sent.
 #[derive(Debug)]
 pub struct StreamState {
     metadata: Option<FlvTag>,
@@ -68,10 +71,12 @@ impl Default for StreamState {
 }
 
 impl StreamState {
+    /// The stream's counters so far.
     pub fn counters(&self) -> StreamCounters {
         self.counters
     }
 
+    /// Players held now; a gone one is dropped when the next tag is offered.
     pub fn player_count(&self) -> usize {
         self.players.len()
     }
@@ -106,10 +111,15 @@ impl StreamState {
         self.awaiting_keyframe = true;
     }
 
+    /// The largest timestamp handed to players, in ms, presentation times included; players given
+    /// to a successor continue past it.
     pub fn last_timestamp(&self) -> u32 {
         self.last_timestamp
     }
 
+    /// A reassembled tag: new configuration is kept, video waits for a keyframe at the start and
+    /// after a gap, and other tags of a video stream wait for its first keyframe; what passes is
+    /// cached in the GOP and offered to every player. Configuration already held is not sent again.
     pub fn on_tag(&mut self, tag: FlvTag) {
         self.counters.tags += 1;
         if tag.config {

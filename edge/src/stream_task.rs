@@ -28,7 +28,9 @@ const COMMAND_QUEUE: usize = 256;
 /// What stream tasks share (the router hands it to each task it starts).
 #[derive(Clone)]
 pub struct StreamContext {
+    /// The name index a task registers its stream in once announced.
     pub streams: Arc<Streams>,
+    /// The edge's settings: the playout deadline and the limits tasks apply.
     pub settings: Arc<EdgeSettings>,
     /// NACKs to the repair client; full means drop (the receiver asks again).
     pub nacks: mpsc::Sender<NackRequest>,
@@ -41,11 +43,13 @@ pub struct StreamContext {
 /// What the UDP reader and the repair client hand a stream task.
 #[derive(Debug)]
 pub enum StreamInput {
+    /// An authenticated packet, from the network or repaired over the repair connection.
     Packet(Packet, Source),
     /// The stream as announced on the repair connection.
     Announce(Announcement),
     /// End of stream, said on the repair connection: the stream's last packet.
     End {
+        /// Sequence number of the stream's last packet.
         last_seq: u64,
     },
     /// The cloud no longer has this packet.

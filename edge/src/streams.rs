@@ -13,13 +13,17 @@ use tokio::sync::{mpsc, Notify};
 /// Requests to a stream task.
 #[derive(Debug)]
 pub enum Command {
+    /// Serve this player: the FLV header, configuration and GOP cache, then live tags.
     Join(Arc<Player>),
 }
 
 /// Players of a publish that a newer one replaced, and the last timestamp they were sent.
 #[derive(Debug)]
 pub struct Adoption {
+    /// The players to take over, their responses still open.
     pub players: Vec<Arc<Player>>,
+    /// The largest timestamp they were sent, in ms; the successor moves its timeline past it, so
+    /// theirs never goes back.
     pub last_timestamp: u32,
 }
 
@@ -99,9 +103,13 @@ impl Handover {
     }
 }
 
+/// How the task serving a name is reached: its command queue, handover slot and figures.
 #[derive(Debug, Clone)]
 pub struct StreamHandle {
+    /// The SSRC of the publish serving the name.
     pub ssrc: u32,
+    /// When that publish started, in Unix ms, from its announcement; of two publishes of one name,
+    /// the one with the larger epoch is served.
     pub epoch: u64,
     /// Player joins; bounded (a full queue makes the join wait).
     pub commands: mpsc::Sender<Command>,
@@ -120,13 +128,16 @@ pub struct Streams {
 /// The outcome of [`Streams::register`].
 #[derive(Debug)]
 pub enum Registration {
+    /// The name is now served by this handle; an older publish holding it was superseded.
     Registered,
+    /// This SSRC already holds the name; nothing changed.
     AlreadyRegistered,
     /// A publish with a newer epoch holds the name.
     Stale,
 }
 
 impl Streams {
+    /// The handle serving `name` (`APP/NAME`), if it is live here.
     pub fn get(&self, name: &str) -> Option<StreamHandle> {
         self.by_name.lock().get(name).cloned()
     }

@@ -8,8 +8,11 @@ use relay_proto::Fragments;
 /// player's write is one buffer and each player holds only a reference-counted handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlvTag {
+    /// Audio, video or script data.
     pub tag_type: TagType,
+    /// Timestamp in ms as written in the header, the task's offset for adopted players included.
     pub timestamp: u32,
+    /// A video keyframe: where a player starts, or resumes after drops or a gap.
     pub keyframe: bool,
     /// A sequence header or `onMetaData`.
     pub config: bool,
@@ -69,6 +72,7 @@ impl FlvTag {
         }
     }
 
+    /// Size in bytes with header and trailer: what the tag takes of a player's queue.
     pub fn len(&self) -> usize {
         self.framed.len()
     }
@@ -78,6 +82,7 @@ impl FlvTag {
         &self.framed[flv::TAG_HEADER_LEN..self.framed.len() - flv::TAG_TRAILER_LEN]
     }
 
+    /// Whether the framed buffer is empty (a framed tag never is).
     pub fn is_empty(&self) -> bool {
         self.framed.is_empty()
     }
