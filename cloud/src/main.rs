@@ -1,29 +1,16 @@
-//! liverelay cloud node: RTMP in, FLV-in-RTP out to edges, stream API.
+//! The cloud binary: reads its config, builds the node's parts from the `cloud` library and
+//! wires them together; nothing else.
 
-mod api;
-mod config;
-mod error;
-mod live_facts;
-mod media_info;
-mod metrics;
-mod record;
-mod registry;
-mod repair;
-mod rooms_config;
-mod rtmp;
-mod sender;
-mod stream_keys;
-
-use crate::config::CloudConfig;
-use crate::error::CloudError;
-use crate::live_facts::MediaFacts;
-use crate::metrics::NodeState;
-use crate::record::{Recorder, RecordingStats};
-use crate::registry::Registry;
-use crate::repair::{serve_repair, RepairHub};
-use crate::rtmp::{serve_rtmp, IngestContext, RtmpStats};
-use crate::sender::RtpSender;
-use crate::stream_keys::StreamKeys;
+use cloud::config::CloudConfig;
+use cloud::error::CloudError;
+use cloud::live_facts::MediaFacts;
+use cloud::metrics::NodeState;
+use cloud::record::{Recorder, RecordingStats};
+use cloud::registry::Registry;
+use cloud::repair::{serve_repair, RepairHub};
+use cloud::rtmp::{serve_rtmp, IngestContext, RtmpStats};
+use cloud::sender::RtpSender;
+use cloud::stream_keys::StreamKeys;
 use relay_control::{Envelope, Gate, HttpBounds};
 use relay_node::{run_node, shutdown_signal};
 use std::net::SocketAddr;
@@ -47,7 +34,7 @@ fn main() -> ExitCode {
     run_node::<CloudConfig, _, _, _>(run)
 }
 
-async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
+async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
     let started = Instant::now();
     let rtmp = bind("rtmp_addr", settings.rtmp_addr).await?;
     let api = bind("api_addr", settings.api_addr).await?;
@@ -166,12 +153,12 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         rtmp: rtmp_stats,
         http: vec![api_bounds.clone(), metrics_bounds.clone()],
     });
-    let access = api::Access {
+    let access = cloud::api::Access {
         credentials: settings.api_credentials.clone(),
         reads_closed: settings.api_read_auth.closed_on(settings.api_addr),
         metrics_apart: metrics_listener.is_some(),
     };
-    let api_router = api::router(state.clone(), &access, rooms.router());
+    let api_router = cloud::api::router(state.clone(), &access, rooms.router());
     let api_task =
         relay_control::serve_until("API", api, api_router, api_bounds, shutdown_rx.clone());
     let metrics_task = metrics_listener
@@ -179,7 +166,7 @@ async fn run(settings: config::CloudSettings) -> Result<(), CloudError> {
         .map(|(listener, addr)| {
             let closed = settings.api_read_auth.closed_on(addr);
             let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
-            let (metrics_routes, _document) = metrics::router().split_for_parts();
+            let (metrics_routes, _document) = cloud::metrics::router().split_for_parts();
             let router = gate.guard_if(closed, metrics_routes).with_state(state);
             relay_control::serve_until(
                 "metrics",

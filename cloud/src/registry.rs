@@ -217,6 +217,10 @@ impl Registry {
         self.lock().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// livestat's view of every live stream, or only `key`.
     pub fn publishers(&self, key: Option<&str>, now: Instant) -> Vec<PublisherStat> {
         self.streams(key).iter().map(|s| s.stat(now)).collect()

@@ -1,6 +1,6 @@
 //! The `cloud:` keys of the live-room API, checked at start like every other key.
 
-use crate::config::CloudConfig;
+use super::file::CloudConfig;
 use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
 use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};

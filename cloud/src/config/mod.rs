@@ -1,4 +1,10 @@
-//! The `cloud:` section of the config file.
+//! The `cloud:` section of the config file: its YAML shape ([`file`]), checked into the
+//! settings the node runs with ([`CloudSettings`]); the live-room keys in [`rooms`].
+
+mod file;
+mod rooms;
+
+pub use file::{CloudConfig, ServerKey};
 
 use relay_control::auth::{
     Credentials, KeyPair, KeyRing, PushKeys, PushScheme, ReadAuth, SecretKey, ServerAuth,
@@ -6,168 +12,17 @@ use relay_control::auth::{
 use relay_control::{ConnectionLimits, HttpLimits};
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
-    NodeError, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, PLACEHOLDER_ACCESS_KEY,
-    PLACEHOLDER_API_TOKEN, PLACEHOLDER_EDGE_TOKEN, PLACEHOLDER_JWT_KEY, PLACEHOLDER_SECRET_KEY,
+    NodeError, PLACEHOLDER_API_TOKEN, PLACEHOLDER_EDGE_TOKEN, PLACEHOLDER_JWT_KEY,
+    PLACEHOLDER_SECRET_KEY,
 };
-use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// As written in YAML; every key documented in the shipped `config.yaml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CloudConfig {
-    pub rtmp_addr: String,
-    pub api_addr: String,
-    pub metrics_addr: String,
-    pub data_dir: String,
-    pub client_addr_list: Vec<String>,
-    pub multicast_if: String,
-    pub multicast_ttl: u32,
-    pub rtp_max_datagram: usize,
-    pub quic_addr: String,
-    pub quic_cert_file: String,
-    pub quic_key_file: String,
-    pub edge_tokens: Vec<String>,
-    pub rtp_cache_size: usize,
-    pub rtp_cache_bytes: usize,
-    pub nack_budget_pps: u64,
-    pub log_level: String,
-    pub enable_log_file: bool,
-    pub log_file: String,
-    pub log_max_bytes: u64,
-    pub log_max_files: u32,
-    pub enable_record: bool,
-    pub record_dir: String,
-    pub publish_auth: PushScheme,
-    pub publish_key: String,
-    pub server_keys: Vec<ServerKey>,
-    pub api_token: String,
-    pub api_read_auth: ReadAuth,
-    pub livego_compat_get: bool,
-    pub database_url: String,
-    pub jwt_key: String,
-    pub server_auth: bool,
-    pub publish_expire_s: u64,
-    pub publish_base_url: String,
-    pub play_base_urls: Vec<String>,
-    pub play_auth: String,
-    pub play_key: String,
-    pub play_expire_s: u64,
-    pub auto_start_on_publish: bool,
-    pub heartbeat_interval_s: u64,
-    pub presence_expire_s: u64,
-    pub publish_grace_s: u64,
-    pub anchor_grace_s: u64,
-    pub callback_addr: String,
-    pub callback_secret: String,
-    pub callback_retry_s: u64,
-    pub pk_invite_timeout_s: u64,
-    pub kick_block_s: u64,
-    pub gift_addr: String,
-    pub gift_timeout_ms: u64,
-    pub gift_max_custom_amount: i64,
-    pub gift_reconcile_s: u64,
-    pub rtmp_max_connections: usize,
-    pub rtmp_max_connections_per_ip: usize,
-    pub rtmp_handshake_timeout_s: u64,
-    pub rtmp_publish_timeout_s: u64,
-    pub rtmp_idle_timeout_s: u64,
-    pub rtmp_max_unpublished_bytes: usize,
-    pub rtmp_publish_decision_timeout_ms: u64,
-    pub http_max_connections: usize,
-    pub http_max_connections_per_ip: usize,
-    pub http_header_timeout_ms: u64,
-    pub http_max_header_bytes: usize,
-    pub http_max_body_bytes: usize,
-}
-
-/// One access key / secret key pair, as written in `server_keys`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerKey {
-    pub access_key: String,
-    pub secret_key: String,
-}
-
 /// Shortest publish key, secret key or API token accepted: a short HMAC key can be guessed
 /// offline from one signed URL, a short token online.
 const MIN_SECRET_LEN: usize = 16;
-
-impl Default for CloudConfig {
-    fn default() -> Self {
-        CloudConfig {
-            rtmp_addr: ":1935".into(),
-            api_addr: ":8090".into(),
-            metrics_addr: String::new(),
-            data_dir: "data".into(),
-            client_addr_list: vec!["127.0.0.1:5222".into()],
-            multicast_if: String::new(),
-            multicast_ttl: 1,
-            rtp_max_datagram: relay_proto::DEFAULT_MAX_DATAGRAM,
-            quic_addr: ":4242".into(),
-            quic_cert_file: "cloud-cert.pem".into(),
-            quic_key_file: "cloud-key.pem".into(),
-            edge_tokens: vec![PLACEHOLDER_EDGE_TOKEN.into()],
-            rtp_cache_size: 5000,
-            rtp_cache_bytes: 32 << 20,
-            nack_budget_pps: 20_000,
-            log_level: "info".into(),
-            enable_log_file: false,
-            log_file: "cloud.log".into(),
-            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
-            log_max_files: DEFAULT_LOG_MAX_FILES,
-            enable_record: false,
-            record_dir: "record".into(),
-            publish_auth: PushScheme::None,
-            publish_key: String::new(),
-            server_keys: vec![ServerKey {
-                access_key: PLACEHOLDER_ACCESS_KEY.into(),
-                secret_key: PLACEHOLDER_SECRET_KEY.into(),
-            }],
-            api_token: PLACEHOLDER_API_TOKEN.into(),
-            api_read_auth: ReadAuth::Auto,
-            livego_compat_get: false,
-            database_url: String::new(),
-            jwt_key: PLACEHOLDER_JWT_KEY.into(),
-            server_auth: true,
-            publish_expire_s: 3600,
-            publish_base_url: "rtmp://127.0.0.1:1935/live".into(),
-            play_base_urls: vec!["http://127.0.0.1:7001/live".into()],
-            play_auth: "none".into(),
-            play_key: String::new(),
-            play_expire_s: 3600,
-            auto_start_on_publish: true,
-            heartbeat_interval_s: 5,
-            presence_expire_s: 20,
-            publish_grace_s: 60,
-            anchor_grace_s: 600,
-            callback_addr: String::new(),
-            callback_secret: String::new(),
-            callback_retry_s: 10,
-            pk_invite_timeout_s: 10,
-            kick_block_s: 600,
-            gift_addr: String::new(),
-            gift_timeout_ms: 3000,
-            gift_max_custom_amount: 100_000,
-            gift_reconcile_s: 5,
-            rtmp_max_connections: 1000,
-            rtmp_max_connections_per_ip: 32,
-            rtmp_handshake_timeout_s: 10,
-            rtmp_publish_timeout_s: 30,
-            rtmp_idle_timeout_s: 30,
-            rtmp_max_unpublished_bytes: 64 << 10,
-            rtmp_publish_decision_timeout_ms: 3000,
-            http_max_connections: 512,
-            http_max_connections_per_ip: 64,
-            http_header_timeout_ms: 10_000,
-            http_max_header_bytes: 16 << 10,
-            http_max_body_bytes: 1 << 20,
-        }
-    }
-}
 
 /// Checked and parsed settings.
 #[derive(Debug, Clone)]
@@ -307,7 +162,7 @@ impl NodeConfig for CloudConfig {
             api_credentials,
             api_read_auth: self.api_read_auth,
             livego_compat_get: self.livego_compat_get,
-            rooms: crate::rooms_config::rooms_settings(self, &push_keys)?,
+            rooms: rooms::rooms_settings(self, &push_keys)?,
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,
