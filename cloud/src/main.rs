@@ -12,23 +12,18 @@ use cloud::rtmp::{serve_rtmp, IngestContext, RtmpStats};
 use cloud::sender::RtpSender;
 use cloud::stream_keys::StreamKeys;
 use relay_control::{Envelope, Gate, HttpBounds};
-use relay_node::{run_node, shutdown_signal};
+use relay_node::{run_node, shutdown_signal, Tasks};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 async fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener, CloudError> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| CloudError::io(format!("cloud.{key}: binding {addr}"), e))
 }
-
-/// How long shutdown waits for recordings to be written out and closed. A recording still open
-/// then keeps what was written (it reads to its last whole tag) without its duration.
-const RECORDINGS_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     run_node::<CloudConfig, _, _, _>(run)
@@ -90,13 +85,16 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
     );
     let registry = Arc::new(Registry::default());
     let hub = RepairHub::new(settings.rtp_cache_size, settings.rtp_cache_bytes);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let repair_task = tokio::spawn(serve_repair(
+    // Two sets of tasks, stopped in turn: first the node's listeners, connections and jobs
+    // (publishes end and tell the edges), then the repair server that carries those ends.
+    let tasks = Tasks::new();
+    let repair_tasks = Tasks::new();
+    repair_tasks.spawn(serve_repair(
         endpoint,
         hub.clone(),
         Arc::new(settings.edge_tokens.clone()),
         settings.nack_budget_pps,
-        shutdown_rx.clone(),
+        repair_tasks.clone(),
     ));
 
     let facts = Arc::new(MediaFacts {
@@ -114,14 +112,16 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             payments,
         },
     );
-    let webhook_task = webhooks.map(|worker| tokio::spawn(worker.run(shutdown_rx.clone())));
-    let watchdog = tokio::spawn(relay_rooms_api::watch_rooms(
+    if let Some(worker) = webhooks {
+        tasks.spawn(worker.run(tasks.shutdown_watch()));
+    }
+    tasks.spawn(relay_rooms_api::watch_rooms(
         rooms.clone(),
-        shutdown_rx.clone(),
+        tasks.shutdown_watch(),
     ));
-    let reconciler = tokio::spawn(relay_rooms_api::reconcile_gifts(
+    tasks.spawn(relay_rooms_api::reconcile_gifts(
         rooms.clone(),
-        shutdown_rx.clone(),
+        tasks.shutdown_watch(),
     ));
     let rtmp_stats = RtmpStats::new(&settings.rtmp_limits);
     let api_bounds = HttpBounds::new("api", settings.http_limits);
@@ -139,8 +139,9 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         recorder: recorder.clone(),
         limits: settings.rtmp_limits,
         stats: rtmp_stats.clone(),
+        tasks: tasks.clone(),
     });
-    let rtmp_task = tokio::spawn(serve_rtmp(rtmp, context, shutdown_rx.clone()));
+    tasks.spawn(serve_rtmp(rtmp, context));
     let state = Arc::new(NodeState {
         registry,
         hub,
@@ -159,23 +160,26 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         metrics_apart: metrics_listener.is_some(),
     };
     let api_router = cloud::api::router(state.clone(), &access, rooms.router());
-    let api_task =
-        relay_control::serve_until("API", api, api_router, api_bounds, shutdown_rx.clone());
-    let metrics_task = metrics_listener
-        .zip(settings.metrics_addr)
-        .map(|(listener, addr)| {
-            let closed = settings.api_read_auth.closed_on(addr);
-            let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
-            let (metrics_routes, _document) = cloud::metrics::router().split_for_parts();
-            let router = gate.guard_if(closed, metrics_routes).with_state(state);
-            relay_control::serve_until(
-                "metrics",
-                listener,
-                router,
-                metrics_bounds,
-                shutdown_rx.clone(),
-            )
-        });
+    tasks.spawn(relay_control::serve_until(
+        "API",
+        api,
+        api_router,
+        api_bounds,
+        tasks.shutdown_watch(),
+    ));
+    if let Some((listener, addr)) = metrics_listener.zip(settings.metrics_addr) {
+        let closed = settings.api_read_auth.closed_on(addr);
+        let gate = Gate::new(settings.api_credentials.clone(), Envelope::Api);
+        let (metrics_routes, _document) = cloud::metrics::router().split_for_parts();
+        let router = gate.guard_if(closed, metrics_routes).with_state(state);
+        tasks.spawn(relay_control::serve_until(
+            "metrics",
+            listener,
+            router,
+            metrics_bounds,
+            tasks.shutdown_watch(),
+        ));
+    }
     tracing::info!(
         rtmp = %settings.rtmp_addr,
         api = %settings.api_addr,
@@ -189,21 +193,25 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
-    let _ = rtmp_task.await;
-    let _ = api_task.await;
-    let _ = watchdog.await;
-    let _ = reconciler.await;
-    if let Some(webhook_task) = webhook_task {
-        let _ = webhook_task.await;
+    // Publishes end (their edges are told), listeners and jobs stop; then the repair server
+    // closes its connections; then the recordings of those publishes are written out. All of
+    // it within shutdown_grace_ms.
+    let deadline = Instant::now() + settings.shutdown_grace;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    if let Err(running) = tasks.shut_down(left()).await {
+        tracing::warn!(
+            running,
+            grace_ms = settings.shutdown_grace.as_millis() as u64,
+            "tasks still running when shutdown_grace_ms ran out"
+        );
     }
-    if let Some(metrics_task) = metrics_task {
-        let _ = metrics_task.await;
+    if let Err(running) = repair_tasks.shut_down(left()).await {
+        tracing::warn!(
+            running,
+            "repair connections still open when shutdown_grace_ms ran out"
+        );
     }
-    // Connection tasks saw the signal too; give them a moment to send end-of-stream.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // Their publishes have ended or are ending, which closes the recordings.
-    if !recorder.wait_closed(RECORDINGS_CLOSE_TIMEOUT).await {
+    if !recorder.wait_closed(left()).await {
         tracing::warn!(
             open = recorder.stats().snapshot().open,
             "recordings still open at exit: they end at their last whole tag, without duration"
@@ -219,6 +227,5 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             "recording totals"
         );
     }
-    let _ = repair_task.await;
     Ok(())
 }

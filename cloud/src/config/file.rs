@@ -26,6 +26,9 @@ pub struct CloudConfig {
     pub rtp_cache_size: usize,
     pub rtp_cache_bytes: usize,
     pub nack_budget_pps: u64,
+    /// `shutdown_grace_ms`, default 5000, 100–600000 ms: how long shutdown waits for the
+    /// cloud's tasks and recordings before it exits anyway.
+    pub shutdown_grace_ms: u64,
     pub log_level: String,
     pub enable_log_file: bool,
     pub log_file: String,
@@ -102,6 +105,7 @@ impl Default for CloudConfig {
             rtp_cache_size: 5000,
             rtp_cache_bytes: 32 << 20,
             nack_budget_pps: 20_000,
+            shutdown_grace_ms: 5000,
             log_level: "info".into(),
             enable_log_file: false,
             log_file: "cloud.log".into(),

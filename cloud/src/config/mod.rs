@@ -44,6 +44,8 @@ pub struct CloudSettings {
     pub rtp_cache_bytes: usize,
     /// Packets answered per second on one edge's repair connection.
     pub nack_budget_pps: u64,
+    /// How long shutdown waits for the tasks and recordings still running.
+    pub shutdown_grace: Duration,
     /// Where recordings go; `None` when recording is off.
     pub record_dir: Option<PathBuf>,
     pub publish_auth: PushScheme,
@@ -125,6 +127,12 @@ impl NodeConfig for CloudConfig {
                 "must be 100 to 10000000 packets a second",
             ));
         }
+        if !(100..=600_000).contains(&self.shutdown_grace_ms) {
+            return Err(NodeError::bad_value(
+                "cloud.shutdown_grace_ms",
+                "must be 100 to 600000",
+            ));
+        }
         for (key, value) in [
             ("cloud.quic_cert_file", &self.quic_cert_file),
             ("cloud.quic_key_file", &self.quic_key_file),
@@ -157,6 +165,7 @@ impl NodeConfig for CloudConfig {
             rtp_cache_size: self.rtp_cache_size,
             rtp_cache_bytes: self.rtp_cache_bytes,
             nack_budget_pps: self.nack_budget_pps,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             record_dir,
             publish_auth: self.publish_auth,
             api_credentials,
@@ -462,6 +471,13 @@ mod tests {
                     ..Default::default()
                 },
                 "cloud.multicast_ttl",
+            ),
+            (
+                CloudConfig {
+                    shutdown_grace_ms: 99,
+                    ..Default::default()
+                },
+                "cloud.shutdown_grace_ms",
             ),
             (
                 CloudConfig {

@@ -3,6 +3,7 @@
 use super::hub::{EdgeRegistration, RepairHub};
 use bytes::Bytes;
 use quinn::{Connection, Endpoint, Incoming};
+use relay_node::Tasks;
 use relay_proto::{
     AnswerBudget, Answered, CloudMessage, EdgeMessage, RepairResponder, REPAIR_VERSION,
 };
@@ -11,7 +12,7 @@ use repair_quic::QuicError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 
 /// An edge must say hello this soon after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,25 +22,29 @@ const CLOSE_SHUTDOWN: u32 = 2;
 /// Requests that came on streams (too long for a datagram), waiting for the connection loop.
 const STREAMED_REQUESTS: usize = 64;
 
-/// Accepts edges until shutdown; each edge may be answered `nack_budget_pps` packets a second.
+/// Accepts edges until `tasks` are cancelled; each edge may be answered `nack_budget_pps` packets
+/// a second. Every edge connection and every answer in flight is one of `tasks`. At the end the
+/// endpoint closes every connection (edges reconnect to the next cloud) and waits until they are
+/// closed; the node's shutdown grace bounds that wait.
 pub async fn serve_repair(
     endpoint: Endpoint,
     hub: Arc<RepairHub>,
     tokens: Arc<Vec<String>>,
     nack_budget_pps: u64,
-    mut shutdown: watch::Receiver<bool>,
+    tasks: Tasks,
 ) {
     loop {
         let incoming = tokio::select! {
             incoming = endpoint.accept() => incoming,
-            _ = shutdown.changed() => break,
+            _ = tasks.shutdown().cancelled() => break,
         };
         let Some(incoming) = incoming else { break };
         let hub = hub.clone();
         let tokens = tokens.clone();
-        tokio::spawn(async move {
+        let edge_tasks = tasks.clone();
+        tasks.spawn(async move {
             let peer = incoming.remote_address();
-            match serve_edge(incoming, hub, tokens, nack_budget_pps).await {
+            match serve_edge(incoming, hub, tokens, nack_budget_pps, edge_tasks).await {
                 Ok(())
                 | Err(QuicError::Connection(quinn::ConnectionError::ApplicationClosed(_))) => {
                     tracing::info!(%peer, "edge disconnected")
@@ -49,7 +54,7 @@ pub async fn serve_repair(
         });
     }
     endpoint.close(CLOSE_SHUTDOWN.into(), b"cloud shutting down");
-    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    endpoint.wait_idle().await;
 }
 
 /// Compares tokens in time that does not depend on where they differ.
@@ -69,6 +74,7 @@ async fn serve_edge(
     hub: Arc<RepairHub>,
     tokens: Arc<Vec<String>>,
     nack_budget_pps: u64,
+    tasks: Tasks,
 ) -> Result<(), QuicError> {
     let connection = incoming.await?;
     let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, connection.accept_bi())
@@ -138,7 +144,7 @@ async fn serve_edge(
             datagram = connection.read_datagram() => datagram?,
             stream = connection.accept_uni() => {
                 let (stream, streamed_tx) = (stream?, streamed_tx.clone());
-                tokio::spawn(async move {
+                tasks.spawn(async move {
                     if let Ok(request) = read_unordered(stream).await {
                         let _ = streamed_tx.try_send(request);
                     }
@@ -154,7 +160,7 @@ async fn serve_edge(
         let answers = answer(&connection, &hub, &edge, &mut responder, request);
         if !answers.is_empty() {
             let connection = connection.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 for message in answers {
                     if send_unordered(&connection, message.encode()).await.is_err() {
                         return;

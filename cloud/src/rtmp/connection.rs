@@ -11,6 +11,7 @@ use crate::stream_keys::{Publish, StreamKeys};
 use bytes::Bytes;
 use flv::{Tag, TagType};
 use relay_control::auth::{verify_publish, PushKeys, PushScheme};
+use relay_node::Tasks;
 use relay_proto::{is_valid_stream_name, MediaKey, Publication};
 use relay_rooms_api::{PublishDecision, PublishHooks};
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -41,18 +42,19 @@ pub struct IngestContext {
     pub recorder: Recorder,
     pub limits: RtmpLimits,
     pub stats: Arc<RtmpStats>,
+    /// The node's tasks: every connection and every room call runs as one of them, and stops
+    /// when they are cancelled.
+    pub tasks: Tasks,
 }
 
-/// Accepts RTMP connections until shutdown; each runs in its own task.
-pub async fn serve_rtmp(
-    listener: TcpListener,
-    context: Arc<IngestContext>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts RTMP connections until the node's tasks are cancelled; each runs in a tracked task
+/// of its own, which ends its publish (end of stream to the edges) when cancelled.
+pub async fn serve_rtmp(listener: TcpListener, context: Arc<IngestContext>) {
+    let shutdown = context.tasks.shutdown().clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
+            _ = shutdown.cancelled() => return,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
@@ -71,7 +73,7 @@ pub async fn serve_rtmp(
         let shutdown = shutdown.clone();
         // The address the publisher dialled, for the stream's URL (not a wildcard bind address).
         let local = stream.local_addr().unwrap_or(context.rtmp_addr);
-        tokio::spawn(async move {
+        context.tasks.clone().spawn(async move {
             let _permit = permit;
             let mut connection = Connection::new(context, peer, local);
             let result = connection.run(stream, shutdown).await;
@@ -128,7 +130,7 @@ impl Connection {
     async fn run(
         &mut self,
         mut stream: TcpStream,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: CancellationToken,
     ) -> Result<(), CloudError> {
         let _ = stream.set_nodelay(true);
         let mut buffer = vec![0u8; READ_BUFFER];
@@ -145,7 +147,7 @@ impl Connection {
                 .map(tokio::time::Instant::from_std);
             let read = tokio::select! {
                 read = tokio::time::timeout_at(deadline, stream.read(&mut buffer)) => read,
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(sync_at.unwrap_or_else(tokio::time::Instant::now)), if sync_at.is_some() => {
                     self.send_sync().await;
                     continue;
@@ -375,7 +377,9 @@ impl Connection {
     ) -> PublishDecision {
         let rooms = context.rooms.clone();
         let (app, stream) = (app.to_owned(), stream.to_owned());
-        let decision = tokio::spawn(async move { rooms.on_publish(&app, &stream).await });
+        let decision = context
+            .tasks
+            .spawn(async move { rooms.on_publish(&app, &stream).await });
         match tokio::time::timeout(context.limits.decision_timeout, decision).await {
             Ok(Ok(decision)) => decision,
             Ok(Err(error)) => {
@@ -500,7 +504,10 @@ impl Connection {
             if let Some(live_id) = room {
                 // Bounded like the publish's decision; the task finishes the work regardless.
                 let rooms = self.context.rooms.clone();
-                let unpublish = tokio::spawn(async move { rooms.on_unpublish(&live_id).await });
+                let unpublish = self
+                    .context
+                    .tasks
+                    .spawn(async move { rooms.on_unpublish(&live_id).await });
                 if tokio::time::timeout(self.context.limits.decision_timeout, unpublish)
                     .await
                     .is_err()
