@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need when it is missing, builds every
-# binary, then runs all unit and end-to-end tests. Extra arguments go to `cargo test`,
+# The one test command: installs what the tests need when it is missing, runs clippy over
+# everything with warnings as errors, builds every binary, then runs all unit and end-to-end
+# tests. Extra arguments go to `cargo test`,
 # e.g.  scripts/test.sh -p e2e-tests -- --test-threads=2
 set -euo pipefail
 
@@ -185,5 +186,12 @@ for arg in "$@"; do
     [ "$prev" = "--profile" ] && build_args+=(--profile "$arg")
     prev=$arg
 done
+# Lints first: any clippy or compiler warning (a missing doc on a library crate included) fails
+# the run, for every target of every package.
+if ! cargo clippy --version >/dev/null 2>&1; then
+    echo "test.sh: clippy not found, installing it with rustup" >&2
+    rustup component add clippy
+fi
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins ${build_args[@]+"${build_args[@]}"}
 cargo test ${scope[@]+"${scope[@]}"} "$@"
