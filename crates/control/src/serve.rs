@@ -14,7 +14,8 @@ use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -72,7 +73,7 @@ impl ConnectionLimiter {
     /// A place for a connection from `ip`, or `None` (counted) when the listener or that
     /// address is at its limit.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionPermit> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.open.lock();
         let refused = if open.total >= self.limits.max_total {
             &self.refused_total
         } else if open.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
@@ -91,7 +92,7 @@ impl ConnectionLimiter {
     }
 
     fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).total
+        self.open.lock().total
     }
 
     /// This listener's series, named `{prefix}_connections_*` (prefix: `liverelay_cloud`, ...).
@@ -125,7 +126,7 @@ impl ConnectionLimiter {
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        let mut open = self.limiter.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.limiter.open.lock();
         open.total = open.total.saturating_sub(1);
         if let Some(count) = open.per_ip.get_mut(&self.ip) {
             *count -= 1;
