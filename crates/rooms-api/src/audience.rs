@@ -1,10 +1,10 @@
 //! Who is in a room: viewers join, leave and beat (`/client`), and the room's online viewers are
 //! listed for apps and for the app's back end (`/server`, signed).
 
-use super::auth::{signed, ClientCaller};
-use super::rooms::ended;
-use super::views::{HeartbeatView, LiveInfo, OnlineUser};
-use super::Rooms;
+use crate::auth::{signed, ClientCaller};
+use crate::rooms::ended;
+use crate::state::Rooms;
+use crate::views::{HeartbeatView, LiveInfo, OnlineUser};
 use axum::extract::{Path, State};
 use relay_control::{ApiError, ApiQuery, Page, PageQuery, Reply};
 use relay_rooms::RoomStatus;

@@ -2,7 +2,8 @@
 //! any `/server` handler runs), a client ([`ClientCaller`], a JWT), or an admin
 //! ([`AdminCaller`], a JWT with role admin).
 
-use super::{unix_s, Rooms};
+use crate::clock::unix_s;
+use crate::state::Rooms;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;

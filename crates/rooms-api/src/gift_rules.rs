@@ -1,16 +1,18 @@
 //! The rules of gifts, apart from their routes: the catalogue and ledger reads and writes,
 //! the price of a send (the catalogue's, or a custom amount within its bound), one
 //! `client_biz_id` one gift, the answer a send gets, and the room event `gift` for each gift
-//! paid. The rules that keep one send one charge are in [`relay_rooms::Payments`].
+//! paid; and what a send asks for ([`SendBody`]), which the rules read. The rules that keep
+//! one send one charge are in [`relay_rooms::Payments`].
 
-use super::error::CODE_EXISTS;
-use super::gifts::SendBody;
-use super::{store_error, Rooms};
+use crate::error::{store_error, CODE_EXISTS};
+use crate::state::Rooms;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use relay_control::{ApiError, Page, PageQuery, Reply, RequestId};
 use relay_rooms::{Gift, GiftQuery, GiftRecord, GiftStatus, NewGift, Paid, Payments};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// The code of a refusal whose payment service gave no non-zero code of its own (it said
 /// `data.status` 2), kept from the vendor room servers ("payment failed").
@@ -20,6 +22,22 @@ pub const CODE_PAYMENT_REFUSED: u32 = 200_002;
 pub const CODE_PAYMENT_UNSETTLED: u32 = 200_004;
 /// Most of one gift in one send.
 pub(crate) const MAX_QUANTITY: i64 = 10_000;
+
+/// A send. The price is the catalogue's: a body naming a price or total is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    pub live_id: String,
+    pub gift_id: i64,
+    /// How many (1 to 10000).
+    pub amount: i64,
+    /// The sender's own id of this send (1 to 128 bytes): sending again with it (after a
+    /// timeout, a lost answer) returns the same gift instead of paying twice.
+    pub client_biz_id: String,
+    /// The unit price of a custom-amount gift (catalogue `amount` 0), 1 to
+    /// `gift_max_custom_amount`; refused for other gifts.
+    pub custom_amount: Option<i64>,
+}
 
 impl SendBody {
     /// Whether `record` (found by this body's `client_biz_id`) is the send this body describes.

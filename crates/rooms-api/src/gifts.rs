@@ -1,16 +1,17 @@
 //! Gifts: the catalogue (`/server/gift/config`, `/admin/gift/config`, `/client/gift/config`),
 //! sending with a payment call to the app (`POST /client/gift/send`), the ledger, the app's
-//! confirmation of a payment it settled itself: the routes, their request types and their
-//! handlers, with the checks before a send (room live, sender in it, not muted). The rules
+//! confirmation of a payment it settled itself: the routes, their request types (but the
+//! send's, [`SendBody`], which the rules read) and their handlers, with the checks before a send (room live, sender in it, not muted). The rules
 //! (price, one `client_biz_id` one gift, the answers) are in `gift_rules`; the reconciler that
 //! settles payments whose call said nothing is a job (`jobs`).
 
-use super::auth::{signed, AdminCaller, ClientCaller};
-use super::gift_rules::{
-    check_same_send, ledger_query, parse_number, price, settled, MAX_QUANTITY,
+use crate::auth::{signed, AdminCaller, ClientCaller};
+use crate::error::{store_error, CODE_BAD_STATE};
+use crate::gift_rules::{
+    check_same_send, ledger_query, parse_number, price, settled, SendBody, MAX_QUANTITY,
 };
-use super::rooms::anchor_only;
-use super::{store_error, Rooms, CODE_BAD_STATE};
+use crate::rooms::anchor_only;
+use crate::state::Rooms;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -74,22 +75,6 @@ pub struct ConfigQuery {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub gift_type: Option<i64>,
-}
-
-/// A send. The price is the catalogue's: a body naming a price or total is refused.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendBody {
-    pub live_id: String,
-    pub gift_id: i64,
-    /// How many (1 to 10000).
-    pub amount: i64,
-    /// The sender's own id of this send (1 to 128 bytes): sending again with it (after a
-    /// timeout, a lost answer) returns the same gift instead of paying twice.
-    pub client_biz_id: String,
-    /// The unit price of a custom-amount gift (catalogue `amount` 0), 1 to
-    /// `gift_max_custom_amount`; refused for other gifts.
-    pub custom_amount: Option<i64>,
 }
 
 /// How the app settled a payment itself.

@@ -4,7 +4,10 @@
 //! and mutes are reloaded) and the gift reconciler ([`reconcile_gifts`]: payments whose call
 //! said nothing are asked again until they settle).
 
-use crate::{store_error, unix_ms, Rooms};
+use crate::clock::unix_ms;
+use crate::error::store_error;
+use crate::state::Rooms;
+use crate::webhook_events::stopped_event;
 use relay_rooms::RoomStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +71,7 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
         }
         if now.duration_since(last_expiry) >= EXPIRE_EVERY {
             last_expiry = now;
-            let event = |room: &relay_rooms::Room| crate::stopped_event(room);
+            let event = |room: &relay_rooms::Room| stopped_event(room);
             match rooms
                 .store
                 .expire_rooms(EXPIRE_BATCH, Some(&event))

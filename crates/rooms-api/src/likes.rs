@@ -2,8 +2,12 @@
 //! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
 //! event per second with the delta and the total.
 
-use super::auth::ClientCaller;
-use super::{store_error, Rooms};
+use crate::auth::ClientCaller;
+use crate::clock::unix_ms;
+use crate::error::{store_error, CODE_BAD_STATE};
+use crate::state::Rooms;
+use crate::tallies::Tally;
+use crate::views::RoomStatsView;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use relay_control::ApiError;
@@ -11,7 +15,6 @@ use relay_control::{ApiJson, Reply};
 use relay_rooms::RoomCounts;
 use relay_rooms::RoomStatus;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,18 +22,6 @@ use utoipa_axum::routes;
 
 /// Most likes one request may carry (a client batching taps).
 pub const MAX_LIKES_PER_REQUEST: i64 = 1000;
-
-/// One room's counts not yet in the store, and its total as stored.
-#[derive(Debug, Default)]
-pub struct Tally {
-    /// The store's `likes` when this node first counted the room, plus what it flushed since.
-    stored_likes: i64,
-    pending_likes: i64,
-    pending_views: i64,
-}
-
-/// Counts waiting for the next flush, by `live_id`.
-pub type Tallies = HashMap<String, Tally>;
 
 impl Rooms {
     /// Adds `count` likes to `live_id`; answers the room's total.
@@ -118,10 +109,7 @@ impl Rooms {
 impl Rooms {
     /// `room`'s statistics: stored counts plus what this node has not stored yet, and its paid
     /// gifts.
-    pub async fn stats(
-        &self,
-        room: relay_rooms::Room,
-    ) -> Result<super::views::RoomStatsView, ApiError> {
+    pub async fn stats(&self, room: relay_rooms::Room) -> Result<RoomStatsView, ApiError> {
         let stored = self.counts(&room.live_id).await?;
         let gifts = self
             .store
@@ -133,8 +121,8 @@ impl Rooms {
             .lock()
             .get(&room.live_id)
             .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
-        let end = room.stopped_at.unwrap_or_else(super::unix_ms);
-        Ok(super::views::RoomStatsView {
+        let end = room.stopped_at.unwrap_or_else(unix_ms);
+        Ok(RoomStatsView {
             duration_s: room
                 .started_at
                 .map_or(0, |start| (end - start).max(0) / 1000),
@@ -181,10 +169,10 @@ pub async fn like_room(
     body: Result<ApiJson<LikeBody>, ApiError>,
 ) -> Result<Reply<LikeView>, ApiError> {
     let ApiJson(body) = body?;
-    if !(1..=super::likes::MAX_LIKES_PER_REQUEST).contains(&body.count) {
+    if !(1..=MAX_LIKES_PER_REQUEST).contains(&body.count) {
         return Err(ApiError::bad_request(format!(
             "count must be 1 to {}",
-            super::likes::MAX_LIKES_PER_REQUEST
+            MAX_LIKES_PER_REQUEST
         )));
     }
     let room = rooms.room(&live_id).await?;
@@ -197,7 +185,7 @@ pub async fn like_room(
     if room.status != RoomStatus::Live {
         return Err(
             ApiError::new(StatusCode::CONFLICT, format!("room {live_id} is not live"))
-                .with_code(super::CODE_BAD_STATE),
+                .with_code(CODE_BAD_STATE),
         );
     }
     rooms.check_not_muted(&live_id, &caller.user_id)?;

@@ -8,15 +8,17 @@
 //! caches it at once, and every node reloads them from the store every few seconds. Bans are
 //! read from the store where they are checked (create, start, publish: none of them hot).
 
-use super::auth::{signed, AdminCaller, ClientCaller};
-use super::rooms::anchor_only;
-use super::{store_error, unix_ms, Rooms};
+use crate::auth::{signed, AdminCaller, ClientCaller};
+use crate::clock::unix_ms;
+use crate::error::store_error;
+use crate::rooms::anchor_only;
+use crate::sanctions::SanctionCache;
+use crate::state::Rooms;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use relay_control::{ApiError, ApiJson, Reply};
 use relay_rooms::{Ban, Room, SanctionKind, StopReason};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,9 +33,6 @@ pub const CODE_MUTED: u32 = 606;
 
 /// The longest mute, in seconds (30 days).
 const MAX_MUTE_S: u64 = 30 * 86_400;
-
-/// Kicks and mutes in force, by (room, user, kind): until when, Unix ms.
-pub(super) type SanctionCache = HashMap<(String, String, SanctionKind), i64>;
 
 fn ban_message(ban: &Ban) -> String {
     let until = match ban.until_at {

@@ -13,9 +13,11 @@
 //! anchor still answers, and an accepted PK is active at once: there is no separate "media
 //! joined" step), `relay/{id}` reads, `relay/{id}/stop` stops.
 
-use super::auth::ClientCaller;
-use super::views::{PkInfo, PlayLinks, PlayUrls};
-use super::{store_error, Rooms, CODE_BAD_STATE};
+use crate::auth::ClientCaller;
+use crate::error::{store_error, CODE_BAD_STATE};
+use crate::pk_links::{links_of, PkLink};
+use crate::state::Rooms;
+use crate::views::{PkInfo, PlayLinks, PlayUrls};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use relay_control::{ApiError, ApiJson, Reply};
@@ -26,35 +28,6 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// What this node knows of the open PK a room is in, for the room's views.
-#[derive(Debug, Clone)]
-pub(crate) struct PkLink {
-    pk_id: String,
-    peer_live_id: String,
-    peer_stream_name: String,
-    status: PkStatus,
-}
-
-/// Both rooms' links of an open session.
-fn links_of(pk: &PkSession) -> [(String, PkLink); 2] {
-    let link = |peer_live_id: &str, peer_stream_name: &str| PkLink {
-        pk_id: pk.pk_id.clone(),
-        peer_live_id: peer_live_id.to_owned(),
-        peer_stream_name: peer_stream_name.to_owned(),
-        status: pk.status,
-    };
-    [
-        (
-            pk.init_room_id.clone(),
-            link(&pk.recv_room_id, &pk.recv_stream_name),
-        ),
-        (
-            pk.recv_room_id.clone(),
-            link(&pk.init_room_id, &pk.init_stream_name),
-        ),
-    ]
-}
 
 /// A webhook about a session: `live_id` is the inviting room's, so the session's events reach
 /// the app in order with that room's.

@@ -5,8 +5,10 @@
 //! (`heartbeat_timeout`: the app is open but nothing is published); what it looks at is here. A
 //! publish of a banned anchor's room is refused.
 
-use super::{room_event, Rooms, Watch};
 use crate::hooks::{PublishDecision, PublishHooks};
+use crate::list_query::ListQuery;
+use crate::state::{Rooms, Watch};
+use crate::webhook_events::room_event;
 use futures_util::future::BoxFuture;
 use relay_rooms::{RoomStatus, StopReason};
 use std::time::Instant;
@@ -132,14 +134,14 @@ impl Rooms {
     /// Rooms live in the store (another node or an earlier run started them) are watched from
     /// now on, their stream absent until it shows up.
     pub(crate) async fn watch_live_rooms(&self) {
-        let query = super::rooms::ListQuery {
+        let query = ListQuery {
             status: Some("live".to_owned()),
             page_num: None,
             page_size: Some(relay_control::MAX_PAGE_SIZE),
         };
         let mut page_num = 1;
         loop {
-            let query = super::rooms::ListQuery {
+            let query = ListQuery {
                 page_num: Some(page_num),
                 ..query.clone()
             };

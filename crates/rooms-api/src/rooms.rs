@@ -3,9 +3,11 @@
 //! JWT: anyone may read rooms, only a room's anchor may start, stop or delete it or see its push
 //! URL); and what a room drew (`stats`).
 
-use super::auth::{signed, AdminCaller, ClientCaller};
-use super::views::LiveInfo;
-use super::{store_error, Rooms};
+use crate::auth::{signed, AdminCaller, ClientCaller};
+use crate::error::{store_error, CODE_BAD_STATE};
+use crate::list_query::ListQuery;
+use crate::state::Rooms;
+use crate::views::{LiveInfo, RoomStatsView};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use relay_control::{ApiError, ApiJson, ApiQuery, Page, PageQuery, Reply};
@@ -157,36 +159,6 @@ pub async fn server_delete_room(
     Ok(Reply::ok(serde_json::json!({ "live_id": live_id })))
 }
 
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// created, live or ended; absent: all (live first, then created, then ended).
-    pub status: Option<String>,
-    pub page_num: Option<usize>,
-    pub page_size: Option<usize>,
-}
-
-impl ListQuery {
-    pub fn statuses(&self) -> Result<Vec<RoomStatus>, ApiError> {
-        match self.status.as_deref() {
-            None | Some("") => Ok(Vec::new()),
-            Some("created") => Ok(vec![RoomStatus::Created]),
-            Some("live") => Ok(vec![RoomStatus::Live]),
-            Some("ended") => Ok(vec![RoomStatus::Ended]),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "status must be created, live or ended, not {other:?}"
-            ))),
-        }
-    }
-
-    pub fn page(&self) -> PageQuery {
-        PageQuery {
-            page_num: self.page_num,
-            page_size: self.page_size,
-        }
-    }
-}
-
 /// Rooms, paged, with their push URLs.
 #[utoipa::path(get, path = "/server/live", params(ListQuery), responses(
     (status = 200, body = Reply<Page<LiveInfo>>), (status = 400), (status = 401)))]
@@ -251,11 +223,11 @@ pub async fn admin_stop_room(
 
 /// A room's statistics.
 #[utoipa::path(get, path = "/server/live/{live_id}/stats", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 404)))]
+    responses((status = 200, body = Reply<RoomStatsView>), (status = 401), (status = 404)))]
 pub async fn server_room_stats(
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
-) -> Result<Reply<super::views::RoomStatsView>, ApiError> {
+) -> Result<Reply<RoomStatsView>, ApiError> {
     let room = rooms.room(&live_id).await?;
     Ok(Reply::ok(rooms.stats(room).await?))
 }
@@ -448,17 +420,17 @@ pub(crate) fn ended(room: &Room) -> ApiError {
         StatusCode::CONFLICT,
         format!("room {} has ended", room.live_id),
     )
-    .with_code(super::CODE_BAD_STATE)
+    .with_code(CODE_BAD_STATE)
 }
 
 /// The anchor's statistics of its room.
 #[utoipa::path(get, path = "/client/live/room/{live_id}/stats", params(("live_id" = String, Path)),
-    responses((status = 200, body = Reply<super::views::RoomStatsView>), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = Reply<RoomStatsView>), (status = 401), (status = 403), (status = 404)))]
 pub async fn client_room_stats(
     caller: ClientCaller,
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
-) -> Result<Reply<super::views::RoomStatsView>, ApiError> {
+) -> Result<Reply<RoomStatsView>, ApiError> {
     let room = rooms.room(&live_id).await?;
     anchor_only(&caller, &room, "read the statistics of")?;
     Ok(Reply::ok(rooms.stats(room).await?))

@@ -1,9 +1,11 @@
 //! Users and tokens, for the app's back end (`/server`, every request signed): client and admin
 //! tokens minted, users mirrored from the app (one, a batch, an update) and read back.
 
-use super::auth::signed;
-use super::views::{TokenView, UserView};
-use super::{store_error, unix_s, Rooms};
+use crate::auth::signed;
+use crate::clock::unix_s;
+use crate::error::store_error;
+use crate::state::Rooms;
+use crate::views::{TokenView, UserView};
 use axum::extract::{Path, State};
 use relay_control::auth::jwt::{self, ADMIN_ROLE};
 use relay_control::auth::Claims;

@@ -10,12 +10,13 @@
 //! rooms. Queries are built at run time through sqlx's `any` driver in the SQL both accept
 //! (`$1` placeholders, TEXT and BIGINT columns, times as Unix milliseconds, JSON as text), and
 //! the test suite runs every function against both. The only backend-specific lines are how a
-//! write transaction starts and the migration lock ([`Store::begin_write`], `migrate.rs`).
+//! write transaction starts and the migration lock (`backend.rs`, `migrate.rs`).
 //!
 //! Changes that other nodes may race on are conditional updates (`... WHERE status = 'created'`)
 //! that report whether they applied, so two nodes can never both start or both stop a room, and
 //! a webhook event can be written in the same transaction as the change it announces.
 
+mod backend;
 mod delivery;
 mod error;
 mod gifts;
@@ -32,6 +33,7 @@ mod stats;
 mod types;
 mod users;
 
+pub use backend::Backend;
 pub use delivery::{
     WebhookConfig, WebhookConfigError, WebhookHandle, WebhookStats, WebhookWorker, EVENT_HEADER,
     EVENT_ID_HEADER,
@@ -62,13 +64,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Which database a [`Store`] runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Where the store reads the time, in Unix milliseconds. Every node writes times from its own
 /// clock, so nodes sharing a database should run NTP; tests put a clock of their own here.
@@ -153,10 +148,12 @@ impl Store {
         if backend == Backend::Sqlite {
             store.enable_wal(&shown).await?;
         }
-        migrate::migrate(&store).await.map_err(|e| match e {
-            RoomsError::Database(e) => RoomsError::open(&shown, e),
-            other => other,
-        })?;
+        migrate::migrate(&store.pool, backend, &*store.clock)
+            .await
+            .map_err(|e| match e {
+                RoomsError::Database(e) => RoomsError::open(&shown, e),
+                other => other,
+            })?;
         Ok(store)
     }
 
@@ -178,7 +175,7 @@ impl Store {
 
     /// The schema version recorded in the database ([`SCHEMA_VERSION`] once open).
     pub async fn schema_version(&self) -> Result<i64, RoomsError> {
-        migrate::current_version(self).await
+        migrate::current_version(&self.pool).await
     }
 
     /// Closes every connection, waiting for those in use to be returned.
@@ -212,16 +209,9 @@ impl Store {
         self.backoff
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout: a transaction that first read and
-    /// then tried to write could otherwise fail at once when another connection wrote in
-    /// between. PostgreSQL locks rows as they are written and needs nothing special.
+    /// Starts a transaction that will write (see [`backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, RoomsError> {
-        let begin = match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        Ok(self.pool.begin_with(begin).await?)
+        backend::begin_write(&self.pool, self.backend).await
     }
 
     /// WAL is a property of the file, set once; a file system that cannot do it (no shared

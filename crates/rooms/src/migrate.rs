@@ -1,4 +1,5 @@
-//! Schema migrations, run by [`Store::open`](crate::Store::open) before anything else.
+//! Schema migrations, run by [`Store::open`](crate::Store::open) before anything else, on the
+//! store's pool (this module knows nothing of the store itself).
 //!
 //! The SQL files in `migrations/` are compiled into the binary, numbered from 1, and each is
 //! applied in a transaction of its own together with its row in `liverelay_migrations`, so a
@@ -10,8 +11,9 @@
 //! A database whose schema is newer than this build (a rollback after an upgrade) is refused:
 //! reading rows written by a schema it does not know could lose or misread data.
 
-use crate::{Backend, RoomsError, Store};
-use sqlx::{AnyConnection, Row};
+use crate::backend::{self, Backend};
+use crate::error::RoomsError;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 pub(crate) struct Migration {
     pub version: i64,
@@ -108,16 +110,20 @@ fn check_known(applied: &[(i64, String)]) -> Result<(), RoomsError> {
     Ok(())
 }
 
-/// Brings the schema up to [`SCHEMA_VERSION`].
-pub(crate) async fn migrate(store: &Store) -> Result<(), RoomsError> {
-    let backend = store.backend();
-    let mut tx = store.begin_write().await?;
+/// Brings the schema of the `backend` database behind `pool` up to [`SCHEMA_VERSION`], the
+/// times it records read from `now` (Unix milliseconds).
+pub(crate) async fn migrate(
+    pool: &AnyPool,
+    backend: Backend,
+    now: &(dyn Fn() -> i64 + Send + Sync),
+) -> Result<(), RoomsError> {
+    let mut tx = backend::begin_write(pool, backend).await?;
     lock(&mut tx, backend).await?;
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     tx.commit().await?;
 
     for migration in MIGRATIONS {
-        let mut tx = store.begin_write().await?;
+        let mut tx = backend::begin_write(pool, backend).await?;
         lock(&mut tx, backend).await?;
         // Read under the lock: another node may have applied this step since we started, or a
         // newer build may have run.
@@ -139,7 +145,7 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), RoomsError> {
         )
         .bind(migration.version)
         .bind(migration.name)
-        .bind(store.now())
+        .bind(now())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -152,9 +158,9 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), RoomsError> {
     Ok(())
 }
 
-/// The highest migration recorded in the database (0 for none).
-pub(crate) async fn current_version(store: &Store) -> Result<i64, RoomsError> {
-    let mut conn = store.pool().acquire().await?;
+/// The highest migration recorded in the database behind `pool` (0 for none).
+pub(crate) async fn current_version(pool: &AnyPool) -> Result<i64, RoomsError> {
+    let mut conn = pool.acquire().await?;
     Ok(applied(&mut conn)
         .await?
         .last()
