@@ -1,11 +1,10 @@
 //! The live-room API on the cloud's `api_addr`: `/server` for the app's back end (signed
 //! requests), `/client` for apps (JWT), `/admin` (admin JWT), with the vendor room servers'
 //! paths, fields and envelope. Rooms are stored in [`relay_rooms::Store`]; who is watching is in
-//! memory ([`Presence`](relay_rooms::Presence)); whether the anchor is on air comes from the media path, through
-//! [`LiveFacts`], and the media path hears of rooms through [`PublishHooks`]. [`Rooms::router`]
-//! gives the routes with their OpenAPI document; [`watch_rooms`] and [`reconcile_gifts`] are the
-//! jobs to run beside them.
-
+//! memory ([`Presence`](relay_rooms::Presence)); whether the anchor is on air comes from the
+//! media path, through [`LiveFacts`], and the media path hears of rooms through
+//! [`PublishHooks`]. [`Rooms::router`] gives the routes with their OpenAPI document;
+//! [`watch_rooms`] and [`reconcile_gifts`] are the jobs to run beside them.
 //!
 //! The files are layered, each using only those below it:
 //! - at the bottom, what has no handler: the clock (`clock`), errors, settings, views, the
