@@ -35,6 +35,8 @@ use utoipa_axum::routes;
 
 /// Who may use the API listener's routes.
 pub struct Access {
+    /// What `/control/*` writes accept: the `api_token` bearer token and/or server
+    /// signatures by a `server_keys` pair.
     pub credentials: Arc<Credentials>,
     /// Reads need credentials too (`api_read_auth` on `api_addr`).
     pub reads_closed: bool,

@@ -4,6 +4,8 @@
 //! The protocol logic lives in sans-IO engines (`relay_proto`: publication, packetizer, cache,
 //! responder); these modules are the drivers around them. `main.rs` only wires them.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod config;
 pub mod error;

@@ -10,7 +10,9 @@ use std::time::Instant;
 /// The cloud's live facts: a stream is live while it is in the registry; its viewers are the
 /// players every edge last reported for its SSRC.
 pub struct MediaFacts {
+    /// The live streams: a room's stream is live while its key is registered here.
     pub registry: Arc<Registry>,
+    /// The edges' last reports, summed per SSRC into a stream's viewers.
     pub hub: Arc<RepairHub>,
 }
 

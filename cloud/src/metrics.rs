@@ -19,12 +19,23 @@ use utoipa_axum::routes;
 
 /// What the API and metrics handlers read.
 pub struct NodeState {
+    /// Live streams and publish counters (`liverelay_cloud_streams`, `_publishes_total`,
+    /// the per-stream ingest and send series).
     pub registry: Arc<Registry>,
+    /// Repair cache and edge links (`liverelay_cloud_cache_*`, `_edges`, `_repair_*`,
+    /// `_viewers`).
     pub hub: Arc<RepairHub>,
+    /// The stream keys the `/control/*` routes create, reset and delete.
     pub keys: Arc<StreamKeys>,
+    /// The RTP sender, for `liverelay_cloud_destination_packets_total` and
+    /// `_destination_errors_total`.
     pub sender: Arc<RtpSender>,
+    /// Recording counters (`liverelay_cloud_recordings_*`, `_recording_bytes_total`).
     pub recordings: Arc<RecordingStats>,
+    /// The room service, for `liverelay_cloud_rooms_live`, `_room_viewers_online` and the
+    /// webhook series.
     pub rooms: Arc<relay_rooms_api::Rooms>,
+    /// When the node started: `liverelay_cloud_uptime_seconds` and `/status`'s `uptime_s`.
     pub started: Instant,
     /// `livego_compat_get`: GET on `/control/*` changes keys as in livego.
     pub livego_compat_get: bool,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 /// Speeds are recomputed at most this often, as livego does.
 const SPEED_WINDOW: Duration = Duration::from_secs(5);
 
+/// The live streams by key, and the node's publish counters.
 #[derive(Debug, Default)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
@@ -30,19 +31,34 @@ pub struct Registry {
 /// One live publish.
 #[derive(Debug)]
 pub struct LiveStream {
+    /// The name the stream is live under: a room's name, or `app/name` for an open publish;
+    /// the registry key and the `stream` label of its metrics.
     pub key: String,
+    /// `rtmp://LOCAL_ADDR/KEY`, as livestat reports it.
     pub url: String,
+    /// 1, 2, 3… in the order publishes were accepted since start.
     pub stream_id: u64,
+    /// Random RTP SSRC of this publish; edges and the repair hub know the stream by it.
     pub ssrc: u32,
+    /// The publisher's address.
     pub publisher: SocketAddr,
     /// Unix ms when the publish started; also the wire epoch.
     pub start_time: u64,
+    /// When the publish started, for `liverelay_cloud_stream_uptime_seconds`.
     pub started: Instant,
+    /// Video tag body bytes received (`liverelay_cloud_ingest_bytes_total{kind="video"}`).
     pub video_bytes: AtomicU64,
+    /// Audio tag body bytes received (`liverelay_cloud_ingest_bytes_total{kind="audio"}`).
     pub audio_bytes: AtomicU64,
+    /// FLV tags received, script data included (`liverelay_cloud_ingest_tags_total`).
     pub tags: AtomicU64,
+    /// RTP packets sent, each counted once whatever the destinations
+    /// (`liverelay_cloud_sent_packets_total`).
     pub packets_sent: AtomicU64,
+    /// Bytes of those datagrams, relay header and authentication tag included
+    /// (`liverelay_cloud_sent_bytes_total`).
     pub bytes_sent: AtomicU64,
+    /// What the repair server did for this stream, shared with its repair hub entry.
     pub repair: Arc<StreamRepairStats>,
     media: Mutex<MediaFacts>,
     speeds: Mutex<Speeds>,
@@ -51,11 +67,16 @@ pub struct LiveStream {
 /// What the sequence headers, metadata and keyframes told about the stream.
 #[derive(Debug, Clone, Default)]
 pub struct MediaFacts {
+    /// Codec, profile, level, size and frame rate from the last video sequence header.
     pub video: Option<VideoView>,
+    /// Codec, profile, sample rate and channels from the last audio sequence header (or the
+    /// first audio tag until one comes).
     pub audio: Option<AudioView>,
     /// `framerate` from `onMetaData`, used when the bitstream gives none.
     pub metadata_frame_rate: Option<f64>,
     last_keyframe: Option<u32>,
+    /// Distance between the last two keyframes in ms; jumps of 10 minutes or more and
+    /// backward steps are ignored.
     pub keyframe_interval_ms: Option<u32>,
 }
 
@@ -103,22 +124,32 @@ struct Speeds {
 /// Ingest rates in kbit/s.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct IngestRates {
+    /// Video ingest rate in kbit/s over the last completed window of at least 5 s.
     pub video_kbps: f64,
+    /// Audio ingest rate in kbit/s over the last completed window of at least 5 s.
     pub audio_kbps: f64,
 }
 
 /// A snapshot for `/stat/livestat`, in livego's shape.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublisherStat {
+    /// The name the stream is live under (a room's name, or `app/name`).
     pub key: String,
+    /// `rtmp://LOCAL_ADDR/KEY`.
     pub url: String,
+    /// 1, 2, 3… in the order publishes were accepted since start.
     pub stream_id: u64,
+    /// RTP SSRC of the publish.
     pub ssrc: u32,
+    /// Unix ms when the publish started.
     pub start_time: u64,
+    /// Video tag bytes received so far.
     pub video_total_bytes: u64,
     /// kbit/s over the last window of at least 5 s.
     pub video_speed: u64,
+    /// Audio tag bytes received so far.
     pub audio_total_bytes: u64,
+    /// kbit/s over the last window of at least 5 s.
     pub audio_speed: u64,
 }
 
@@ -130,6 +161,7 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The registered stream this claim holds.
     pub fn stream(&self) -> &Arc<LiveStream> {
         &self.stream
     }
@@ -150,10 +182,15 @@ impl Drop for Claim {
 /// Who publishes what, as a publish starts.
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
+    /// The name to go live under; refused while a stream of that key is live.
     pub key: String,
+    /// The publish URL livestat shows.
     pub url: String,
+    /// The publish's RTP SSRC.
     pub ssrc: u32,
+    /// The publisher's address.
     pub publisher: SocketAddr,
+    /// Unix ms when the publish started (the wire epoch).
     pub start_time: u64,
 }
 
@@ -209,14 +246,17 @@ impl Registry {
         streams
     }
 
+    /// The live stream of `key`, if any.
     pub fn get(&self, key: &str) -> Option<Arc<LiveStream>> {
         self.lock().get(key).cloned()
     }
 
+    /// How many streams are live (`liverelay_cloud_streams`).
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
+    /// Whether no stream is live.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
@@ -228,6 +268,7 @@ impl Registry {
 }
 
 impl LiveStream {
+    /// The media facts, locked; hold it briefly, the publishing session updates it.
     pub fn media(&self) -> MutexGuard<'_, MediaFacts> {
         self.media.lock()
     }

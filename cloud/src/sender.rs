@@ -20,6 +20,8 @@ use tokio::net::UdpSocket;
 const SEND_BUFFER: usize = 4 << 20;
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
+/// The RTP output: one non-blocking UDP socket (4 MiB send buffer asked for) and the
+/// `client_addr_list` destinations every packet goes to, each with its counters.
 pub struct RtpSender {
     socket: UdpSocket,
     destinations: Vec<Destination>,
@@ -115,12 +117,16 @@ impl RtpSender {
 /// Packets sent to one destination, and sends that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestinationStats {
+    /// The destination as `ip:port`, the `destination` label of its metrics.
     pub destination: String,
+    /// Datagrams sent to it (`liverelay_cloud_destination_packets_total`).
     pub sent: u64,
+    /// Sends to it that failed (`liverelay_cloud_destination_errors_total`).
     pub errors: u64,
 }
 
 impl RtpSender {
+    /// The counters of every destination, in `client_addr_list` order.
     pub fn destination_stats(&self) -> Vec<DestinationStats> {
         self.destinations
             .iter()

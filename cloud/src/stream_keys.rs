@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Length of a key, as livego's.
 pub const KEY_LEN: usize = 48;
+/// Name of the key file in `data_dir`.
 pub const FILE_NAME: &str = "stream_keys.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ struct Keys {
     by_key: HashMap<String, String>,
 }
 
+/// The stream keys by room and by key, kept in memory and written to [`FILE_NAME`] in
+/// `data_dir` on every change.
 #[derive(Debug)]
 pub struct StreamKeys {
     path: PathBuf,

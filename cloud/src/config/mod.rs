@@ -27,20 +27,35 @@ const MIN_SECRET_LEN: usize = 16;
 /// Checked and parsed settings.
 #[derive(Debug, Clone)]
 pub struct CloudSettings {
+    /// RTMP listen address, from `rtmp_addr`.
     pub rtmp_addr: SocketAddr,
+    /// HTTP API listen address, from `api_addr`.
     pub api_addr: SocketAddr,
     /// `/metrics` and `/status` on a listener of their own; `None`: on `api_addr`.
     pub metrics_addr: Option<SocketAddr>,
+    /// Directory of the cloud's state (stream keys, default rooms database), from `data_dir`.
     pub data_dir: PathBuf,
+    /// Where RTP is sent: IPv4 unicast edges and multicast groups from `client_addr_list`,
+    /// at least one, none with an unspecified host or port 0.
     pub destinations: Vec<SocketAddrV4>,
+    /// Interface multicast leaves by, from `multicast_if`; `None` lets the kernel choose.
     pub multicast_if: Option<Ipv4Addr>,
+    /// TTL of multicast datagrams, 1–255, from `multicast_ttl`.
     pub multicast_ttl: u32,
+    /// Largest UDP datagram sent, headers included, 64–65507 bytes, from `rtp_max_datagram`.
     pub rtp_max_datagram: usize,
+    /// UDP address of the QUIC repair server, from `quic_addr`.
     pub quic_addr: SocketAddr,
+    /// PEM certificate of the repair server, from `quic_cert_file`.
     pub quic_cert_file: PathBuf,
+    /// PEM private key of the repair server, from `quic_key_file`.
     pub quic_key_file: PathBuf,
+    /// Tokens accepted from edges on the repair connection, from `edge_tokens`: at least
+    /// one, each 1–1024 characters.
     pub edge_tokens: Vec<String>,
+    /// RTP packets kept per stream for repair, 16–1000000, from `rtp_cache_size`.
     pub rtp_cache_size: usize,
+    /// Payload bytes kept per stream for repair, at least 1 MiB, from `rtp_cache_bytes`.
     pub rtp_cache_bytes: usize,
     /// Packets answered per second on one edge's repair connection.
     pub nack_budget_pps: u64,
@@ -48,14 +63,23 @@ pub struct CloudSettings {
     pub shutdown_grace: Duration,
     /// Where recordings go; `None` when recording is off.
     pub record_dir: Option<PathBuf>,
+    /// How RTMP publish URLs are authenticated, from `publish_auth`; its key is in
+    /// `push_keys`.
     pub publish_auth: PushScheme,
+    /// `publish_key` and the `server_keys` ring that sign and verify push URLs; the ring also
+    /// verifies server-signed API requests.
     pub push_keys: PushKeys,
     /// What the control API's writes, and its reads when closed, accept.
     pub api_credentials: Arc<Credentials>,
+    /// Whether the read routes (stats, streams, `/metrics`, `/status`) need credentials, from
+    /// `api_read_auth`.
     pub api_read_auth: ReadAuth,
     /// GET on `/control/*` creates, resets and deletes keys as in livego (with credentials).
     pub livego_compat_get: bool,
+    /// The live-room API's checked settings (database, keys, presence, webhooks, gifts).
     pub rooms: relay_rooms_api::RoomsSettings,
+    /// Bounds of the RTMP listener: connections, timeouts and unpublished bytes
+    /// (`rtmp_*` keys).
     pub rtmp_limits: crate::rtmp::RtmpLimits,
     /// Limits of `api_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,

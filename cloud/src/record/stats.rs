@@ -38,6 +38,7 @@ pub struct RecordingStatsSnapshot {
 }
 
 impl RecordingStats {
+    /// Reads every counter once (relaxed loads; the values are not one atomic cut).
     pub fn snapshot(&self) -> RecordingStatsSnapshot {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         RecordingStatsSnapshot {

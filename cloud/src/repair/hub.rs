@@ -40,10 +40,16 @@ pub struct RepairCounters {
 /// The repair server's work for one stream, shared with the stream's registry entry.
 #[derive(Debug, Default)]
 pub struct StreamRepairStats {
+    /// NACKs edges sent for the stream (`liverelay_cloud_stream_nacks_total`).
     pub nacks: AtomicU64,
+    /// Packets those NACKs named, summed over their sequence ranges.
     pub packets_requested: AtomicU64,
+    /// Packets sent again from the cache (`liverelay_cloud_stream_repaired_total`).
     pub repaired: AtomicU64,
+    /// "Evicted" answers: a requested packet had already left the cache
+    /// (`liverelay_cloud_stream_evicted_total`).
     pub evicted: AtomicU64,
+    /// "Not sent" answers: a requested packet lies beyond the newest one sent.
     pub not_sent: AtomicU64,
 }
 
@@ -115,6 +121,8 @@ impl LiveEntry {
     }
 }
 
+/// Shared state of the repair path: each live stream's retransmit cache by SSRC, the
+/// connected edges and their reports, and the control broadcast to every edge connection.
 pub struct RepairHub {
     streams: Mutex<HashMap<u32, LiveEntry>>,
     edges: Mutex<HashMap<u64, EdgeLink>>,
@@ -122,6 +130,7 @@ pub struct RepairHub {
     control: broadcast::Sender<CloudMessage>,
     cache_packets: usize,
     cache_bytes: usize,
+    /// Node-wide repair counters (`liverelay_cloud_edges_*_total`, `_repair_*_total`).
     pub counters: RepairCounters,
 }
 
@@ -133,6 +142,8 @@ pub struct StreamCache {
 }
 
 impl RepairHub {
+    /// A hub whose stream caches each keep at most `cache_packets` packets and
+    /// `cache_bytes` payload bytes (`rtp_cache_size`, `rtp_cache_bytes`).
     pub fn new(cache_packets: usize, cache_bytes: usize) -> Arc<Self> {
         let (control, _) = broadcast::channel(CONTROL_BACKLOG);
         Arc::new(RepairHub {
@@ -177,6 +188,8 @@ impl RepairHub {
         }
     }
 
+    /// A receiver of the control messages (announcements, ends) for every edge connection;
+    /// one more than 1024 messages behind gets `Lagged` and must resend the live list.
     pub fn subscribe(&self) -> broadcast::Receiver<CloudMessage> {
         self.control.subscribe()
     }
@@ -228,6 +241,7 @@ impl RepairHub {
         }
     }
 
+    /// Edges connected to the repair server now (`liverelay_cloud_edges`).
     pub fn edge_count(&self) -> usize {
         self.edges.lock().len()
     }
@@ -295,6 +309,8 @@ impl RepairHub {
 }
 
 impl StreamCache {
+    /// Caches packets just made for this stream, before they are sent, so a NACK racing
+    /// the send finds them.
     pub fn insert(&self, packets: &[Packet]) {
         let mut cache = self.cache.lock();
         for packet in packets {

@@ -3,9 +3,13 @@
 /// Which bound closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
+    /// The handshake and `connect` were not done `rtmp_handshake_timeout_s` after the accept.
     HandshakeTimeout,
+    /// No publish was accepted `rtmp_publish_timeout_s` after the accept.
     PublishTimeout,
+    /// Nothing was received for `rtmp_idle_timeout_s`.
     IdleTimeout,
+    /// More than `rtmp_max_unpublished_bytes` arrived before a publish was accepted.
     UnpublishedBytes,
 }
 

@@ -26,21 +26,31 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// What every connection task needs.
 pub struct IngestContext {
+    /// Where publishes claim their stream name and count what they carry.
     pub registry: Arc<Registry>,
+    /// Sends each publish's RTP packets to every destination.
     pub sender: Arc<RtpSender>,
+    /// Caches each publish's packets for repair and announces it to the edges.
     pub repair: Arc<RepairHub>,
+    /// Maps the publish name to a room through its stream key, or refuses it.
     pub keys: Arc<StreamKeys>,
     /// The rooms' say on publishes of their streams.
     pub rooms: Arc<dyn PublishHooks>,
     /// How publishes are authenticated (`publish_auth`) and the keys that sign them.
     pub publish_auth: PushScheme,
+    /// `publish_key` and the `server_keys` ring, checking signed publish URLs.
     pub push_keys: PushKeys,
+    /// The listen address; the local address in a stream's URL when the socket's own
+    /// cannot be read.
     pub rtmp_addr: SocketAddr,
+    /// Largest RTP datagram the packetizer makes, in bytes (`rtp_max_datagram`).
     pub max_datagram: usize,
     /// Records publishes to files (`cloud.enable_record`); its counters are
     /// [`Recorder::stats`].
     pub recorder: Recorder,
+    /// Timeouts and byte bound applied to every connection (`rtmp_*` keys).
     pub limits: RtmpLimits,
+    /// Connection slots and the counters of closes at a bound, for `/metrics`.
     pub stats: Arc<RtmpStats>,
     /// The node's tasks: every connection and every room call runs as one of them, and stops
     /// when they are cancelled.
