@@ -234,7 +234,7 @@ fn answer(
     if stream.is_some() {
         hub.count_nack(edge, request.ssrc);
     }
-    let requested: u64 = request.ranges.iter().map(|r| r.seqs().count() as u64).sum();
+    let requested = request.packets();
     let add = |node: &AtomicU64, stream: Option<&AtomicU64>, by: u64| {
         node.fetch_add(by, Ordering::Relaxed);
         if let Some(counter) = stream {

@@ -43,7 +43,6 @@ pub struct NackRange {
 }
 
 impl NackRange {
-    /// Every sequence number the range names, in order.
     /// The wire (48-bit) sequence numbers the range names, in order.
     pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
         std::iter::once(self.base & SEQUENCE_MASK).chain(
@@ -86,6 +85,16 @@ pub struct NackRequest {
     /// The missing packets, at most [`MAX_NACK_RANGES`] of them (extra ranges are dropped when
     /// encoding); a decoded request has at least one.
     pub ranges: Vec<NackRange>,
+}
+
+impl NackRequest {
+    /// How many packets the request names (each range names its base and one per bitmap bit).
+    pub fn packets(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|range| 1 + u64::from(range.bitmap.count_ones()))
+            .sum()
+    }
 }
 
 /// A message an edge sends the cloud on its repair connection.
@@ -574,6 +583,13 @@ mod tests {
             .flat_map(|r| r.seqs().collect::<Vec<_>>())
             .collect();
         assert_eq!(expanded, seqs);
+        let request = NackRequest {
+            ssrc: 1,
+            id: 1,
+            copies: 1,
+            ranges,
+        };
+        assert_eq!(request.packets(), seqs.len() as u64);
     }
 
     #[test]

@@ -103,8 +103,7 @@ impl RepairResponder {
             self.duplicates += 1;
             return Answered::Duplicate;
         }
-        let named: u64 = request.ranges.iter().map(|r| r.seqs().count() as u64).sum();
-        let cost = named * u64::from(request.copies.max(1));
+        let cost = request.packets() * u64::from(request.copies.max(1));
         if !self.budget.take(now, cost) {
             self.throttled += 1;
             out.push(CloudMessage::Throttled {
