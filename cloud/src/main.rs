@@ -112,16 +112,18 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             payments,
         },
     );
+    // One watch of the cancellation for the parts that take a `watch` (HTTP servers, jobs).
+    let shutdown = tasks.shutdown_watch();
     if let Some(worker) = webhooks {
-        tasks.spawn(worker.run(tasks.shutdown_watch()));
+        tasks.spawn(worker.run(shutdown.clone()));
     }
     tasks.spawn(relay_rooms_api::watch_rooms(
         rooms.clone(),
-        tasks.shutdown_watch(),
+        shutdown.clone(),
     ));
     tasks.spawn(relay_rooms_api::reconcile_gifts(
         rooms.clone(),
-        tasks.shutdown_watch(),
+        shutdown.clone(),
     ));
     let rtmp_stats = RtmpStats::new(&settings.rtmp_limits);
     let api_bounds = HttpBounds::new("api", settings.http_limits);
@@ -165,7 +167,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         api,
         api_router,
         api_bounds,
-        tasks.shutdown_watch(),
+        shutdown.clone(),
     ));
     if let Some((listener, addr)) = metrics_listener.zip(settings.metrics_addr) {
         let closed = settings.api_read_auth.closed_on(addr);
@@ -177,7 +179,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             listener,
             router,
             metrics_bounds,
-            tasks.shutdown_watch(),
+            shutdown.clone(),
         ));
     }
     tracing::info!(
