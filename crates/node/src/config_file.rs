@@ -1,7 +1,7 @@
 //! The one YAML file both nodes read, each its own section.
 
 use crate::secrets::FreshSecrets;
-use crate::NodeError;
+use crate::{IoError, NodeError};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -39,10 +39,7 @@ fn load<T: DeserializeOwned>(
     section: &str,
     write_missing: bool,
 ) -> Result<T, NodeError> {
-    let io_error = |source| NodeError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = |source| NodeError::Io(IoError::new(path.display().to_string(), source));
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if write_missing && error.kind() == std::io::ErrorKind::NotFound => {

@@ -30,13 +30,8 @@ use thiserror::Error;
 pub enum NodeError {
     /// The config file could not be read, or, when it was missing, a fresh one could not be
     /// written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The config file's path.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(IoError),
     /// The config file is not valid YAML, its top level is not a mapping of `cloud:` and
     /// `edge:`, or the node's section does not deserialize into its settings (e.g. a wrong type).
     #[error("{path}: {message}")]
