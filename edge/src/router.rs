@@ -94,18 +94,19 @@ pub struct Router {
     routes: Mutex<Routes>,
 }
 
-/// One announced stream.
+/// One announced stream. Shared out of the table, so a datagram's tag is checked without the
+/// table's lock held; the replay window has a lock of its own (only the UDP reader takes it).
 struct Route {
     inputs: mpsc::Sender<StreamInput>,
     key: MediaKey,
-    replay: ReplayWindow,
+    replay: Mutex<ReplayWindow>,
     /// The task's figures; its last ones are there before its input queue closes.
     stats: Arc<SnapshotCell>,
 }
 
 #[derive(Default)]
 struct Routes {
-    by_ssrc: HashMap<u32, Route>,
+    by_ssrc: HashMap<u32, Arc<Route>>,
     ended: VecDeque<u32>,
     /// The figures of the streams whose routes were forgotten.
     retired: NodeTotals,
@@ -114,7 +115,7 @@ struct Routes {
 impl Routes {
     /// The live route of `ssrc`; a route whose task ended is forgotten, and the SSRC remembered
     /// as ended.
-    fn live(&mut self, ssrc: u32) -> Option<&mut Route> {
+    fn live(&mut self, ssrc: u32) -> Option<Arc<Route>> {
         if self
             .by_ssrc
             .get(&ssrc)
@@ -126,7 +127,7 @@ impl Routes {
                 self.ended.pop_front();
             }
         }
-        self.by_ssrc.get_mut(&ssrc)
+        self.by_ssrc.get(&ssrc).cloned()
     }
 
     /// Drops the route of `ssrc`, its figures kept in the totals.
@@ -136,14 +137,20 @@ impl Routes {
         }
     }
 
-    /// Streams whose routes were forgotten plus those routed now.
-    fn totals(&self) -> NodeTotals {
-        let mut totals = self.retired.clone();
-        for route in self.by_ssrc.values() {
-            totals.add(&route.stats.read());
-        }
-        totals
+    /// The figures of the streams whose routes were forgotten, and the figures of those routed
+    /// now, to be read after the lock is released (each stream is in exactly one of the two).
+    fn totals_parts(&self) -> (NodeTotals, Vec<Arc<SnapshotCell>>) {
+        let live = self.by_ssrc.values().map(|route| route.stats.clone());
+        (self.retired.clone(), live.collect())
     }
+}
+
+/// Adds the live streams' figures, read now, to the retired ones.
+fn sum((mut totals, live): (NodeTotals, Vec<Arc<SnapshotCell>>)) -> NodeTotals {
+    for stats in live {
+        totals.add(&stats.read());
+    }
+    totals
 }
 
 fn undelivered(error: mpsc::error::TrySendError<StreamInput>) -> Undelivered {
@@ -199,12 +206,12 @@ impl Router {
         ));
         routes.by_ssrc.insert(
             ssrc,
-            Route {
+            Arc::new(Route {
                 inputs,
                 key,
-                replay: ReplayWindow::default(),
+                replay: Mutex::new(ReplayWindow::default()),
                 stats,
-            },
+            }),
         );
         Ok(())
     }
@@ -230,14 +237,18 @@ impl Router {
     fn route_datagram(&self, datagram: Bytes) -> Result<(), Dropped> {
         let ssrc = Packet::peek_ssrc(&datagram)
             .ok_or(Dropped::Malformed(ProtoError::Truncated(datagram.len())))?;
-        let mut routes = self.routes.lock();
-        let route = routes.live(ssrc).ok_or(Dropped::UnknownStream)?;
+        let route = self
+            .routes
+            .lock()
+            .live(ssrc)
+            .ok_or(Dropped::UnknownStream)?;
         let packet = Packet::open(datagram, &route.key).map_err(|error| match error {
             ProtoError::BadAuthTag => Dropped::BadTag,
             other => Dropped::Malformed(other),
         })?;
         route
             .replay
+            .lock()
             .accept(packet.header.seq, packet.header.kind)
             .map_err(|_| Dropped::Replayed)?;
         route
@@ -251,8 +262,7 @@ impl Router {
 
     /// Hands `input` from the repair connection to the task of `ssrc`, if it has one.
     pub fn deliver(&self, ssrc: u32, input: StreamInput) -> Result<(), Undelivered> {
-        let mut routes = self.routes.lock();
-        let route = routes.live(ssrc).ok_or(Undelivered::Ended)?;
+        let route = self.routes.lock().live(ssrc).ok_or(Undelivered::Ended)?;
         route.inputs.try_send(input).map_err(undelivered)
     }
 
@@ -268,7 +278,8 @@ impl Router {
 
     /// Node-wide counters: streams that ended plus the running ones now. Never go down.
     pub fn totals(&self) -> NodeTotals {
-        self.routes.lock().totals()
+        let parts = self.routes.lock().totals_parts();
+        sum(parts)
     }
 }
 
@@ -290,29 +301,29 @@ mod tests {
         let stats = SnapshotCell::new(std::time::Instant::now());
         routes.by_ssrc.insert(
             7,
-            Route {
+            Arc::new(Route {
                 inputs,
                 key: MediaKey::from_bytes([1; relay_proto::MEDIA_KEY_LEN]),
-                replay: ReplayWindow::default(),
+                replay: Mutex::new(ReplayWindow::default()),
                 stats: stats.clone(),
-            },
+            }),
         );
         stats.publish(snapshot(100));
-        let live = routes.totals();
+        let live = sum(routes.totals_parts());
         assert_eq!((live.streams, live.reassembly.packets), (1, 100));
         // The task publishes its last figures, then its queue closes.
         stats.publish(snapshot(120));
         drop(receiver);
-        assert_eq!(routes.totals().reassembly.packets, 120);
+        assert_eq!(sum(routes.totals_parts()).reassembly.packets, 120);
         assert!(
             routes.live(7).is_none(),
             "an ended task's route is forgotten"
         );
-        let ended = routes.totals();
+        let ended = sum(routes.totals_parts());
         assert_eq!((ended.streams, ended.reassembly.packets), (1, 120));
         // A later publish into the forgotten cell is no longer counted.
         stats.publish(snapshot(500));
-        assert_eq!(routes.totals().reassembly.packets, 120);
+        assert_eq!(sum(routes.totals_parts()).reassembly.packets, 120);
         assert!(routes.ended.contains(&7));
     }
 }
