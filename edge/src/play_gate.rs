@@ -3,11 +3,11 @@
 //! `on_play` and nginx-rtmp's `on_play` do. Both are checked before the edge says whether the
 //! stream is live, so a refused player learns nothing about what is served.
 
+use parking_lot::Mutex;
 use relay_control::auth::{verify_play, SecretKey};
 use relay_control::outbound::SignedPoster;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Decisions of the hook kept at once; beyond, the oldest half is forgotten.
@@ -68,7 +68,6 @@ impl PlayHook {
         let cached = self
             .decisions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .filter(|(at, _)| now.saturating_duration_since(*at) < self.cache_for)
             .map(|(_, allowed)| *allowed);
@@ -91,10 +90,7 @@ impl PlayHook {
                     .ok()
                     .and_then(|value| value.get("code").and_then(serde_json::Value::as_i64));
                 let allowed = answer.status.is_success() && code == Some(0);
-                let mut decisions = self
-                    .decisions
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut decisions = self.decisions.lock();
                 if decisions.len() >= MAX_CACHED {
                     let cache_for = self.cache_for;
                     decisions.retain(|_, (at, _)| now.saturating_duration_since(*at) < cache_for);

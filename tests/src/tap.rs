@@ -3,11 +3,12 @@
 //! the exact bytes of each packet.
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use relay_proto::{MessageKind, Packet};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ impl Tap {
             while !stop2.load(Ordering::Relaxed) {
                 let Ok(n) = sock.recv(&mut buf) else { continue };
                 let bytes = Bytes::copy_from_slice(&buf[..n]);
-                let mut s = state2.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut s = state2.lock();
                 match Packet::parse(bytes.clone()) {
                     Ok(p) if s.ssrc.is_none_or(|ssrc| ssrc == p.header.ssrc) => {
                         s.ssrc = Some(p.header.ssrc);
@@ -75,10 +76,7 @@ impl Tap {
 
     /// A copy of what was seen so far.
     pub fn snapshot(&self) -> Tapped {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state.lock().clone()
     }
 }
 
