@@ -227,11 +227,9 @@ impl Reassembler {
             .take()
             .filter(|start| seq > *start && seq - start < self.config.window as u64)
         {
-            // Packets between the start and this one were sent and missed: holes due now.
+            // Packets between the start and this one were sent and missed: the general path
+            // below makes them holes due now.
             self.next = Some(start);
-            let outcome = self.insert(now, seq, packet);
-            self.drain(now);
-            return outcome;
         }
         let Some(next) = self.next else {
             self.next = Some(seq);
