@@ -1,6 +1,6 @@
 //! The `edge:` section of the config file.
 
-use relay_control::auth::{Credentials, ReadAuth, SecretKey};
+use relay_control::auth::{Credentials, PlayKeyRefusal, ReadAuth, SecretKey};
 use relay_control::HttpLimits;
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
@@ -198,7 +198,7 @@ pub struct EdgeSettings {
 #[derive(Debug, Clone, Default)]
 pub struct PlaySettings {
     /// `play_auth: expiry`: play URLs must be signed with this key.
-    pub play_key: Option<String>,
+    pub play_key: Option<SecretKey>,
     /// `on_play`: the app's URL and the secret its requests are signed with.
     pub on_play: Option<(String, String)>,
     /// How long the `on_play` app may take to answer (100 ms to 60 s) before the player is refused.
@@ -356,22 +356,14 @@ impl EdgeConfig {
     }
 
     fn play_settings(&self) -> Result<PlaySettings, NodeError> {
-        let play_key = match self.play_auth.as_str() {
-            "none" => None,
-            "expiry" if self.play_key.len() >= 16 => Some(self.play_key.clone()),
-            "expiry" => {
-                return Err(NodeError::bad_value(
-                    "edge.play_key",
-                    "must be 16 characters or more with play_auth: expiry",
-                ))
-            }
-            _ => {
-                return Err(NodeError::bad_value(
-                    "edge.play_auth",
-                    "must be none or expiry",
-                ))
-            }
-        };
+        let play_key =
+            relay_control::auth::play_key(&self.play_auth, &self.play_key).map_err(|refusal| {
+                let key = match refusal {
+                    PlayKeyRefusal::Scheme => "edge.play_auth",
+                    PlayKeyRefusal::Key => "edge.play_key",
+                };
+                NodeError::bad_value(key, refusal.to_string())
+            })?;
         let on_play = if self.on_play.is_empty() {
             None
         } else {

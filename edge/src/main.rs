@@ -9,7 +9,6 @@ use edge::repair_client::run_repair_client;
 use edge::router::{MediaCounters, Router};
 use edge::stream_task::StreamContext;
 use edge::streams::Streams;
-use relay_control::auth::SecretKey;
 use relay_control::outbound::SignedPoster;
 use relay_control::{Envelope, Gate};
 use relay_node::Tasks;
@@ -25,13 +24,7 @@ const NACK_QUEUE: usize = 4096;
 
 /// The checks players pass, from `play_auth` and `on_play`.
 fn play_gate(play: &PlaySettings) -> Result<PlayGate, EdgeError> {
-    let play_key = match &play.play_key {
-        Some(key) => Some(
-            SecretKey::new(key.as_bytes().to_vec())
-                .map_err(|e| EdgeError::Play(format!("edge.play_key: {e}")))?,
-        ),
-        None => None,
-    };
+    let play_key = play.play_key.clone();
     let hook = match &play.on_play {
         Some((url, secret)) => Some(PlayHook::new(
             SignedPoster::new("edge.on_play", "on_play", url, secret, &[])

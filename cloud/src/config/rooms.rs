@@ -1,7 +1,7 @@
 //! The `cloud:` keys of the live-room API, checked at start like every other key.
 
 use super::file::CloudConfig;
-use relay_control::auth::{PushKeys, SecretKey, ServerAuth};
+use relay_control::auth::{PlayKeyRefusal, PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
 use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};
 use relay_rooms_api::{PlayLinks, RoomsSettings};
@@ -52,19 +52,13 @@ fn gift_settings(config: &CloudConfig) -> Result<(Option<PaymentConfig>, Duratio
 
 /// The key room play URLs are signed with: the edges' `play_key`, with `play_auth: expiry`.
 fn play_key(config: &CloudConfig) -> Result<Option<SecretKey>, NodeError> {
-    match config.play_auth.as_str() {
-        "none" => Ok(None),
-        "expiry" if config.play_key.len() >= 16 => {
-            SecretKey::new(config.play_key.as_bytes().to_vec())
-                .map(Some)
-                .map_err(|e| bad("cloud.play_key", e.to_string()))
-        }
-        "expiry" => Err(bad(
-            "cloud.play_key",
-            "must be 16 characters or more with play_auth: expiry",
-        )),
-        _ => Err(bad("cloud.play_auth", "must be none or expiry")),
-    }
+    relay_control::auth::play_key(&config.play_auth, &config.play_key).map_err(|refusal| {
+        let key = match refusal {
+            PlayKeyRefusal::Scheme => "cloud.play_auth",
+            PlayKeyRefusal::Key => "cloud.play_key",
+        };
+        bad(key, refusal.to_string())
+    })
 }
 
 /// `value` as seconds in `range`, for key `key`.

@@ -37,7 +37,7 @@ pub use access::{Credentials, ReadAuth};
 pub use date::{format_qiniu_date, parse_qiniu_date};
 pub use jwt::Claims;
 pub use keys::{KeyPair, KeyRing, SecretKey};
-pub use play::{sign_play_url, verify_play};
+pub use play::{play_key, sign_play_url, verify_play, PlayKeyRefusal, MIN_PLAY_KEY_LEN};
 pub use push::{sign_push_url, verify_publish, PublishRefusal, PushKeys, PushScheme};
 pub use request::{
     canonical_string, sign_request, RequestParts, ServerAuth, DATE_HEADER, DEFAULT_DATE_WINDOW,

@@ -7,6 +7,45 @@
 use super::push::{sign_push_url, verify_publish, PublishRefusal, PushKeys, PushScheme};
 use super::{AuthError, SecretKey};
 
+/// Shortest `play_key` accepted: a short HMAC key can be searched for offline from one signed
+/// URL.
+pub const MIN_PLAY_KEY_LEN: usize = 16;
+
+/// Why a node's `play_auth` / `play_key` pair was refused; the message says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayKeyRefusal {
+    /// `play_auth` is neither `none` nor `expiry`.
+    Scheme,
+    /// `play_auth: expiry` with a `play_key` shorter than [`MIN_PLAY_KEY_LEN`].
+    Key,
+}
+
+impl std::fmt::Display for PlayKeyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlayKeyRefusal::Scheme => f.write_str("must be none or expiry"),
+            PlayKeyRefusal::Key => write!(
+                f,
+                "must be {MIN_PLAY_KEY_LEN} characters or more with play_auth: expiry"
+            ),
+        }
+    }
+}
+
+/// The key play URLs are signed with, from a node's `play_auth` (`none` or `expiry`) and
+/// `play_key`: the cloud signs room play URLs with it and the edge checks them, so both read
+/// the pair the same way.
+pub fn play_key(play_auth: &str, play_key: &str) -> Result<Option<SecretKey>, PlayKeyRefusal> {
+    match play_auth {
+        "none" => Ok(None),
+        "expiry" if play_key.len() >= MIN_PLAY_KEY_LEN => SecretKey::new(play_key.as_bytes())
+            .map(Some)
+            .map_err(|_| PlayKeyRefusal::Key),
+        "expiry" => Err(PlayKeyRefusal::Key),
+        _ => Err(PlayKeyRefusal::Scheme),
+    }
+}
+
 /// `base_url` (`http://edge:7001/live`) plus `/NAME` and `suffix` (`.flv`), signed with `key`
 /// to expire at `expire_at` (Unix seconds).
 pub fn sign_play_url(
@@ -54,6 +93,24 @@ mod tests {
 
     fn key(text: &str) -> SecretKey {
         SecretKey::new(text.as_bytes().to_vec()).expect("key")
+    }
+
+    #[test]
+    fn play_auth_and_play_key_are_read_alike_on_both_nodes() {
+        assert_eq!(play_key("none", ""), Ok(None));
+        assert_eq!(
+            play_key("expiry", "sixteen-chars-ok"),
+            Ok(Some(key("sixteen-chars-ok")))
+        );
+        assert_eq!(play_key("expiry", "short"), Err(PlayKeyRefusal::Key));
+        assert_eq!(
+            play_key("token", "sixteen-chars-ok"),
+            Err(PlayKeyRefusal::Scheme)
+        );
+        assert_eq!(
+            PlayKeyRefusal::Key.to_string(),
+            "must be 16 characters or more with play_auth: expiry"
+        );
     }
 
     #[test]
