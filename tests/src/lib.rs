@@ -16,7 +16,8 @@
 //! - [`http`]: a raw HTTP/1.1 client that captures the HTTP-FLV body byte for byte.
 //! - [`rtmp`]: a hand-driven RTMP client (rml_rtmp's client side) for malformed input.
 //! - [`lossy`]: a seeded lossy UDP forwarder, on the data path or (both ways) on the QUIC
-//!   repair path, that can also cut the link for a while.
+//!   repair path, that can also cut the link for a while; [`wan`] is its WAN-like model
+//!   (delay, jitter, burst loss, a rate limit), released by time.
 //! - [`repair_probe`]: a repair client under the test's control, to send the cloud's repair
 //!   server well-formed requests and garbage.
 //! - [`tap`]: a UDP destination of the cloud that records the relay packets it gets.
@@ -39,6 +40,7 @@ pub mod rooms;
 pub mod rtmp;
 pub mod tap;
 pub mod util;
+pub mod wan;
 
 pub use cluster::{Cloud, CloudConfig, Edge, EdgeConfig};
 pub use media::{Media, Publisher};

@@ -16,12 +16,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::wan::{WanDirection, WanLink, WanStats};
+
 /// Datagrams at least this long count as "large" (a repaired RTP packet inside QUIC; keep-alives,
 /// ACKs and NACKs are far smaller).
 pub const LARGE_DATAGRAM: usize = 1000;
 
 /// How long the forwarder holds a reordered datagram at most when nothing else comes.
 const IDLE_RELEASE: Duration = Duration::from_millis(20);
+
+/// The longest a WAN forwarder blocks in a read: it also wakes for the next release due, so a
+/// delayed datagram leaves at most this late when the release is far (and never stays held).
+const WAN_MAX_WAIT: Duration = Duration::from_millis(5);
 
 #[derive(Clone, Copy, Debug)]
 pub struct LossModel {
@@ -121,8 +127,26 @@ impl Forwarder {
     /// Listens on a free loopback port and forwards to `to` (and `to`'s answers back) with
     /// `model`.
     pub fn start(to: SocketAddr, model: LossModel) -> Forwarder {
+        Forwarder::spawn(to, IDLE_RELEASE, move |sock, stop, control| {
+            run(sock, to, model, stop, control)
+        })
+    }
+
+    /// The same with a WAN-like link (delay, jitter, burst loss, a rate limit; see
+    /// [`crate::wan`]) in each direction: datagrams are released by time.
+    pub fn start_wan(to: SocketAddr, model: WanModel) -> Forwarder {
+        Forwarder::spawn(to, WAN_MAX_WAIT, move |sock, stop, control| {
+            run_wan(sock, to, model, stop, control)
+        })
+    }
+
+    fn spawn(
+        to: SocketAddr,
+        read_timeout: Duration,
+        body: impl FnOnce(UdpSocket, &AtomicBool, &Mutex<Control>) + Send + 'static,
+    ) -> Forwarder {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind forwarder");
-        sock.set_read_timeout(Some(IDLE_RELEASE))
+        sock.set_read_timeout(Some(read_timeout))
             .expect("read timeout");
         // Bursts (a keyframe is dozens of datagrams sent at once) must not overflow the
         // forwarder's own buffer: that would be loss the model did not decide.
@@ -134,8 +158,8 @@ impl Forwarder {
         let control = Arc::new(Mutex::new(Control::default()));
         let (stop2, control2) = (stop.clone(), control.clone());
         let handle = std::thread::Builder::new()
-            .name(format!("forwarder-{listen}"))
-            .spawn(move || run(sock, to, model, &stop2, &control2))
+            .name(format!("forwarder-{listen}->{to}"))
+            .spawn(move || body(sock, &stop2, &control2))
             .expect("spawn forwarder");
         Forwarder {
             listen,
@@ -190,6 +214,44 @@ impl Drop for Forwarder {
     }
 }
 
+impl Control {
+    /// Counts a datagram of `n` bytes going `back` (or forward) at `now`; `None` when the link
+    /// is cut (counted as blackholed), else that direction's counters.
+    fn admit(&mut self, back: bool, n: usize, now: Instant) -> Option<&mut DirStats> {
+        let cut = self.is_cut(now);
+        let stats = if back {
+            &mut self.stats.back
+        } else {
+            &mut self.stats.forward
+        };
+        stats.received += 1;
+        stats.bytes += n as u64;
+        if n >= LARGE_DATAGRAM {
+            stats.large += 1;
+        }
+        if cut {
+            stats.blackholed += 1;
+            return None;
+        }
+        Some(stats)
+    }
+}
+
+/// Where a datagram from `from` goes: from `to` back to the last peer (`None` before any), from
+/// anyone else to `to` (and that sender becomes the peer). The flag says "back".
+fn route(
+    from: SocketAddr,
+    to: SocketAddr,
+    peer: &mut Option<SocketAddr>,
+) -> Option<(SocketAddr, bool)> {
+    if from == to {
+        peer.map(|p| (p, true))
+    } else {
+        *peer = Some(from);
+        Some((to, false))
+    }
+}
+
 /// A reordered datagram: where it goes, and after how many more datagrams.
 struct Held {
     to: SocketAddr,
@@ -220,31 +282,13 @@ fn run(
                 continue;
             }
         };
-        let (dest, back) = if from == to {
-            match peer {
-                Some(p) => (p, true),
-                None => continue,
-            }
-        } else {
-            peer = Some(from);
-            (to, false)
+        let Some((dest, back)) = route(from, to, &mut peer) else {
+            continue;
         };
         let mut c = control.lock();
-        let cut = c.is_cut(Instant::now());
-        let stats = if back {
-            &mut c.stats.back
-        } else {
-            &mut c.stats.forward
-        };
-        stats.received += 1;
-        stats.bytes += n as u64;
-        if n >= LARGE_DATAGRAM {
-            stats.large += 1;
-        }
-        if cut {
-            stats.blackholed += 1;
+        let Some(stats) = c.admit(back, n, Instant::now()) else {
             continue;
-        }
+        };
         seen += 1;
         let impaired = seen > model.clean_start;
         // Draw every decision each time, so the pattern depends on the seed and the datagram's
@@ -283,4 +327,65 @@ fn run(
             }
         });
     }
+}
+
+/// A WAN-like link in both directions, for [`Forwarder::start_wan`].
+#[derive(Clone, Copy, Debug)]
+pub struct WanModel {
+    pub seed: u64,
+    /// Towards `to` (the edge on the data path, the cloud on the repair path).
+    pub forward: WanDirection,
+    /// From `to` back to the peer.
+    pub back: WanDirection,
+}
+
+/// Forwards through a [`WanLink`] per direction. Each loop reads one datagram (waiting at most
+/// until the next release is due, and at most [`WAN_MAX_WAIT`]) and then sends every datagram
+/// whose release instant has come, in release order.
+fn run_wan(
+    sock: UdpSocket,
+    to: SocketAddr,
+    model: WanModel,
+    stop: &AtomicBool,
+    control: &Mutex<Control>,
+) {
+    let mut links: [WanLink<(SocketAddr, Vec<u8>)>; 2] = [
+        WanLink::new(model.forward, model.seed),
+        WanLink::new(model.back, model.seed ^ 0x5eed_bac0),
+    ];
+    let mut peer: Option<SocketAddr> = None;
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let next = links.iter().filter_map(WanLink::poll_timeout).min();
+        let wait = next.map_or(WAN_MAX_WAIT, |at| {
+            at.saturating_duration_since(now)
+                .clamp(Duration::from_micros(100), WAN_MAX_WAIT)
+        });
+        let _ = sock.set_read_timeout(Some(wait));
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if let Some((dest, back)) = route(from, to, &mut peer) {
+                let now = Instant::now();
+                let link = &mut links[usize::from(back)];
+                let before = link.stats();
+                let mut c = control.lock();
+                if let Some(stats) = c.admit(back, n, now) {
+                    link.send(now, n, (dest, buf[..n].to_vec()));
+                    count_wan(stats, before, link.stats());
+                }
+            }
+        }
+        let now = Instant::now();
+        for link in &mut links {
+            while let Some((dest, data)) = link.poll_recv(now) {
+                let _ = sock.send_to(&data, dest);
+            }
+        }
+    }
+}
+
+/// Adds what the link did to one datagram to the direction's counters.
+fn count_wan(stats: &mut DirStats, before: WanStats, after: WanStats) {
+    stats.dropped += after.lost - before.lost + after.overflowed - before.overflowed;
+    stats.duplicated += after.duplicated - before.duplicated;
 }
