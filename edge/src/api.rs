@@ -367,6 +367,11 @@ fn node_totals(out: &mut Exposition, totals: &NodeTotals) {
             totals.recovery.redundant_repairs,
         ),
         (
+            "liverelay_edge_spurious_repairs_total",
+            "Repairs whose original arrived afterwards (reordering asked for too early).",
+            totals.recovery.spurious_repairs,
+        ),
+        (
             "liverelay_edge_player_drops_total",
             "Tags dropped from slow players' queues.",
             totals.stream.player_drops,

@@ -175,7 +175,8 @@ impl NodeTotals {
                 repaired,
                 late_arrivals,
                 evicted,
-                redundant_repairs
+                redundant_repairs,
+                spurious_repairs
             ],
             merge[repair_latency]
         );

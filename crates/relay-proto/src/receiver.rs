@@ -3,9 +3,13 @@
 //! Loss is noticed two ways: by reordering (a later packet arrives, so the ones between are
 //! holes) and by time (the last packet of a message is overdue: the fragments a message still
 //! needs follow from its length, so a lost tail is found without waiting for the next message).
-//! A hole is asked for at once (or, once the path has shown reordering, after the largest
-//! recent displacement, a few milliseconds), then again about once per measured RTT until the playout
-//! deadline, when the reassembler gives it up and video resumes at the next keyframe.
+//! A hole is first asked for after a reordering window (RFC 8985 §6.2: a packet is deemed lost
+//! only once it is later than the path's measured reordering), then again about once per
+//! measured RTT until the playout deadline, when the reassembler gives it up and video resumes
+//! at the next keyframe. The window is the larger of the recent displacement of late arrivals
+//! (decaying) and a multiple of the interarrival jitter (RFC 3550 §6.4.1), so a jittery path
+//! that reorders but loses nothing costs no repair traffic from its first packets on; it is at
+//! most half the retry interval, so a real loss is still asked for within about one RTT.
 //!
 //! Redundancy where it is cheap: every request is sent twice (a NACK is a few dozen bytes and
 //! the cloud drops the second copy by its id, so a lost NACK rarely costs a round trip), and
@@ -22,7 +26,7 @@ use crate::reassembler::{
 };
 use crate::repair::{NackRange, NackRequest, MAX_NACK_RANGES};
 use crate::rtt::RttEstimator;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Tuning of a [`Receiver`].
@@ -79,6 +83,9 @@ pub struct RecoveryStats {
     pub evicted: u64,
     /// Repairs that arrived for packets already present or passed.
     pub redundant_repairs: u64,
+    /// Repairs whose original arrived afterwards on the data path: the hole was reordering, asked
+    /// for too early (each one widens the reordering window).
+    pub spurious_repairs: u64,
     /// From noticing a hole to its repair.
     pub repair_latency: LatencyHistogram,
 }
@@ -89,6 +96,16 @@ struct Hole {
     nacks: u32,
     last_nack: Option<Instant>,
 }
+
+/// The jitter floor of the reordering window, in multiples of the interarrival jitter estimate:
+/// J is a mean deviation, and with uniform jitter of width W (J ≈ W/3) the largest displacement
+/// is W, so 4 J covers the spread with margin.
+const JITTER_MULTIPLE: u32 = 4;
+
+/// Repaired holes remembered to notice a spurious repair: the original arriving after its repair
+/// means the hole was reordering (RFC 8985 §7.2's detection of spurious retransmissions, by the
+/// duplicate instead of a DSACK). Bounded; older repairs are forgotten.
+const RECENT_REPAIRS: usize = 64;
 
 /// When the repair path answers nothing at all (a cut link), retries past the second wait
 /// twice as long each time, up to this many retry intervals, so the path is not flooded with
@@ -136,8 +153,12 @@ pub struct Receiver {
     jitter: JitterEstimator,
     /// When the repair path last answered anything (a repair or "evicted").
     last_answer: Option<Instant>,
-    /// How long a hole waits before its first request: zero until reordering is seen.
+    /// The measured part of the reordering window: the largest recent displacement of a late
+    /// arrival, decaying (see [`Receiver::reorder_window`]).
     reorder_window: Duration,
+    /// Recently repaired holes (sequence number, when noticed), oldest first, at most
+    /// [`RECENT_REPAIRS`].
+    recent_repairs: VecDeque<(u64, Instant)>,
     stats: RecoveryStats,
 }
 
@@ -156,6 +177,7 @@ impl Receiver {
             jitter: JitterEstimator::default(),
             last_answer: None,
             reorder_window: Duration::ZERO,
+            recent_repairs: VecDeque::with_capacity(RECENT_REPAIRS),
             stats: RecoveryStats::default(),
         }
     }
@@ -201,7 +223,12 @@ impl Receiver {
     pub fn push(&mut self, now: Instant, packet: Packet, source: Source) {
         let header = packet.header;
         match source {
-            Source::Network => self.jitter.on_packet(now, header.timestamp),
+            // A sync packet goes out after a silence with the last media timestamp: it says
+            // nothing of the path's jitter (RFC 3550 §6.4.1 measures media packets).
+            Source::Network if header.kind != MessageKind::Sync => {
+                self.jitter.on_packet(now, header.timestamp)
+            }
+            Source::Network => {}
             Source::Repair => self.last_answer = Some(now),
         }
         if header.kind == MessageKind::Sync {
@@ -214,8 +241,9 @@ impl Receiver {
         let outcome = self.reassembler.push(now, packet);
         self.track(now, outcome, source);
         let Some(seq) = outcome.seq else {
-            if source == Source::Repair {
-                self.stats.redundant_repairs += 1;
+            match source {
+                Source::Repair => self.stats.redundant_repairs += 1,
+                Source::Network => self.on_duplicate(now, header.seq),
             }
             return;
         };
@@ -260,18 +288,51 @@ impl Receiver {
                 if let (1, Some(asked)) = (hole.nacks, hole.last_nack) {
                     self.rtt.sample(now.saturating_duration_since(asked));
                 }
+                // A loss as far as we know: the measured window shrinks a little (RFC 8985
+                // §6.2.4 undoes its widening after a run of recoveries without reordering).
+                self.reorder_window = self.reorder_window * 15 / 16;
+                if self.recent_repairs.len() == RECENT_REPAIRS {
+                    self.recent_repairs.pop_front();
+                }
+                self.recent_repairs.push_back((seq, hole.noticed));
             }
             Source::Network => {
                 self.stats.late_arrivals += 1;
-                // A hole filled by the original packet was reordering, not loss: wait that
-                // long before asking next time (RFC 8985 §6.2's reordering window, kept as the
-                // largest recent displacement, decaying by 1/8 per sample and at most a
-                // quarter of the retry interval).
-                let displacement = now.saturating_duration_since(hole.noticed);
-                let cap = self.rtt.retry_interval() / 4;
-                self.reorder_window = (self.reorder_window * 7 / 8).max(displacement).min(cap);
+                self.on_displacement(now.saturating_duration_since(hole.noticed));
             }
         }
+    }
+
+    /// A hole noticed `displacement` ago was filled by its original: it was reordering, not
+    /// loss, so holes wait that long before their first request (RFC 8985 §6.2's reordering
+    /// window, kept as the largest recent displacement, decaying by 1/8 per sample).
+    fn on_displacement(&mut self, displacement: Duration) {
+        let cap = self.rtt.retry_interval() / 2;
+        self.reorder_window = (self.reorder_window * 7 / 8).max(displacement).min(cap);
+    }
+
+    /// A packet from the network that was already there: if it was repaired recently, the repair
+    /// was spurious and its displacement widens the window.
+    fn on_duplicate(&mut self, now: Instant, wire_seq: u64) {
+        let seq = self.reassembler.unwrap_seq(wire_seq);
+        let Some(at) = self.recent_repairs.iter().position(|(s, _)| *s == seq) else {
+            return;
+        };
+        if let Some((_, noticed)) = self.recent_repairs.remove(at) {
+            self.stats.spurious_repairs += 1;
+            self.on_displacement(now.saturating_duration_since(noticed));
+        }
+    }
+
+    /// How long a new hole waits before its first request: the measured displacement of late
+    /// arrivals, at least [`JITTER_MULTIPLE`] times the interarrival jitter, and at most half the
+    /// retry interval, so a real loss is still asked for within about one RTT of being noticed
+    /// (RFC 8985 §6.2 bounds its window by the SRTT the same way).
+    pub fn reorder_window(&self) -> Duration {
+        let floor = self.jitter.jitter() * JITTER_MULTIPLE;
+        self.reorder_window
+            .max(floor)
+            .min(self.rtt.retry_interval() / 2)
     }
 
     fn add_holes(&mut self, now: Instant, first: u64, last: u64) {
@@ -344,11 +405,12 @@ impl Receiver {
             return None;
         }
         let retry = self.rtt.retry_interval();
+        let window = self.reorder_window();
         let mut first_asks = Vec::new();
         let mut retries = Vec::new();
         for (seq, hole) in &self.holes {
             match hole.next_ask(retry, self.last_answer) {
-                None if now >= hole.noticed + self.reorder_window => first_asks.push(*seq),
+                None if now >= hole.noticed + window => first_asks.push(*seq),
                 None => {}
                 Some(due) if now >= due => retries.push(*seq),
                 Some(_) => {}
@@ -393,11 +455,12 @@ impl Receiver {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let nack_due = (!self.holes.is_empty()).then(|| {
             let retry = self.rtt.retry_interval();
+            let window = self.reorder_window();
             self.holes
                 .values()
                 .map(|hole| {
                     hole.next_ask(retry, self.last_answer)
-                        .unwrap_or(hole.noticed + self.reorder_window)
+                        .unwrap_or(hole.noticed + window)
                 })
                 .min()
         });
@@ -495,13 +558,14 @@ mod tests {
         let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
         let all = packets(3);
         let (lost, sync) = (all[2].clone(), all[3].clone());
+        // Arrivals in step with the timestamps (21 ms apart): no jitter, no reordering window.
         receiver.push(ms(0), all[0].clone(), Source::Network);
-        receiver.push(ms(0), all[1].clone(), Source::Network);
-        assert_eq!(receiver.poll_nack(ms(0)), None);
-        receiver.push(ms(5), sync, Source::Network);
-        let first = receiver.poll_nack(ms(5)).unwrap();
-        assert_eq!(receiver.poll_nack(ms(5)), Some(first.clone()));
-        assert_eq!(receiver.poll_nack(ms(5)), None);
+        receiver.push(ms(21), all[1].clone(), Source::Network);
+        assert_eq!(receiver.poll_nack(ms(21)), None);
+        receiver.push(ms(26), sync, Source::Network);
+        let first = receiver.poll_nack(ms(26)).unwrap();
+        assert_eq!(receiver.poll_nack(ms(26)), Some(first.clone()));
+        assert_eq!(receiver.poll_nack(ms(26)), None);
         assert_eq!(
             (first.copies, first.ranges[0].seqs().collect::<Vec<_>>()),
             (1, vec![102])
@@ -509,8 +573,8 @@ mod tests {
         // No answer within the retry interval (initial RTT 50 ms, variation 25 ms): asked again,
         // for two copies.
         let retry_at = receiver.poll_timeout().unwrap();
-        assert_eq!(retry_at, ms(155));
-        assert_eq!(receiver.poll_nack(ms(20)), None);
+        assert_eq!(retry_at, ms(176));
+        assert_eq!(receiver.poll_nack(ms(41)), None);
         let retry = receiver.poll_nack(retry_at).unwrap();
         assert_ne!(retry.id, first.id);
         assert_eq!(retry.copies, 2);
@@ -537,22 +601,185 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
         let all = packets(6);
+        // Arrivals in step with the timestamps (21 ms apart): no jitter, no window.
         receiver.push(ms(0), all[0].clone(), Source::Network);
-        receiver.push(ms(0), all[2].clone(), Source::Network);
+        receiver.push(ms(42), all[2].clone(), Source::Network);
+        assert_eq!(receiver.reorder_window(), Duration::ZERO);
         // No reordering seen yet: asked at once (twice).
-        assert!(receiver.poll_nack(ms(0)).is_some());
-        receiver.poll_nack(ms(0));
+        assert!(receiver.poll_nack(ms(42)).is_some());
+        receiver.poll_nack(ms(42));
         // The original arrives 3 ms late: reordering.
-        receiver.push(ms(3), all[1].clone(), Source::Network);
+        receiver.push(ms(45), all[1].clone(), Source::Network);
         assert_eq!(receiver.recovery_stats().late_arrivals, 1);
-        receiver.push(ms(10), all[4].clone(), Source::Network);
+        let window = receiver.reorder_window();
+        assert!(window >= Duration::from_millis(3), "{window:?}");
+        receiver.push(ms(84), all[4].clone(), Source::Network);
         assert_eq!(
-            receiver.poll_nack(ms(10)),
+            receiver.poll_nack(ms(84)),
             None,
             "within the reordering window"
         );
-        assert_eq!(receiver.poll_timeout(), Some(ms(13)));
-        assert!(receiver.poll_nack(ms(13)).is_some());
+        let window = receiver.reorder_window();
+        assert_eq!(receiver.poll_timeout(), Some(ms(84) + window));
+        assert!(receiver.poll_nack(ms(84) + window).is_some());
+    }
+
+    /// One packet per millisecond (one audio tag each), timestamps in step with sending.
+    fn dense_packets(count: u32) -> Vec<Packet> {
+        let mut packetizer =
+            Packetizer::new(SSRC, 100, 1400, crate::MediaKey::from_bytes([7; 32])).unwrap();
+        let mut out = Vec::new();
+        for i in 0..count {
+            let tag = Tag::new(TagType::Audio, i, Bytes::from(vec![0xaf, 1, i as u8]));
+            packetizer.packetize(&Message::Tag(tag), &mut out).unwrap();
+        }
+        out
+    }
+
+    /// What [`run_jittery`] saw.
+    struct JitteryRun {
+        stats: RecoveryStats,
+        /// For each lost packet: from its successor's arrival (when it could first be noticed)
+        /// to the first request naming it.
+        first_ask_after: Vec<Duration>,
+        retry: Duration,
+    }
+
+    /// Virtual time: `count` packets sent 1 ms apart over a data path with `jitter` (uniform
+    /// extra delay, seeded), the packets in `lost` dropped; a repair path with a fixed `rtt`
+    /// answers every request (once per request id) with the packets it names.
+    fn run_jittery(count: u32, jitter_us: u64, lost: &[u64], rtt: Duration) -> JitteryRun {
+        let t0 = Instant::now();
+        let all = dense_packets(count);
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut events: BTreeMap<(Instant, u64), (Packet, Source)> = BTreeMap::new();
+        let mut order = 0u64;
+        let mut arrivals = BTreeMap::new();
+        for (i, packet) in all.iter().enumerate() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let extra = Duration::from_micros(rng % (jitter_us + 1));
+            let at = t0 + Duration::from_millis(i as u64) + extra;
+            let seq = packet.header.seq;
+            if lost.contains(&seq) {
+                continue;
+            }
+            arrivals.insert(seq, at);
+            order += 1;
+            events.insert((at, order), (packet.clone(), Source::Network));
+        }
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        receiver.set_rtt_hint(rtt);
+        let mut first_ask = BTreeMap::new();
+        let mut answered = std::collections::HashSet::new();
+        loop {
+            let next_event = events.keys().next().map(|k| k.0);
+            let Some(now) = [next_event, receiver.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            if next_event == Some(now) {
+                if let Some((_, (packet, source))) = events.pop_first() {
+                    receiver.push(now, packet, source);
+                }
+            }
+            receiver.handle_timeout(now);
+            while let Some(request) = receiver.poll_nack(now) {
+                if !answered.insert(request.id) {
+                    continue;
+                }
+                for seq in request.ranges.iter().flat_map(|r| r.seqs()) {
+                    first_ask.entry(seq).or_insert(now);
+                    let packet = all[(seq - 100) as usize].clone();
+                    order += 1;
+                    events.insert((now + rtt, order), (packet, Source::Repair));
+                }
+            }
+            while receiver.poll_event().is_some() {}
+            if now > t0 + Duration::from_secs(30) {
+                break;
+            }
+        }
+        let first_ask_after = lost
+            .iter()
+            .map(|seq| {
+                // Noticed when the first later packet arrived.
+                let noticed = arrivals
+                    .range(seq + 1..)
+                    .map(|(_, at)| *at)
+                    .min()
+                    .expect("a later packet arrived");
+                first_ask[seq].saturating_duration_since(noticed)
+            })
+            .collect();
+        JitteryRun {
+            stats: receiver.recovery_stats().clone(),
+            first_ask_after,
+            retry: receiver.rtt().retry_interval(),
+        }
+    }
+
+    /// Issue 12: a path with 0–2 ms of jitter at 1000 packets/s reorders about one packet in
+    /// eight. Holes wait out the reordering window (at least 4 J from the first packets on),
+    /// so jitter alone makes (almost) no requests, while real losses are still asked for
+    /// within half a retry interval of being noticed and repaired.
+    #[test]
+    fn jitter_alone_asks_for_almost_nothing_and_losses_are_still_asked_within_the_window() {
+        let lost = [1100, 2100, 2101, 2102, 2900];
+        for rtt_ms in [1, 20, 100] {
+            let rtt = Duration::from_millis(rtt_ms);
+            let run = run_jittery(3000, 2000, &lost, rtt);
+            let s = &run.stats;
+            let spurious = s.packets_requested - lost.len() as u64;
+            assert!(s.late_arrivals > 200, "{s:?}");
+            assert!(
+                spurious <= 3,
+                "rtt {rtt_ms} ms: {spurious} packets asked for that were only late: {s:?}"
+            );
+            assert_eq!(s.repaired, lost.len() as u64, "rtt {rtt_ms} ms: {s:?}");
+            for after in &run.first_ask_after {
+                assert!(
+                    *after <= run.retry / 2 + Duration::from_millis(2),
+                    "rtt {rtt_ms} ms: a loss first asked for {after:?} after it was noticed \
+                     (retry interval {:?})",
+                    run.retry
+                );
+            }
+        }
+    }
+
+    /// Without jitter there is no window: a loss is asked for as soon as a later packet shows it.
+    #[test]
+    fn without_jitter_a_loss_is_asked_for_at_once() {
+        let run = run_jittery(500, 0, &[300], Duration::from_millis(20));
+        assert_eq!(run.first_ask_after, vec![Duration::ZERO]);
+        assert_eq!((run.stats.packets_requested, run.stats.repaired), (1, 1));
+    }
+
+    /// A repair that beat its late original (RTT below the jitter) is spurious: the original's
+    /// arrival widens the window, so the next reordered packets are not asked for.
+    #[test]
+    fn a_repair_overtaken_by_its_original_widens_the_window() {
+        let t0 = Instant::now();
+        let us = |n| t0 + Duration::from_micros(n);
+        let all = dense_packets(4);
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        receiver.set_rtt_hint(Duration::from_micros(200));
+        receiver.push(us(0), all[0].clone(), Source::Network);
+        receiver.push(us(2000), all[2].clone(), Source::Network);
+        let window = receiver.reorder_window();
+        assert!(receiver.poll_nack(us(2000) + window).is_some());
+        receiver.push(us(2300) + window, all[1].clone(), Source::Repair);
+        receiver.push(us(3000) + window, all[1].clone(), Source::Network);
+        assert_eq!(receiver.recovery_stats().spurious_repairs, 1);
+        assert!(
+            receiver.reorder_window()
+                >= Duration::from_micros(1000) + window.min(Duration::from_micros(1))
+        );
     }
 
     #[test]
@@ -560,10 +787,12 @@ mod tests {
         let t0 = Instant::now();
         let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
         let all = packets(3);
+        // Arrivals in step with the timestamps: no jitter, asked at once.
         receiver.push(t0, all[0].clone(), Source::Network);
-        receiver.push(t0, all[2].clone(), Source::Network);
-        assert!(receiver.poll_nack(t0).is_some());
-        receiver.on_evicted(t0, 101);
+        let t42 = t0 + Duration::from_millis(42);
+        receiver.push(t42, all[2].clone(), Source::Network);
+        assert!(receiver.poll_nack(t42).is_some());
+        receiver.on_evicted(t42, 101);
         let events: Vec<_> = std::iter::from_fn(|| receiver.poll_event()).collect();
         assert!(
             matches!(

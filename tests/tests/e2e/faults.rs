@@ -5,6 +5,7 @@
 //! Every random choice is seeded (the forwarders' loss patterns, the hostile client's garbage),
 //! so a failure replays with the same pattern; the seeds are in the tests.
 
+use crate::publish_and_check;
 use crate::resilience::repaired_over_lossy_link;
 use crate::{capture_timeout, expect_attached, logs, start_capture, LIVE_TIMEOUT};
 use bytes::Bytes;
@@ -14,13 +15,14 @@ use e2e_tests::checks::{
 };
 use e2e_tests::flv::{self, Tag};
 use e2e_tests::http::{self, Capture, HttpResponse};
-use e2e_tests::lossy::{Forwarder, LossModel, LossStats, LARGE_DATAGRAM};
+use e2e_tests::lossy::{Forwarder, LossModel, LossStats, WanModel, LARGE_DATAGRAM};
 use e2e_tests::media::check_decodes_clean;
 use e2e_tests::process::{log_number, Proc};
 use e2e_tests::prometheus::scrape;
 use e2e_tests::repair_probe::{run_async, Greeting, Received, RepairProbe};
 use e2e_tests::tap::Tap;
 use e2e_tests::util::{loopback, poll_until};
+use e2e_tests::wan::WanDirection;
 use e2e_tests::{Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, TestDir};
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -63,11 +65,29 @@ struct Faulty {
     repair: Option<Forwarder>,
 }
 
+/// The impairment of one of [`Faulty`]'s forwarders.
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    /// Drop, duplicate and reorder by count ([`Forwarder::start`]).
+    Lossy(LossModel),
+    /// Delay, jitter, burst loss, released by time ([`Forwarder::start_wan`]).
+    Wan(WanModel),
+}
+
+impl Link {
+    fn start(self, to: SocketAddr) -> Forwarder {
+        match self {
+            Link::Lossy(m) => Forwarder::start(to, m),
+            Link::Wan(m) => Forwarder::start_wan(to, m),
+        }
+    }
+}
+
 impl Faulty {
     fn start(
         label: &str,
-        data: Option<LossModel>,
-        repair: Option<LossModel>,
+        data: Option<Link>,
+        repair: Option<Link>,
         cloud_extra: &[&str],
         edge_extra: &[&str],
     ) -> Faulty {
@@ -77,9 +97,9 @@ impl Faulty {
         let mut edge_cfg = EdgeConfig::unicast(&cloud_cfg);
         edge_cfg.extra = edge_extra.iter().map(|s| s.to_string()).collect();
         let edge_udp: SocketAddr = edge_cfg.unicast_target().parse().expect("addr");
-        let data = data.map(|m| Forwarder::start(edge_udp, m));
+        let data = data.map(|m| m.start(edge_udp));
         cloud_cfg.client_addr_list = vec![data.as_ref().map_or(edge_udp, |f| f.listen).to_string()];
-        let repair = repair.map(|m| Forwarder::start(loopback(cloud_cfg.quic_port), m));
+        let repair = repair.map(|m| m.start(loopback(cloud_cfg.quic_port)));
         if let Some(f) = &repair {
             edge_cfg.cloud_quic_addr = f.listen.to_string();
         }
@@ -138,6 +158,95 @@ fn ten_percent_loss_with_reordering_is_repaired() {
         fwd.dropped,
         fwd.received,
         rate * 100.0
+    );
+}
+
+/// The edge's loss-recovery counters from its `/metrics`, after a stream.
+#[derive(Debug)]
+struct RepairFigures {
+    packets: f64,
+    holes: f64,
+    late: f64,
+    nacks_sent: f64,
+    requested: f64,
+    repaired: f64,
+    redundant: f64,
+    spurious: f64,
+}
+
+impl RepairFigures {
+    fn scrape(edge: &Edge) -> RepairFigures {
+        let scrape = scrape(edge.flv_addr());
+        let get = |name: &str| {
+            scrape
+                .get(name, &[])
+                .unwrap_or_else(|| panic!("the edge's /metrics has no {name}"))
+        };
+        RepairFigures {
+            packets: get("liverelay_edge_packets_total"),
+            holes: get("liverelay_edge_holes_total"),
+            late: get("liverelay_edge_late_total"),
+            nacks_sent: get("liverelay_edge_nacks_sent_total"),
+            requested: get("liverelay_edge_packets_requested_total"),
+            repaired: get("liverelay_edge_repaired_total"),
+            redundant: get("liverelay_edge_redundant_repairs_total"),
+            spurious: get("liverelay_edge_spurious_repairs_total"),
+        }
+    }
+
+    /// One line for the test's output.
+    fn summary(&self) -> String {
+        format!(
+            "{} data packets, {} holes ({} filled late), {} NACKs naming {} packets, {} repaired \
+             ({} spurious), {} redundant repairs; repair datagrams {} = {:.2} % of the data packets",
+            self.packets,
+            self.holes,
+            self.late,
+            self.nacks_sent,
+            self.requested,
+            self.repaired,
+            self.spurious,
+            self.redundant,
+            self.repair_datagrams(),
+            100.0 * self.repair_datagrams() / self.packets
+        )
+    }
+
+    /// Datagrams of the repair exchange: every NACK goes out twice, every answer is one.
+    fn repair_datagrams(&self) -> f64 {
+        2.0 * self.nacks_sent + self.repaired + self.redundant
+    }
+}
+
+/// Issue 12's baseline: the data path has 0–2 ms of jitter (so it reorders) and loses nothing.
+/// Players joined before the publish get every packet of the source, and the edge does not
+/// mistake reordering for loss: its repair traffic (NACKs sent twice plus the answers) stays
+/// under 5 % of the data packets.
+#[test]
+fn jitter_without_loss_costs_almost_no_repair() {
+    let media = Media::standard();
+    let jittery = WanDirection::delayed(Duration::ZERO, Duration::from_millis(2));
+    let data = WanModel {
+        seed: 0x1a_5eed_0002,
+        forward: jittery,
+        back: WanDirection::delayed(Duration::ZERO, Duration::ZERO),
+    };
+    let mut f = Faulty::start("wanjitter", Some(Link::Wan(data)), None, &[], &[]);
+    f.wait_repair_up();
+    let Faulty {
+        dir, cloud, edge, ..
+    } = &mut f;
+    publish_and_check(dir, cloud, edge, "wanjitter", media);
+    let figures = RepairFigures::scrape(&f.edge);
+    let share = figures.repair_datagrams() / figures.packets;
+    eprintln!("wanjitter: {}", figures.summary());
+    assert!(figures.packets > 1000.0, "{figures:?}");
+    assert!(
+        share < 0.05,
+        "jitter alone made {} repair datagrams for {} data packets ({:.1} %): {figures:?}",
+        figures.repair_datagrams(),
+        figures.packets,
+        share * 100.0
     );
 }
 
@@ -217,8 +326,8 @@ fn repair_link_cut_for_three_seconds() {
     let media = Media::standard();
     let mut f = Faulty::start(
         "repaircut",
-        Some(LossModel::lossy(0xc07_5eed, 0.05)),
-        Some(LossModel::clean(0xc07_0001)),
+        Some(Link::Lossy(LossModel::lossy(0xc07_5eed, 0.05))),
+        Some(Link::Lossy(LossModel::clean(0xc07_0001))),
         &[],
         &[],
     );
@@ -324,8 +433,8 @@ fn evicted_packet_skips_to_keyframe() {
     let deadline = Duration::from_secs(10);
     let mut f = Faulty::start(
         "evicted",
-        Some(LossModel::lossy(0x0e71_c7ed, 0.05)),
-        Some(LossModel::clean(0xe71c_0001)),
+        Some(Link::Lossy(LossModel::lossy(0x0e71_c7ed, 0.05))),
+        Some(Link::Lossy(LossModel::clean(0xe71c_0001))),
         &["rtp_cache_size: 16"],
         &[&format!("playout_deadline_ms: {}", deadline.as_millis())],
     );
