@@ -42,6 +42,14 @@ fn transport() -> Arc<TransportConfig> {
     transport.max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS));
     transport.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
     transport.datagram_send_buffer_size(DATAGRAM_SEND_BUFFER);
+    // BBR, not the default CUBIC: the repair link is a WAN path with random loss and jitter, not
+    // a congested one. CUBIC halves its window at every loss and at every packet that three
+    // later ones overtake (QUIC's packet threshold); a burst of answers sent back to back is
+    // reordered at random by a few ms of jitter, so with no loss at all the cloud's window
+    // stayed at a few packets (the edge's at its minimum of two), answers queued in the datagram
+    // send buffer past the playout deadline and the oldest were dropped unsent. BBR paces by the
+    // bandwidth and RTT it measures instead.
+    transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     Arc::new(transport)
 }
 
