@@ -250,19 +250,18 @@ fn jitter_without_loss_costs_almost_no_repair() {
     );
 }
 
-/// Issue 12's target path, measured (not yet passing, so ignored; run with `--ignored`): the
-/// data path 50 ± 5 ms one way with 20 % loss in bursts of 4 on average, the repair link
-/// 50 ± 5 ms each way with 5 % loss, a playout deadline of 1500 ms. Prints the edge's figures
-/// and what the player got.
+/// Issue 12's target path: the data path 50 ± 5 ms one way with 20 % loss in bursts of 4 on
+/// average, the repair link 50 ± 5 ms each way with 5 % loss, a playout deadline of 1500 ms.
+/// Prints the edge's figures and both forwarders' counters.
 ///
-/// Measured so far (seeds as below): the player gets about 40 of 240 video tags (holes given up,
-/// video resumes at later keyframes); the edge sends ~800 NACKs naming ~2500 packets for ~400
-/// lost, and gets fewer useful repairs than redundant ones. The same data path passes with the
-/// repair connection direct, and with the repair link at a fixed 50 ms each way (no jitter, no
-/// loss); it fails as well with 50 ± 5 ms and no loss. So per-datagram jitter on the QUIC
-/// repair path is what breaks repair; raising QUIC's packet reordering threshold did not help.
+/// Under CUBIC (quinn's default) this failed, lossless repair link or not: jitter reorders the
+/// answers the cloud sends back to back, QUIC's packet threshold declared the overtaken ones
+/// lost (about 20 "lost" of 600 packets with none dropped), every such loss and every real one
+/// halved the window (the cloud's stayed at 4 to 9 packets, the edge's at its minimum of 2);
+/// answers waited in the datagram send buffer past the deadline and the oldest were dropped
+/// unsent (4400 answers made, 700 sent), and the edge's retries made it worse. With BBR the
+/// player gets every video tag.
 #[test]
-#[ignore = "issue 12: measures the WAN target path; not yet repaired in full"]
 fn wan_burst_loss_over_a_lossy_repair_link() {
     let media = Media::standard();
     let wan = WanDirection::delayed(Duration::from_millis(45), Duration::from_millis(10));
