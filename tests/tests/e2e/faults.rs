@@ -263,7 +263,6 @@ fn jitter_without_loss_costs_almost_no_repair() {
 /// player gets every video tag.
 #[test]
 fn wan_burst_loss_over_a_lossy_repair_link() {
-    let media = Media::standard();
     let wan = WanDirection::delayed(Duration::from_millis(45), Duration::from_millis(10));
     let data = WanModel {
         seed: 0x1a_5eed_0020,
@@ -275,31 +274,66 @@ fn wan_burst_loss_over_a_lossy_repair_link() {
         forward: wan.with_loss(0.05, 1.0),
         back: wan.with_loss(0.05, 1.0),
     };
+    repaired_over_wan("wanburst", data, repair, 1500);
+}
+
+/// Issue 12's long path: 150 ± 5 ms one way (RTT 300 ms) on both paths, 10 % loss on the data
+/// path and on each way of the repair link, a playout deadline of 2500 ms (about 8 round trips).
+#[test]
+fn wan_long_path_with_loss_each_way() {
+    let wan = WanDirection::delayed(Duration::from_millis(145), Duration::from_millis(10));
+    let lossy = wan.with_loss(0.10, 1.0);
+    let data = WanModel {
+        seed: 0x1a_5eed_0150,
+        forward: lossy,
+        back: wan,
+    };
+    let repair = WanModel {
+        seed: 0x1a_5eed_0151,
+        forward: lossy,
+        back: lossy,
+    };
+    repaired_over_wan("wanlong", data, repair, 2500);
+}
+
+/// Publishes the standard source with the RTP path through `data` and the repair link through
+/// `repair`, at a playout deadline of `deadline_ms`; a player joined before the publish gets
+/// every packet of the source. Prints the edge's figures and both forwarders' counters, whether
+/// the player's checks pass or not, and checks that both forwarders did drop datagrams.
+fn repaired_over_wan(label: &str, data: WanModel, repair: WanModel, deadline_ms: u64) {
+    let media = Media::standard();
+    let deadline = format!("playout_deadline_ms: {deadline_ms}");
     let mut f = Faulty::start(
-        "wanburst",
+        label,
         Some(Link::Wan(data)),
         Some(Link::Wan(repair)),
         &[],
-        &["playout_deadline_ms: 1500"],
+        &[&deadline],
     );
     f.wait_repair_up();
     let Faulty {
         dir, cloud, edge, ..
     } = &mut f;
-    // The figures are printed whether the player's checks pass or not.
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        publish_and_check(dir, cloud, edge, "wanburst", media)
+        publish_and_check(dir, cloud, edge, label, media)
     }));
     let figures = RepairFigures::scrape(&f.edge);
+    let data_stats = f.data.as_ref().map(Forwarder::stats);
+    let repair_stats = f.repair.as_ref().map(Forwarder::stats);
     eprintln!(
-        "wanburst: {}; data path {:?}; repair path {:?}",
+        "{label}: {}; data path {data_stats:?}; repair path {repair_stats:?}",
         figures.summary(),
-        f.data.as_ref().map(Forwarder::stats),
-        f.repair.as_ref().map(Forwarder::stats)
     );
     if let Err(panic) = checked {
         std::panic::resume_unwind(panic);
     }
+    let data_dropped = data_stats.map_or(0, |s| s.forward.dropped);
+    let repair_dropped = repair_stats.map_or(0, |s| s.forward.dropped + s.back.dropped);
+    assert!(
+        data_dropped > 100 && repair_dropped > 0,
+        "{label}: the forwarders dropped {data_dropped} data and {repair_dropped} repair \
+         datagrams; the test needs loss on both paths"
+    );
 }
 
 /// What [`run_with_cut`] saw: the player's response, when the stream went live, when the cut
