@@ -32,6 +32,10 @@ pub struct EdgeConfig {
     /// `playout_deadline_ms`, default 300, 10–60000 ms: how long a missing packet is waited for
     /// before the tags it broke are dropped and video resumes at the next keyframe.
     pub playout_deadline_ms: u64,
+    /// `playout_deadline_rtts`, default 8, 0–100: the deadline is at least this many round trips
+    /// of the repair connection (at most 5 s), so a far edge gets as many tries at a loss as a
+    /// near one; 0 keeps `playout_deadline_ms` alone.
+    pub playout_deadline_rtts: u32,
     /// `player_queue_bytes`, default 4194304, at least 65536: bytes queued per player before it
     /// loses non-key video (and, staying behind, is disconnected).
     pub player_queue_bytes: usize,
@@ -127,6 +131,7 @@ impl Default for EdgeConfig {
             flv_addr: ":7001".into(),
             metrics_addr: String::new(),
             playout_deadline_ms: 300,
+            playout_deadline_rtts: 8,
             player_queue_bytes: 4 << 20,
             udp_recv_buffer: 8 << 20,
             max_streams: 1024,
@@ -173,6 +178,9 @@ pub struct EdgeSettings {
     pub metrics_addr: Option<SocketAddr>,
     /// How long reassembly waits for a missing packet (10 ms to 60 s), from `playout_deadline_ms`.
     pub playout_deadline: Duration,
+    /// The deadline is at least this many repair-path RTTs (0: off), from
+    /// `playout_deadline_rtts`.
+    pub playout_deadline_rtts: u32,
     /// Byte limit of each player's queue, at least 65536.
     pub player_queue_bytes: usize,
     /// Receive buffer size asked of the kernel for the RTP socket, in bytes.
@@ -265,6 +273,12 @@ impl NodeConfig for EdgeConfig {
                 "must be 10 to 60000",
             ));
         }
+        if self.playout_deadline_rtts > 100 {
+            return Err(NodeError::bad_value(
+                "edge.playout_deadline_rtts",
+                "must be 0 to 100",
+            ));
+        }
         if self.player_queue_bytes < 65_536 {
             return Err(NodeError::bad_value(
                 "edge.player_queue_bytes",
@@ -298,6 +312,7 @@ impl NodeConfig for EdgeConfig {
             flv_addr: parse_addr("edge.flv_addr", &self.flv_addr)?,
             metrics_addr: parse_optional_addr("edge.metrics_addr", &self.metrics_addr)?,
             playout_deadline: Duration::from_millis(self.playout_deadline_ms),
+            playout_deadline_rtts: self.playout_deadline_rtts,
             player_queue_bytes: self.player_queue_bytes,
             udp_recv_buffer: self.udp_recv_buffer,
             max_streams: self.max_streams,
@@ -540,6 +555,13 @@ mod tests {
                     ..Default::default()
                 },
                 "edge.playout_deadline_ms",
+            ),
+            (
+                EdgeConfig {
+                    playout_deadline_rtts: 101,
+                    ..Default::default()
+                },
+                "edge.playout_deadline_rtts",
             ),
             (
                 EdgeConfig {

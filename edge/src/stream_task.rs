@@ -95,11 +95,16 @@ pub async fn run_stream(
             window: REASSEMBLY_WINDOW,
         },
         nack: true,
+        deadline_rtts: context.settings.playout_deadline_rtts,
         ..ReceiverConfig::default()
     };
     let mut receiver = Receiver::new(ssrc, config);
     receiver.start_at(first_seq);
     let mut rtt = context.rtt.clone();
+    // The repair connection's RTT as of now: the deadline and retries start from it.
+    if let Some(measured) = *rtt.borrow_and_update() {
+        receiver.set_rtt_hint(measured);
+    }
     let mut rtt_open = true;
     let mut task = StreamTask {
         ssrc,
@@ -394,6 +399,7 @@ impl StreamTask {
             players_removed = counters.players_removed,
             rtt_ms = self.receiver.rtt().smoothed().as_secs_f64() * 1000.0,
             jitter_ms = self.receiver.jitter().as_secs_f64() * 1000.0,
+            deadline_ms = self.receiver.playout_deadline().as_millis() as u64,
             "stream finished"
         );
     }

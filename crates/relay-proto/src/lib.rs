@@ -140,7 +140,7 @@ pub use reassembler::{
     Fragments, PushOutcome, Reassembled, ReassembledBody, Reassembler, ReassemblerConfig,
     ReassemblerEvent, ReassemblerStats,
 };
-pub use receiver::{Receiver, ReceiverConfig, RecoveryStats, Source};
+pub use receiver::{Receiver, ReceiverConfig, RecoveryStats, Source, MAX_RTT_DEADLINE};
 pub use repair::{
     frame, take_frame, CloudMessage, EdgeMessage, NackRange, NackRequest, ViewerCount, MAX_COPIES,
     MAX_FRAME_LEN, MAX_NACK_RANGES, MAX_VIEWER_REPORT, REPAIR_ALPN, REPAIR_VERSION,

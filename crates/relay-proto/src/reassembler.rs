@@ -208,6 +208,16 @@ impl Reassembler {
         self.ssrc
     }
 
+    /// How long a hole is waited for after it was due.
+    pub fn deadline(&self) -> Duration {
+        self.config.deadline
+    }
+
+    /// Changes the deadline; holes already open are then given up by the new one.
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.config.deadline = deadline;
+    }
+
     /// Its counters so far.
     pub fn stats(&self) -> ReassemblerStats {
         self.stats

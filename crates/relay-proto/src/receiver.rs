@@ -6,10 +6,13 @@
 //! A hole is first asked for after a reordering window (RFC 8985 §6.2: a packet is deemed lost
 //! only once it is later than the path's measured reordering), then again about once per
 //! measured RTT until the playout deadline, when the reassembler gives it up and video resumes
-//! at the next keyframe. The window is the larger of the recent displacement of late arrivals
-//! (decaying) and a multiple of the interarrival jitter (RFC 3550 §6.4.1), so a jittery path
-//! that reorders but loses nothing costs no repair traffic from its first packets on; it is at
-//! most half the retry interval, so a real loss is still asked for within about one RTT.
+//! at the next keyframe. A path never seen to reorder has no window, so its losses are asked
+//! for at once. From the first late arrival on, the window is the larger of the recent
+//! displacement of late arrivals (decaying) and a multiple of the interarrival jitter (RFC 3550
+//! §6.4.1), so a jittery path that reorders but loses nothing costs a request or two, not one
+//! per late packet; it is at most half the retry interval (or an eighth of the playout deadline
+//! where that is more), so a real loss is still asked for in good time, and it closes after a
+//! run of repairs with no reordering between them.
 //!
 //! Redundancy where it is cheap: every request is sent twice (a NACK is a few dozen bytes and
 //! the cloud drops the second copy by its id, so a lost NACK rarely costs a round trip), and
@@ -41,7 +44,15 @@ pub struct ReceiverConfig {
     pub initial_rtt: Duration,
     /// How long the rest of a message may trail its last packet before it counts as lost.
     pub tail_grace: Duration,
+    /// The playout deadline is at least this many smoothed RTTs of the repair path (at most
+    /// [`MAX_RTT_DEADLINE`]), so a far edge gets as many round trips to repair a loss as a near
+    /// one does; 0: the reassembly deadline alone.
+    pub deadline_rtts: u32,
 }
+
+/// The most the RTT-scaled deadline grows to: a repair path this slow is better given up for the
+/// next keyframe than waited for.
+pub const MAX_RTT_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Default for ReceiverConfig {
     fn default() -> Self {
@@ -50,6 +61,7 @@ impl Default for ReceiverConfig {
             nack: true,
             initial_rtt: Duration::from_millis(50),
             tail_grace: Duration::from_millis(10),
+            deadline_rtts: 0,
         }
     }
 }
@@ -107,6 +119,12 @@ const JITTER_MULTIPLE: u32 = 4;
 /// duplicate instead of a DSACK). Bounded; older repairs are forgotten.
 const RECENT_REPAIRS: usize = 64;
 
+/// Repairs of real losses after which, with no reordering seen in between, the path is taken to
+/// be in order again and the window closes (RFC 8985 §6.2.4 keeps a widened window for 16 loss
+/// recoveries). A path never seen to reorder has no window at all, so its losses are asked for
+/// as soon as a later packet shows them.
+const REORDERING_PERSIST: u32 = 16;
+
 /// When the repair path answers nothing at all (a cut link), retries past the second wait
 /// twice as long each time, up to this many retry intervals, so the path is not flooded with
 /// requests that would all be answered at once when it comes back (RFC 6298 §5.5 backs off the
@@ -156,6 +174,9 @@ pub struct Receiver {
     /// The measured part of the reordering window: the largest recent displacement of a late
     /// arrival, decaying (see [`Receiver::reorder_window`]).
     reorder_window: Duration,
+    /// Repairs of real losses still to go before the window closes; set to
+    /// [`REORDERING_PERSIST`] whenever reordering is seen, zero on a path in order.
+    reordering_persists: u32,
     /// Recently repaired holes (sequence number, when noticed), oldest first, at most
     /// [`RECENT_REPAIRS`].
     recent_repairs: VecDeque<(u64, Instant)>,
@@ -166,7 +187,7 @@ impl Receiver {
     /// A receiver for `ssrc` with nothing received yet; assumes `config.initial_rtt` until an RTT
     /// is measured.
     pub fn new(ssrc: u32, config: ReceiverConfig) -> Self {
-        Receiver {
+        let mut receiver = Receiver {
             config,
             reassembler: Reassembler::new(ssrc, config.reassembly),
             holes: BTreeMap::new(),
@@ -177,9 +198,12 @@ impl Receiver {
             jitter: JitterEstimator::default(),
             last_answer: None,
             reorder_window: Duration::ZERO,
+            reordering_persists: 0,
             recent_repairs: VecDeque::with_capacity(RECENT_REPAIRS),
             stats: RecoveryStats::default(),
-        }
+        };
+        receiver.scale_deadline();
+        receiver
     }
 
     /// The SSRC this receiver reassembles.
@@ -200,6 +224,22 @@ impl Receiver {
     /// An outside RTT estimate (the QUIC connection's) used until a repair is timed.
     pub fn set_rtt_hint(&mut self, rtt: Duration) {
         self.rtt.set_initial(rtt);
+        self.scale_deadline();
+    }
+
+    /// The playout deadline in force: the configured one, or `deadline_rtts` smoothed RTTs where
+    /// that is longer (see [`ReceiverConfig::deadline_rtts`]).
+    pub fn playout_deadline(&self) -> Duration {
+        self.reassembler.deadline()
+    }
+
+    fn scale_deadline(&mut self) {
+        if self.config.deadline_rtts == 0 {
+            return;
+        }
+        let scaled = (self.rtt.smoothed() * self.config.deadline_rtts).min(MAX_RTT_DEADLINE);
+        self.reassembler
+            .set_deadline(scaled.max(self.config.reassembly.deadline));
     }
 
     /// The reassembler's counters.
@@ -287,10 +327,15 @@ impl Receiver {
                 // Karn: only a hole asked for once times the path unambiguously.
                 if let (1, Some(asked)) = (hole.nacks, hole.last_nack) {
                     self.rtt.sample(now.saturating_duration_since(asked));
+                    self.scale_deadline();
                 }
-                // A loss as far as we know: the measured window shrinks a little (RFC 8985
-                // §6.2.4 undoes its widening after a run of recoveries without reordering).
+                // A loss as far as we know: the measured window shrinks a little, and closes
+                // after a run of recoveries without reordering (RFC 8985 §6.2.4).
                 self.reorder_window = self.reorder_window * 15 / 16;
+                self.reordering_persists = self.reordering_persists.saturating_sub(1);
+                if self.reordering_persists == 0 {
+                    self.reorder_window = Duration::ZERO;
+                }
                 if self.recent_repairs.len() == RECENT_REPAIRS {
                     self.recent_repairs.pop_front();
                 }
@@ -303,12 +348,23 @@ impl Receiver {
         }
     }
 
-    /// A hole noticed `displacement` ago was filled by its original: it was reordering, not
-    /// loss, so holes wait that long before their first request (RFC 8985 §6.2's reordering
-    /// window, kept as the largest recent displacement, decaying by 1/8 per sample).
+    /// A hole noticed `displacement` ago was filled by its original (or overtook its repair): it
+    /// was reordering, not loss, so holes wait that long before their first request (RFC 8985
+    /// §6.2's reordering window, kept as the largest displacement since the last repairs shrank
+    /// it; see [`Receiver::reorder_window`] for its bound).
     fn on_displacement(&mut self, displacement: Duration) {
-        let cap = self.rtt.retry_interval() / 2;
-        self.reorder_window = (self.reorder_window * 7 / 8).max(displacement).min(cap);
+        self.reordering_persists = REORDERING_PERSIST;
+        self.reorder_window = self.reorder_window.max(displacement).min(self.window_cap());
+    }
+
+    /// The most a hole waits before its first request: half the retry interval, so a real loss
+    /// is still asked for within about one RTT of being noticed (RFC 8985 §6.2 bounds its window
+    /// by the SRTT the same way), but at least an eighth of the playout deadline. The data path
+    /// is not the repair path: on a repair link much shorter than the data path's spread (the
+    /// cloud next door, a jittery multicast path) half an RTT would be less than the reordering
+    /// and every late packet would be asked for and repaired before it arrived.
+    fn window_cap(&self) -> Duration {
+        (self.rtt.retry_interval() / 2).max(self.reassembler.deadline() / 8)
     }
 
     /// A packet from the network that was already there: if it was repaired recently, the repair
@@ -324,15 +380,19 @@ impl Receiver {
         }
     }
 
-    /// How long a new hole waits before its first request: the measured displacement of late
-    /// arrivals, at least [`JITTER_MULTIPLE`] times the interarrival jitter, and at most half the
-    /// retry interval, so a real loss is still asked for within about one RTT of being noticed
-    /// (RFC 8985 §6.2 bounds its window by the SRTT the same way).
+    /// How long a new hole waits before its first request. Zero on a path not seen to reorder
+    /// (or not within the last [`REORDERING_PERSIST`] repairs), so an in-order path loses no
+    /// time. Otherwise the largest displacement of late arrivals, at least [`JITTER_MULTIPLE`]
+    /// times the interarrival jitter (the spread of a jittery path shows in J before its
+    /// largest displacements do), within the cap of `window_cap`. The jitter is measured
+    /// against the media timestamps, so it also holds the publisher's own jitter; that is why it
+    /// counts only on a path seen to reorder.
     pub fn reorder_window(&self) -> Duration {
+        if self.reordering_persists == 0 {
+            return Duration::ZERO;
+        }
         let floor = self.jitter.jitter() * JITTER_MULTIPLE;
-        self.reorder_window
-            .max(floor)
-            .min(self.rtt.retry_interval() / 2)
+        self.reorder_window.max(floor).min(self.window_cap())
     }
 
     fn add_holes(&mut self, now: Instant, first: u64, last: u64) {
@@ -724,7 +784,7 @@ mod tests {
     }
 
     /// Issue 12: a path with 0–2 ms of jitter at 1000 packets/s reorders about one packet in
-    /// eight. Holes wait out the reordering window (at least 4 J from the first packets on),
+    /// eight. From the first late arrival on, holes wait out the reordering window (at least 4 J),
     /// so jitter alone makes (almost) no requests, while real losses are still asked for
     /// within half a retry interval of being noticed and repaired.
     #[test]
@@ -758,6 +818,52 @@ mod tests {
         let run = run_jittery(500, 0, &[300], Duration::from_millis(20));
         assert_eq!(run.first_ask_after, vec![Duration::ZERO]);
         assert_eq!((run.stats.packets_requested, run.stats.repaired), (1, 1));
+    }
+
+    /// With `deadline_rtts`, the deadline follows the repair path's RTT: the configured one on a
+    /// short path, 8 RTT on a long one, never more than [`MAX_RTT_DEADLINE`].
+    #[test]
+    fn the_deadline_scales_with_the_rtt() {
+        let config = ReceiverConfig {
+            deadline_rtts: 8,
+            ..ReceiverConfig::default()
+        };
+        let configured = config.reassembly.deadline;
+        let mut receiver = Receiver::new(SSRC, config);
+        // The initial RTT (50 ms) gives 400 ms, more than the configured 300 ms.
+        assert_eq!(receiver.playout_deadline(), Duration::from_millis(400));
+        receiver.set_rtt_hint(Duration::from_millis(10));
+        assert_eq!(receiver.playout_deadline(), configured);
+        receiver.set_rtt_hint(Duration::from_millis(300));
+        assert_eq!(receiver.playout_deadline(), Duration::from_millis(2400));
+        receiver.set_rtt_hint(Duration::from_secs(2));
+        assert_eq!(receiver.playout_deadline(), MAX_RTT_DEADLINE);
+        let fixed = Receiver::new(SSRC, ReceiverConfig::default());
+        assert_eq!(fixed.playout_deadline(), configured);
+    }
+
+    /// Arrivals that wobble against the media timestamps but never overtake each other (an
+    /// uneven publisher, a steady path): the jitter estimate is not zero, yet no window opens,
+    /// because nothing was reordered.
+    #[test]
+    fn uneven_arrivals_in_order_open_no_window() {
+        let t0 = Instant::now();
+        let mut receiver = Receiver::new(SSRC, ReceiverConfig::default());
+        let all = dense_packets(200);
+        // Sent 1 ms apart by timestamp; arrivals 0 or 2 ms apart, in order. Packet 150 is lost.
+        let mut at = t0;
+        for (i, packet) in all.iter().enumerate() {
+            at += Duration::from_millis(if i % 2 == 0 { 0 } else { 2 });
+            if packet.header.seq != 250 {
+                receiver.push(at, packet.clone(), Source::Network);
+            }
+            if packet.header.seq == 251 {
+                assert_eq!(receiver.reorder_window(), Duration::ZERO);
+                let request = receiver.poll_nack(at).expect("asked for at once");
+                assert_eq!(request.ranges[0].seqs().collect::<Vec<_>>(), vec![250]);
+            }
+        }
+        assert_eq!(receiver.recovery_stats().late_arrivals, 0);
     }
 
     /// A repair that beat its late original (RTT below the jitter) is spurious: the original's

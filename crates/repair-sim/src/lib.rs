@@ -312,6 +312,8 @@ impl<'a> Sim<'a> {
                 nack: true,
                 initial_rtt: config.rtt,
                 tail_grace: config.tail_grace,
+                // The report's deadline is the configured one, whatever the RTT.
+                deadline_rtts: 0,
             },
         );
         let t0 = Instant::now();
