@@ -227,6 +227,86 @@ pub fn recovery_table(packets: u64, seed: u64) -> String {
     out
 }
 
+/// The recovery table through the real repair connection ([`RepairTransport::Quic`]): RTT 100
+/// and 200 ms × random loss 5 and 10 % on the data link and on each way of the QUIC path (every
+/// UDP packet), `packets` packets per run, playout deadline max(4 RTT, 200 ms) + 50 ms.
+/// Columns as [`recovery_table`]'s, plus the deadline, the UDP bytes the cloud sent on the
+/// connection per media byte (`udp ovh`, QUIC headers, ACKs and keep-alives included), the UDP
+/// packets the links lost each way (edge → cloud / cloud → edge), the answers that went on
+/// streams, the datagrams quinn never sent (dropped by its send buffer) and the times the cloud's
+/// MTU discovery declared a black hole (`bh`: back to the 1200-byte base MTU, where a full-size
+/// answer no longer fits a datagram).
+pub fn quic_recovery_table(packets: u64, seed: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5} {:>5} {:>8} {:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>6} {:>8} {:>8} {:>13} {:>7} {:>6} {:>3}",
+        "loss",
+        "RTT",
+        "deadline",
+        "packets",
+        "lost",
+        "<=1 RTT",
+        "<=2 RTT",
+        "<=3 RTT",
+        "unrecovered",
+        "never",
+        "overhead",
+        "udp ovh",
+        "udp lost e/c",
+        "streams",
+        "unsent",
+        "bh"
+    );
+    for rtt_ms in [100u64, 200] {
+        for loss in [0.05, 0.10] {
+            let rtt = Duration::from_millis(rtt_ms);
+            let deadline = (rtt * 4).max(Duration::from_millis(200)) + Duration::from_millis(50);
+            let config = SimConfig {
+                seed,
+                rtt,
+                data_loss: Loss::Random(loss),
+                repair_loss: loss,
+                playout_deadline: deadline,
+                length: Length::Packets(packets),
+                repair_transport: RepairTransport::Quic,
+                ..SimConfig::default()
+            };
+            let report = run(&config);
+            let quic = report.quic.clone().unwrap_or_default();
+            let share = |n: u32| format!("{:.3}%", 100.0 * report.share_within(rtt * n));
+            let _ = writeln!(
+                out,
+                "{:>4.0}% {:>3}ms {:>6}ms {:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>6} {:>7.2}% {:>7.2}% {:>13} {:>7} {:>6} {:>3}{}",
+                loss * 100.0,
+                rtt_ms,
+                deadline.as_millis(),
+                report.packets_sent,
+                report.lost_on_data_link,
+                share(1),
+                share(2),
+                share(3),
+                report.reassembly.lost,
+                report.unrecovered,
+                100.0 * report.repair_overhead(),
+                100.0 * report.quic_overhead().unwrap_or(0.0),
+                format!(
+                    "{}/{}",
+                    quic.edge.udp_packets_lost_on_link, quic.cloud.udp_packets_lost_on_link
+                ),
+                quic.cloud.streams_opened,
+                quic.cloud.datagrams_unsent + quic.edge.datagrams_unsent,
+                quic.cloud.black_holes_detected,
+                match &quic.connection_lost {
+                    Some(reason) => format!("  connection lost: {reason}"),
+                    None => String::new(),
+                }
+            );
+        }
+    }
+    out
+}
+
 const NO_TIME: u64 = u64::MAX;
 const ATTEMPT_BUCKETS: usize = 16;
 /// Originals not emitted this long after they were sent are given up by the integrity check.

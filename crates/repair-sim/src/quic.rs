@@ -73,6 +73,9 @@ pub struct QuicSide {
     pub congestion_events: u64,
     /// Congestion window at the end of the run, in bytes.
     pub final_cwnd: u64,
+    /// Times quinn's MTU discovery took losses of large packets for a black hole and fell back
+    /// to the 1200-byte base MTU (then datagrams are smaller, and long answers use streams).
+    pub black_holes_detected: u64,
     /// Path MTU at the end of the run.
     pub final_mtu: u16,
     /// Largest datagram payload at the end of the run.
@@ -113,8 +116,8 @@ impl fmt::Display for QuicReport {
                 f,
                 "QUIC {name}: {} messages sent ({} datagrams queued, {} sent, {} unsent; {} \
                  streams), {} received ({} on streams); {} UDP packets / {} B, {} lost on the \
-                 link, {} declared lost, {} congestion events; at the end cwnd {} B, MTU {}, max \
-                 datagram {} B, RTT {:?}",
+                 link, {} declared lost, {} congestion events, {} MTU black holes; at the end cwnd {} B, \
+                 MTU {}, max datagram {} B, RTT {:?}",
                 from.messages_sent,
                 from.datagrams_queued,
                 from.datagrams_sent,
@@ -127,6 +130,7 @@ impl fmt::Display for QuicReport {
                 from.udp_packets_lost_on_link,
                 from.packets_declared_lost,
                 from.congestion_events,
+                from.black_holes_detected,
                 from.final_cwnd,
                 from.final_mtu,
                 from.final_max_datagram,
@@ -412,6 +416,7 @@ impl Peer {
             side.congestion_events = stats.path.congestion_events;
             side.final_cwnd = stats.path.cwnd;
             side.final_mtu = stats.path.current_mtu;
+            side.black_holes_detected = stats.path.black_holes_detected;
             side.final_rtt = stats.path.rtt;
             side.final_max_datagram = conn.datagrams().max_size().unwrap_or(0);
         }
