@@ -1,5 +1,7 @@
 //! The loss-recovery report: `repair_sim::recovery_table` for loss 0/5/10/20 % × RTT
-//! 20/50/100 ms. Not a criterion benchmark (`harness = false`): the simulation runs in virtual
+//! 20/50/100 ms over the message-level model of the repair path, then
+//! `repair_sim::quic_recovery_table` for loss 5/10 % × RTT 100/200 ms through the real repair
+//! connection (quinn-proto with `repair_quic::endpoint`'s configuration). Not a criterion benchmark (`harness = false`): the simulation runs in virtual
 //! time, so its figures do not depend on the machine; only the wall time printed at the end does.
 //!
 //! `cargo bench -p relay-bench` runs it after the criterion benches. A criterion name filter that
@@ -77,6 +79,20 @@ fn main() {
     print!("{table}");
     println!(
         "{NAME}: 12 runs in {:.1} s of wall time",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    println!(
+        "{NAME}: through real QUIC (quinn-proto, the repair connection's transport config), \
+         {packets} packets per row, seed {seed}; random loss on the data link and on every UDP \
+         packet of each way of the QUIC path; playout deadline max(4 RTT, 200 ms) + 50 ms \
+         (column deadline); handshake before the stream"
+    );
+    let started = Instant::now();
+    let table = repair_sim::quic_recovery_table(packets, seed);
+    print!("{table}");
+    println!(
+        "{NAME}: 4 QUIC runs in {:.1} s of wall time",
         started.elapsed().as_secs_f64()
     );
 }

@@ -33,6 +33,9 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The repair connection's transport settings, the single place they are set: both ends use
+/// them ([`server_config`] and [`client_config`]), and so does the loss-repair simulation
+/// through those two.
 fn transport() -> Arc<TransportConfig> {
     let mut transport = TransportConfig::default();
     transport.keep_alive_interval(Some(KEEP_ALIVE));
@@ -79,8 +82,11 @@ fn endpoint_config(identity: &Identity) -> EndpointConfig {
     config
 }
 
-/// The cloud's endpoint, listening on `addr`.
-pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicError> {
+/// The cloud's endpoint and server configuration for `identity`, without a socket: the repair
+/// ALPN, TLS 1.3 with the identity's certificate, and [`transport`]'s settings. [`server`] binds
+/// it to a UDP socket; the loss-repair simulation (`repair-sim`) drives the same configuration
+/// through quinn-proto in virtual time, so what it measures is the transport the cloud runs.
+pub fn server_config(identity: Identity) -> Result<(EndpointConfig, ServerConfig), QuicError> {
     let endpoint_config = endpoint_config(&identity);
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -91,6 +97,12 @@ pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicErro
         .map_err(|error| QuicError::Certificate(error.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport());
+    Ok((endpoint_config, config))
+}
+
+/// The cloud's endpoint, listening on `addr`, configured by [`server_config`].
+pub fn server(addr: SocketAddr, identity: Identity) -> Result<Endpoint, QuicError> {
+    let (endpoint_config, config) = server_config(identity)?;
     let io = |source| QuicError::Io {
         what: format!("binding QUIC on {addr}"),
         source,
@@ -113,7 +125,8 @@ pub enum Trust {
     Authorities(Vec<CertificateDer<'static>>),
 }
 
-/// An edge's client configuration for `trust`.
+/// An edge's client configuration for `trust`: the repair ALPN, TLS 1.3 and [`transport`]'s
+/// settings. Socket-free, like [`server_config`], so the simulation can use it too.
 pub fn client_config(trust: &Trust) -> Result<ClientConfig, QuicError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?;

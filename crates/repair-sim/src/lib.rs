@@ -7,6 +7,9 @@
 //!   reordering and an outage), and the repair path as two datagram links (edge → cloud NACKs,
 //!   cloud → edge answers), each with one-way delay RTT/2 and random loss `repair_loss`. Every
 //!   [`relay_proto::NackRequest`] and every [`CloudMessage`] is one item, carried in its wire encoding.
+//!   With [`RepairTransport::Quic`] the repair path is instead the real repair connection:
+//!   quinn-proto's state machine configured by `repair_quic::endpoint` (BBR, datagrams, streams
+//!   for long messages), its UDP packets on two such links (see `quic.rs`).
 //! - **Edge**: a [`Receiver`] fed data packets as [`Source::Network`] and repair copies as
 //!   [`Source::Repair`]; `Evicted` answers go to [`Receiver::on_evicted`]. After every input and
 //!   every timeout the harness drains `poll_nack` (each request goes on the NACK link) and
@@ -24,16 +27,19 @@
 
 #![warn(missing_docs)]
 
+mod quic;
 mod report;
 mod stream;
 
 pub use netem::Loss;
+pub use quic::{QuicReport, QuicSide};
 pub use report::{repair_bounds, Durations, OutageReport, SimReport};
 pub use stream::config_tags;
 
 use bytes::Bytes;
 use flv::TagType;
 use netem::{Netem, NetemConfig, SplitMix64};
+use quic::QuicPath;
 use relay_proto::{
     AnswerBudget, CloudMessage, EdgeMessage, Fragments, MediaKey, MessageKind, Packet, Publication,
     ReassembledBody, ReassemblerConfig, ReassemblerEvent, Receiver, ReceiverConfig,
@@ -63,6 +69,19 @@ pub struct Outage {
     pub start: Duration,
     /// How long the data link stays down.
     pub length: Duration,
+}
+
+/// What carries NACKs and answers between the edge and the cloud.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RepairTransport {
+    /// Each message is one item on a datagram link per direction, lost or delayed on its own:
+    /// no handshake, no congestion control, no acknowledgements.
+    #[default]
+    Model,
+    /// The repair connection itself: quinn-proto driven sans-IO with the project's QUIC
+    /// configuration (`repair_quic::endpoint`), each UDP packet lost or delayed on the links.
+    /// The handshake runs before the stream starts.
+    Quic,
 }
 
 /// One simulation.
@@ -104,6 +123,12 @@ pub struct SimConfig {
     pub outage: Option<Outage>,
     /// The first sequence number (48 bits); `None`: drawn from the seed, far from the wrap.
     pub first_seq: Option<u64>,
+    /// What carries the repair messages; `repair_loss` and `repair_jitter` apply to its items
+    /// (messages for [`RepairTransport::Model`], UDP packets for [`RepairTransport::Quic`]).
+    pub repair_transport: RepairTransport,
+    /// The publication's datagram size: a repair answer is a whole datagram plus a few bytes,
+    /// so above ≈1400 B answers no longer fit a QUIC datagram and go on streams.
+    pub max_datagram: usize,
 }
 
 impl Default for SimConfig {
@@ -126,6 +151,8 @@ impl Default for SimConfig {
             tail_grace: ReceiverConfig::default().tail_grace,
             outage: None,
             first_seq: None,
+            repair_transport: RepairTransport::Model,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
         }
     }
 }
@@ -200,6 +227,86 @@ pub fn recovery_table(packets: u64, seed: u64) -> String {
     out
 }
 
+/// The recovery table through the real repair connection ([`RepairTransport::Quic`]): RTT 100
+/// and 200 ms × random loss 5 and 10 % on the data link and on each way of the QUIC path (every
+/// UDP packet), `packets` packets per run, playout deadline max(4 RTT, 200 ms) + 50 ms.
+/// Columns as [`recovery_table`]'s, plus the deadline, the UDP bytes the cloud sent on the
+/// connection per media byte (`udp ovh`, QUIC headers, ACKs and keep-alives included), the UDP
+/// packets the links lost each way (edge → cloud / cloud → edge), the answers that went on
+/// streams, the datagrams quinn never sent (dropped by its send buffer) and the times the cloud's
+/// MTU discovery declared a black hole (`bh`: back to the 1200-byte base MTU, where a full-size
+/// answer no longer fits a datagram).
+pub fn quic_recovery_table(packets: u64, seed: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5} {:>5} {:>8} {:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>6} {:>8} {:>8} {:>13} {:>7} {:>6} {:>3}",
+        "loss",
+        "RTT",
+        "deadline",
+        "packets",
+        "lost",
+        "<=1 RTT",
+        "<=2 RTT",
+        "<=3 RTT",
+        "unrecovered",
+        "never",
+        "overhead",
+        "udp ovh",
+        "udp lost e/c",
+        "streams",
+        "unsent",
+        "bh"
+    );
+    for rtt_ms in [100u64, 200] {
+        for loss in [0.05, 0.10] {
+            let rtt = Duration::from_millis(rtt_ms);
+            let deadline = (rtt * 4).max(Duration::from_millis(200)) + Duration::from_millis(50);
+            let config = SimConfig {
+                seed,
+                rtt,
+                data_loss: Loss::Random(loss),
+                repair_loss: loss,
+                playout_deadline: deadline,
+                length: Length::Packets(packets),
+                repair_transport: RepairTransport::Quic,
+                ..SimConfig::default()
+            };
+            let report = run(&config);
+            let quic = report.quic.clone().unwrap_or_default();
+            let share = |n: u32| format!("{:.3}%", 100.0 * report.share_within(rtt * n));
+            let _ = writeln!(
+                out,
+                "{:>4.0}% {:>3}ms {:>6}ms {:>9} {:>7} {:>8} {:>8} {:>8} {:>11} {:>6} {:>7.2}% {:>7.2}% {:>13} {:>7} {:>6} {:>3}{}",
+                loss * 100.0,
+                rtt_ms,
+                deadline.as_millis(),
+                report.packets_sent,
+                report.lost_on_data_link,
+                share(1),
+                share(2),
+                share(3),
+                report.reassembly.lost,
+                report.unrecovered,
+                100.0 * report.repair_overhead(),
+                100.0 * report.quic_overhead().unwrap_or(0.0),
+                format!(
+                    "{}/{}",
+                    quic.edge.udp_packets_lost_on_link, quic.cloud.udp_packets_lost_on_link
+                ),
+                quic.cloud.streams_opened,
+                quic.cloud.datagrams_unsent + quic.edge.datagrams_unsent,
+                quic.cloud.black_holes_detected,
+                match &quic.connection_lost {
+                    Some(reason) => format!("  connection lost: {reason}"),
+                    None => String::new(),
+                }
+            );
+        }
+    }
+    out
+}
+
 const NO_TIME: u64 = u64::MAX;
 const ATTEMPT_BUCKETS: usize = 16;
 /// Originals not emitted this long after they were sent are given up by the integrity check.
@@ -242,8 +349,7 @@ struct Sim<'a> {
     cache: RetransmitCache,
     responder: RepairResponder,
     data: Netem<Bytes>,
-    nack_link: Netem<Bytes>,
-    answer_link: Netem<Bytes>,
+    repair: Repair,
     receiver: Receiver,
     first_seq: u64,
     tracks: Vec<Track>,
@@ -274,6 +380,8 @@ impl<'a> Sim<'a> {
         let ssrc = seeds.next_u64() as u32;
         // Random, with room for a billion packets before the 48-bit wrap.
         let random_seq = seeds.next_u64() & SEQUENCE_MASK & !(0xffff_u64 << 32);
+        // Drawn after the others, so the model's runs keep their seeds.
+        let quic_seed = seeds.next_u64();
         let first_seq = config.first_seq.unwrap_or(random_seq) & SEQUENCE_MASK;
         let one_way = config.rtt / 2;
         let data = Netem::new(
@@ -316,7 +424,23 @@ impl<'a> Sim<'a> {
                 deadline_rtts: 0,
             },
         );
-        let t0 = Instant::now();
+        let start = Instant::now();
+        let (repair, t0) = match config.repair_transport {
+            RepairTransport::Model => (
+                Repair::Model {
+                    nack_link: repair_link(nack_seed),
+                    answer_link: repair_link(answer_seed),
+                },
+                start,
+            ),
+            RepairTransport::Quic => {
+                let link = quic::link(one_way, config.repair_loss, config.repair_jitter);
+                // The stream starts once the connection is up, as an edge joins with one.
+                let (path, connected) =
+                    QuicPath::connect(start, link, quic_seed, nack_seed, answer_seed);
+                (Repair::Quic(Box::new(path)), connected)
+            }
+        };
         let capacity = match config.length {
             Length::Packets(n) => n as usize + n as usize / 8 + 4096,
             Length::Duration(_) => 0,
@@ -337,16 +461,15 @@ impl<'a> Sim<'a> {
                 1_700_000_000_000,
                 ssrc,
                 first_seq,
-                DEFAULT_MAX_DATAGRAM,
+                config.max_datagram,
                 MediaKey::from_bytes(SIM_KEY),
             )
-            .expect("default datagram size"),
+            .expect("a usable datagram size"),
             cache: RetransmitCache::new(config.cache_packets, usize::MAX),
             // No budget to speak of: the simulation measures recovery, not throttling.
             responder: RepairResponder::new(AnswerBudget::new(u64::MAX)),
             data,
-            nack_link: repair_link(nack_seed),
-            answer_link: repair_link(answer_seed),
+            repair,
             receiver,
             first_seq,
             tracks: Vec::with_capacity(capacity),
@@ -391,16 +514,22 @@ impl<'a> Sim<'a> {
         let mut stuck = 0u32;
         loop {
             let next_tag = (!self.finished).then(|| self.at(self.next_stream_event_ns()));
-            let next = [
+            let others = [
                 next_tag,
                 self.data.poll_timeout(),
-                self.nack_link.poll_timeout(),
-                self.answer_link.poll_timeout(),
                 self.receiver.poll_timeout(),
             ]
             .into_iter()
             .flatten()
             .min();
+            // The repair path's own timers (QUIC's keep-alive, idle, loss detection) run for
+            // ever; once nothing else is pending and nothing is on its links, the run is over.
+            let repair = self.repair.poll_timeout();
+            let next = match others {
+                Some(t) => Some(repair.map_or(t, |r| r.min(t))),
+                None if self.repair.in_transit() => repair,
+                None => None,
+            };
             let Some(next) = next else { break };
             self.now = self.now.max(next);
             if self.now == last_now {
@@ -427,16 +556,18 @@ impl<'a> Sim<'a> {
             while let Some(datagram) = self.data.poll_recv(now) {
                 self.on_data(datagram);
             }
-            while let Some(message) = self.nack_link.poll_recv(now) {
+            self.repair.handle_timeout(now);
+            while let Some(message) = self.repair.poll_at_cloud(now) {
                 self.on_nack_at_cloud(message);
             }
-            while let Some(message) = self.answer_link.poll_recv(now) {
+            while let Some(message) = self.repair.poll_at_edge(now) {
                 self.on_answer_at_edge(message);
             }
             if self.receiver.poll_timeout().is_some_and(|t| t <= now) {
                 self.receiver.handle_timeout(now);
                 self.after_input();
             }
+            self.repair.flush(now);
         }
         self.finish_report()
     }
@@ -636,7 +767,7 @@ impl<'a> Sim<'a> {
                 CloudMessage::NotSent { .. } => self.report.not_sent_answers += 1,
                 _ => {}
             }
-            self.answer_link.send(self.now, bytes);
+            self.repair.send_answer(self.now, bytes);
         }
         self.answers = answers;
     }
@@ -697,7 +828,7 @@ impl<'a> Sim<'a> {
             }
             let bytes = EdgeMessage::Nack(request).encode();
             self.report.nack_bytes += bytes.len() as u64;
-            self.nack_link.send(self.now, bytes);
+            self.repair.send_nack(self.now, bytes);
         }
         while let Some(event) = self.receiver.poll_event() {
             match event {
@@ -894,14 +1025,102 @@ impl<'a> Sim<'a> {
         }
         report.repair_times = Durations::from_unsorted(repair_times);
         report.detection_delays = Durations::from_unsorted(detection);
-        report.nacks_lost = self.nack_link.stats().lost;
-        report.answers_lost = self.answer_link.stats().lost;
+        match &mut self.repair {
+            Repair::Model {
+                nack_link,
+                answer_link,
+            } => {
+                report.nacks_lost = nack_link.stats().lost;
+                report.answers_lost = answer_link.stats().lost;
+            }
+            Repair::Quic(path) => report.quic = Some(path.report()),
+        }
         report.reassembly = self.receiver.reassembly_stats();
         report.recovery = self.receiver.recovery_stats().clone();
         report.final_srtt = self.receiver.rtt().smoothed();
         report.final_retry_interval = self.receiver.rtt().retry_interval();
         report.virtual_duration = self.now - self.t0;
         self.report
+    }
+}
+
+/// The repair path of a run ([`RepairTransport`]): the one `Sim` loop drives either.
+// One value per run, so the size of the unboxed model does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Repair {
+    /// One netem link per direction, one item per message.
+    Model {
+        nack_link: Netem<Bytes>,
+        answer_link: Netem<Bytes>,
+    },
+    /// The real repair connection over two netem links of UDP packets.
+    Quic(Box<QuicPath>),
+}
+
+impl Repair {
+    fn send_nack(&mut self, now: Instant, message: Bytes) {
+        match self {
+            Repair::Model { nack_link, .. } => nack_link.send(now, message),
+            Repair::Quic(path) => path.send_nack(message),
+        }
+    }
+
+    fn send_answer(&mut self, now: Instant, message: Bytes) {
+        match self {
+            Repair::Model { answer_link, .. } => answer_link.send(now, message),
+            Repair::Quic(path) => path.send_answer(message),
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        match self {
+            Repair::Model {
+                nack_link,
+                answer_link,
+            } => [nack_link.poll_timeout(), answer_link.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min(),
+            Repair::Quic(path) => path.poll_timeout(),
+        }
+    }
+
+    /// Whether anything is on the way on either direction.
+    fn in_transit(&self) -> bool {
+        match self {
+            Repair::Model {
+                nack_link,
+                answer_link,
+            } => nack_link.poll_timeout().is_some() || answer_link.poll_timeout().is_some(),
+            Repair::Quic(path) => path.in_transit(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Repair::Quic(path) = self {
+            path.handle_timeout(now);
+        }
+    }
+
+    fn poll_at_cloud(&mut self, now: Instant) -> Option<Bytes> {
+        match self {
+            Repair::Model { nack_link, .. } => nack_link.poll_recv(now),
+            Repair::Quic(path) => path.poll_at_cloud(),
+        }
+    }
+
+    fn poll_at_edge(&mut self, now: Instant) -> Option<Bytes> {
+        match self {
+            Repair::Model { answer_link, .. } => answer_link.poll_recv(now),
+            Repair::Quic(path) => path.poll_at_edge(),
+        }
+    }
+
+    /// Sends what the ends queued during this step.
+    fn flush(&mut self, now: Instant) {
+        if let Repair::Quic(path) = self {
+            path.flush(now);
+        }
     }
 }
 

@@ -153,7 +153,8 @@ pub struct SimReport {
     pub nack_names: u64,
     /// Encoded bytes of all NACK requests sent on the NACK link.
     pub nack_bytes: u64,
-    /// NACK requests the edge → cloud link dropped.
+    /// NACK requests the edge → cloud link dropped (the message-level model only; on the QUIC
+    /// path the links drop UDP packets, counted in [`SimReport::quic`]).
     pub nacks_lost: u64,
     /// Repair answers (packet copies) the cloud sent and their encoded bytes.
     pub repairs_sent: u64,
@@ -163,7 +164,7 @@ pub struct SimReport {
     pub repairs_received: u64,
     /// Encoded bytes of the repair answers that reached the edge.
     pub repair_bytes_received: u64,
-    /// Answers of any kind the cloud → edge link dropped.
+    /// Answers of any kind the cloud → edge link dropped (the message-level model only).
     pub answers_lost: u64,
     /// Repair copies that reached the edge for a packet it already had (from the data link or
     /// an earlier copy).
@@ -230,6 +231,8 @@ pub struct SimReport {
 
     /// What happened around the outage; `None` when the config has no outage.
     pub outage: Option<OutageReport>,
+    /// QUIC-level counters; `None` unless the repair path was real QUIC.
+    pub quic: Option<crate::QuicReport>,
 }
 
 impl SimReport {
@@ -254,6 +257,15 @@ impl SimReport {
     /// Repair answers the cloud sent, in bytes, per media byte.
     pub fn repair_overhead(&self) -> f64 {
         ratio(self.repair_bytes_sent, self.media_bytes)
+    }
+
+    /// UDP bytes the cloud sent on the QUIC repair connection (answers with their QUIC headers
+    /// and AEAD tags, plus ACKs, keep-alives, the handshake and retransmitted stream data) per
+    /// media byte; `None` on the message-level model.
+    pub fn quic_overhead(&self) -> Option<f64> {
+        self.quic
+            .as_ref()
+            .map(|q| ratio(q.cloud.udp_bytes_sent, self.media_bytes))
     }
 
     /// Repair answers that reached the edge, in bytes, per media byte.
@@ -399,6 +411,9 @@ impl fmt::Display for SimReport {
         }
         if let Some(o) = &self.outage {
             writeln!(f, "outage: {o:?}")?;
+        }
+        if let Some(q) = &self.quic {
+            write!(f, "{q}")?;
         }
         Ok(())
     }
