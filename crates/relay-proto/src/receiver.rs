@@ -114,6 +114,13 @@ struct Hole {
 /// is W, so 4 J covers the spread with margin.
 const JITTER_MULTIPLE: u32 = 4;
 
+/// Bounds of [`Receiver::repeat_spacing`].
+const MIN_REPEAT_SPACING: Duration = Duration::from_millis(2);
+const MAX_REPEAT_SPACING: Duration = Duration::from_millis(20);
+/// Second copies waiting to be sent; a request made while this many wait drops the oldest
+/// copy (its first copy went, and the hole is retried anyway).
+const MAX_PENDING_REPEATS: usize = 64;
+
 /// Repaired holes remembered to notice a spurious repair: the original arriving after its repair
 /// means the hole was reordering (RFC 8985 §7.2's detection of spurious retransmissions, by the
 /// duplicate instead of a DSACK). Bounded; older repairs are forgotten.
@@ -166,8 +173,9 @@ pub struct Receiver {
     rtt: RttEstimator,
     tail: Option<TailCheck>,
     next_request_id: u32,
-    /// The second copy of the request just returned.
-    repeat: Option<NackRequest>,
+    /// Second copies of requests made, each with when it is due, oldest first (at most
+    /// [`MAX_PENDING_REPEATS`]).
+    repeats: VecDeque<(Instant, NackRequest)>,
     jitter: JitterEstimator,
     /// When the repair path last answered anything (a repair or "evicted").
     last_answer: Option<Instant>,
@@ -194,7 +202,7 @@ impl Receiver {
             rtt: RttEstimator::new(config.initial_rtt),
             tail: None,
             next_request_id: 0,
-            repeat: None,
+            repeats: VecDeque::new(),
             jitter: JitterEstimator::default(),
             last_answer: None,
             reorder_window: Duration::ZERO,
@@ -450,10 +458,23 @@ impl Receiver {
     }
 
     /// The next NACK to send, if any hole is due. Call until it returns `None`; every request
-    /// comes out twice in a row, to be sent twice.
+    /// comes out twice, the second copy [`Receiver::repeat_spacing`] after the first (it is due
+    /// by [`Receiver::poll_timeout`]), so that one lost UDP packet of the repair path does not
+    /// take both: sent back to back, QUIC would put both copies in one packet.
     pub fn poll_nack(&mut self, now: Instant) -> Option<NackRequest> {
-        if let Some(repeat) = self.repeat.take() {
-            return Some(repeat);
+        while self.repeats.front().is_some_and(|(due, _)| *due <= now) {
+            let Some((_, request)) = self.repeats.pop_front() else {
+                break;
+            };
+            // A copy whose holes were all filled meanwhile would only ask for duplicates.
+            let still_missing = request
+                .ranges
+                .iter()
+                .flat_map(|range| range.seqs())
+                .any(|seq| self.holes.contains_key(&self.reassembler.unwrap_seq(seq)));
+            if still_missing {
+                return Some(request);
+            }
         }
         if let Some(next) = self.reassembler.next_seq() {
             // Holes the reassembler has passed (given up or filled) are no longer asked for.
@@ -495,10 +516,18 @@ impl Receiver {
             }
         }
         self.stats.packets_requested += seqs.len() as u64;
-        Some(self.request(copies, NackRange::pack(&seqs)))
+        Some(self.request(now, copies, NackRange::pack(&seqs)))
     }
 
-    fn request(&mut self, copies: u8, ranges: Vec<NackRange>) -> NackRequest {
+    /// How long after a request its second copy goes: a tenth of the smoothed RTT, 2 to 20 ms,
+    /// so the copies travel in different packets and, on a long path whose losses come in
+    /// bursts, usually outside one burst; an answer to the first copy still comes well before
+    /// a retry would.
+    pub fn repeat_spacing(&self) -> Duration {
+        (self.rtt.smoothed() / 10).clamp(MIN_REPEAT_SPACING, MAX_REPEAT_SPACING)
+    }
+
+    fn request(&mut self, now: Instant, copies: u8, ranges: Vec<NackRange>) -> NackRequest {
         self.stats.nacks_sent += 1;
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let request = NackRequest {
@@ -507,7 +536,11 @@ impl Receiver {
             copies,
             ranges,
         };
-        self.repeat = Some(request.clone());
+        if self.repeats.len() == MAX_PENDING_REPEATS {
+            self.repeats.pop_front();
+        }
+        self.repeats
+            .push_back((now + self.repeat_spacing(), request.clone()));
         request
     }
 
@@ -528,6 +561,7 @@ impl Receiver {
             self.reassembler.poll_timeout(),
             nack_due.flatten(),
             self.tail.map(|t| t.at),
+            self.repeats.front().map(|(due, _)| *due),
         ]
         .into_iter()
         .flatten()
@@ -624,8 +658,11 @@ mod tests {
         assert_eq!(receiver.poll_nack(ms(21)), None);
         receiver.push(ms(26), sync, Source::Network);
         let first = receiver.poll_nack(ms(26)).unwrap();
-        assert_eq!(receiver.poll_nack(ms(26)), Some(first.clone()));
+        // The second copy goes a tenth of the RTT (50 ms initially) later, in its own packet.
         assert_eq!(receiver.poll_nack(ms(26)), None);
+        assert_eq!(receiver.poll_timeout(), Some(ms(31)));
+        assert_eq!(receiver.poll_nack(ms(31)), Some(first.clone()));
+        assert_eq!(receiver.poll_nack(ms(31)), None);
         assert_eq!(
             (first.copies, first.ranges[0].seqs().collect::<Vec<_>>()),
             (1, vec![102])
@@ -638,7 +675,6 @@ mod tests {
         let retry = receiver.poll_nack(retry_at).unwrap();
         assert_ne!(retry.id, first.id);
         assert_eq!(retry.copies, 2);
-        receiver.poll_nack(retry_at);
         receiver.push(retry_at + Duration::from_millis(3), lost, Source::Repair);
         let stats = receiver.recovery_stats();
         assert_eq!(
@@ -665,9 +701,8 @@ mod tests {
         receiver.push(ms(0), all[0].clone(), Source::Network);
         receiver.push(ms(42), all[2].clone(), Source::Network);
         assert_eq!(receiver.reorder_window(), Duration::ZERO);
-        // No reordering seen yet: asked at once (twice).
+        // No reordering seen yet: asked at once (the second copy would go 5 ms later).
         assert!(receiver.poll_nack(ms(42)).is_some());
-        receiver.poll_nack(ms(42));
         // The original arrives 3 ms late: reordering.
         receiver.push(ms(45), all[1].clone(), Source::Network);
         assert_eq!(receiver.recovery_stats().late_arrivals, 1);

@@ -229,7 +229,8 @@ pub fn recovery_table(packets: u64, seed: u64) -> String {
 
 /// The recovery table through the real repair connection ([`RepairTransport::Quic`]): RTT 100
 /// and 200 ms × random loss 5 and 10 % on the data link and on each way of the QUIC path (every
-/// UDP packet), `packets` packets per run, playout deadline max(4 RTT, 200 ms) + 50 ms.
+/// UDP packet), `packets` packets per run, each at two playout deadlines: max(4 RTT, 200 ms) +
+/// 50 ms as in [`recovery_table`], and the edge's default, max(300 ms, 8 RTT).
 /// Columns as [`recovery_table`]'s, plus the deadline, the UDP bytes the cloud sent on the
 /// connection per media byte (`udp ovh`, QUIC headers, ACKs and keep-alives included), the UDP
 /// packets the links lost each way (edge → cloud / cloud → edge), the answers that went on
@@ -259,9 +260,17 @@ pub fn quic_recovery_table(packets: u64, seed: u64) -> String {
         "bh"
     );
     for rtt_ms in [100u64, 200] {
-        for loss in [0.05, 0.10] {
-            let rtt = Duration::from_millis(rtt_ms);
-            let deadline = (rtt * 4).max(Duration::from_millis(200)) + Duration::from_millis(50);
+        let rtt = Duration::from_millis(rtt_ms);
+        // The first table's deadline, and the edge's default (`playout_deadline_ms: 300` with
+        // `playout_deadline_rtts: 8`: the larger of 300 ms and 8 RTT).
+        let deadlines = [
+            (rtt * 4).max(Duration::from_millis(200)) + Duration::from_millis(50),
+            (rtt * 8).max(Duration::from_millis(300)),
+        ];
+        for (loss, deadline) in [0.05, 0.10]
+            .into_iter()
+            .flat_map(|loss| deadlines.map(|deadline| (loss, deadline)))
+        {
             let config = SimConfig {
                 seed,
                 rtt,
