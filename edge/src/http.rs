@@ -1,10 +1,13 @@
-//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player, and the state the handlers
+//! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player (or, asked to upgrade, over a
+//! WebSocket: see [`crate::ws`]), and the state the handlers
 //! of `flv_addr` share. The API on the same listener is built on this module, not the
 //! other way round.
 
 use crate::player::{Player, PlayerBody};
 use crate::streams::{Command, Streams};
 use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,7 +44,8 @@ fn not_found(what: &str) -> Response {
 
 /// The live stream as HTTP-FLV: FLV header, metadata, sequence headers, the GOP cache from
 /// the latest keyframe, then live tags, until the publish ends. `HEAD` answers the headers
-/// without joining; `OPTIONS` answers CORS preflight.
+/// without joining; `OPTIONS` answers CORS preflight. A WebSocket upgrade request gets the same
+/// bytes as binary messages, one tag each (101, then the stream).
 #[utoipa::path(get, path = "/{app}/{file}",
     params(
         ("app" = String, Path, description = "The stream's app, e.g. live"),
@@ -49,6 +53,7 @@ fn not_found(what: &str) -> Response {
     ),
     responses(
         (status = 200, content_type = "video/x-flv", body = Vec<u8>, description = "the stream, chunked, until it ends"),
+        (status = 101, description = "WebSocket-FLV: the FLV header, then one tag per binary message, until the stream ends"),
         (status = 403, content_type = "text/plain", body = String, description = "play_auth or on_play refused the player"),
         (status = 404, content_type = "text/plain", body = String, description = "not live on this edge, or not NAME.flv"),
         (status = 405, description = "a method other than GET, HEAD or OPTIONS"),
@@ -58,6 +63,7 @@ pub async fn play(
     State(state): State<HttpState>,
     Path((app, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    websocket: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if method == Method::OPTIONS {
         return with_cors(StatusCode::NO_CONTENT.into_response());
@@ -87,6 +93,11 @@ pub async fn play(
             .is_err()
         {
             return not_found(&format!("stream {name} just ended"));
+        }
+        if let Ok(upgrade) = websocket {
+            tracing::debug!(stream = %name, "WebSocket player joined");
+            let shutdown = state.tasks.shutdown().clone();
+            return crate::ws::upgrade(upgrade, player, state.tasks.token(), shutdown);
         }
         tracing::debug!(stream = %name, "player joined");
         Body::new(PlayerBody::new(player).tracked(state.tasks.token()))

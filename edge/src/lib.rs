@@ -1,4 +1,5 @@
-//! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV.
+//! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV and
+//! WebSocket-FLV.
 //!
 //! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`],
 //! [`stream_state::StreamState`], and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and
@@ -21,3 +22,4 @@ pub mod stream_task;
 pub mod streams;
 pub mod tag;
 pub mod udp;
+pub mod ws;

@@ -41,6 +41,7 @@ pub mod rtmp;
 pub mod tap;
 pub mod util;
 pub mod wan;
+pub mod ws;
 
 pub use cluster::{Cloud, CloudConfig, Edge, EdgeConfig};
 pub use media::{Media, Publisher};

@@ -35,6 +35,7 @@ mod multicast;
 mod nack_budget;
 mod pk;
 mod play_auth;
+mod players;
 mod publish_auth;
 mod recording;
 mod resilience;
