@@ -49,3 +49,6 @@ pub use fmp4::{
 };
 pub use packager::{Config, Packager, Reload, Stats};
 pub use playlist::{parse_uri, Resource};
+
+#[cfg(test)]
+mod tests;
