@@ -39,9 +39,9 @@ const AV1_TEMPORAL_DELIMITER: [u8; 2] = [0x12, 0x00];
 pub enum VideoKind {
     /// H.264: sample entry `avc1` with `avcC` (ISO/IEC 14496-15 §5.4).
     Avc,
-    /// H.265: sample entry `hvc1` with `hvcC` (ISO/IEC 14496-15 §8.4); `hvc1` because FLV puts
-    /// the parameter sets in the record (in-band ones may repeat them, which `hvc1` allows for
-    /// sample data only as a repetition of the record's).
+    /// H.265: sample entry `hvc1` with `hvcC` (ISO/IEC 14496-15 §8.4). `hvc1` rather than
+    /// `hev1` because Apple's HLS authoring specification requires it and FLV sequence headers
+    /// carry every parameter set in the record, which is what `hvc1` promises.
     Hevc,
     /// AV1: sample entry `av01` with `av1C` (AV1-ISOBMFF §2.3).
     Av1,

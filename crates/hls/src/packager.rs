@@ -129,7 +129,6 @@ struct Track {
     samples: Vec<Sample>,
     base: u64,
     part_ticks: u64,
-    segment_ticks: u64,
 }
 
 impl Track {
@@ -143,12 +142,11 @@ impl Track {
             samples: Vec::new(),
             base: 0,
             part_ticks: 0,
-            segment_ticks: 0,
         }
     }
 
-    fn ticks(&self, ms: u32) -> u64 {
-        u64::from(ms) * u64::from(self.timescale) / 1000
+    fn ticks(&self, ms: u64) -> u64 {
+        ms.saturating_mul(u64::from(self.timescale)) / 1000
     }
 
     fn push(&mut self, dts: u64, sample: Sample) {
@@ -156,7 +154,6 @@ impl Track {
             self.base = dts;
         }
         self.part_ticks += u64::from(sample.duration);
-        self.segment_ticks += u64::from(sample.duration);
         self.samples.push(sample);
     }
 }
@@ -676,8 +673,8 @@ impl Packager {
         let composition_offset =
             i32::try_from(i64::from(composition_ms) * i64::from(track.timescale) / 1000)
                 .unwrap_or(0);
-        let max_gap = track.ticks(MAX_GAP_MS as u32);
-        let max_back = track.ticks(MAX_BACKSTEP_MS as u32);
+        let max_gap = track.ticks(MAX_GAP_MS);
+        let max_back = track.ticks(MAX_BACKSTEP_MS);
         let sample = Sample {
             data,
             duration: 0,
@@ -699,10 +696,8 @@ impl Packager {
             }
         }
         if kind == Kind::Video && sync && self.main_kind() == Kind::Video {
-            let target =
-                u64::from(self.config.segment_target_ms) * u64::from(VIDEO_TIMESCALE) / 1000;
-            let buffered = self.video.as_ref().map_or(0, |t| t.segment_ticks);
-            if buffered >= target {
+            let target = f64::from(self.config.segment_target_ms) / 1000.0;
+            if self.open.duration + self.part_seconds() >= target - 1e-9 {
                 self.cut_segment()?;
             }
         }
@@ -712,19 +707,45 @@ impl Packager {
         Ok(())
     }
 
+    /// The track whose samples give the open part its duration: the main track when it has
+    /// samples in the part, else the other one (a part of audio only while video stalls).
+    fn lead(&self) -> Option<&Track> {
+        let (main, other) = match self.main_kind() {
+            Kind::Video => (self.video.as_ref(), self.audio.as_ref()),
+            Kind::Audio => (self.audio.as_ref(), self.video.as_ref()),
+        };
+        main.filter(|t| !t.samples.is_empty())
+            .or(other.filter(|t| !t.samples.is_empty()))
+    }
+
+    /// The open part's duration as the playlist will report it, in seconds.
+    fn part_seconds(&self) -> f64 {
+        self.lead()
+            .map_or(0.0, |t| t.part_ticks as f64 / f64::from(t.timescale))
+    }
+
     /// Places a sample whose duration is now known, closing the part or segment before it
     /// when it would not fit.
+    ///
+    /// Parts and segments are measured as the playlist reports them (by [`Self::lead`]), so
+    /// the limits hold for what players see: no part longer than PART-TARGET, no segment
+    /// whose rounded EXTINF exceeds EXT-X-TARGETDURATION (RFC 8216 §4.3.3.1), even when a
+    /// keyframe comes too late and the segment is cut without one.
     fn complete(&mut self, kind: Kind, pending: Pending, duration: u64) -> Result<(), HlsError> {
         let main = self.main_kind() == kind;
         let part_target = u64::from(self.config.part_target_ms);
-        let segment_target = u64::from(self.config.segment_target_ms);
-        // EXTINF rounded to the nearest integer must not exceed EXT-X-TARGETDURATION
-        // (RFC 8216 §4.3.3.1): a keyframe that comes too late is not waited for.
-        let hard_limit_ms = self.target_duration() * 1000 + 499;
+        let segment_target = f64::from(self.config.segment_target_ms) / 1000.0;
+        let hard_limit = self.target_duration() as f64 + 0.499;
+        let leads = main
+            || self.lead().is_none_or(|t| match kind {
+                Kind::Video => t.video,
+                Kind::Audio => !t.video,
+            });
+        let open_seconds = self.open.duration;
         let Some(track) = self.track(kind) else {
             return Ok(());
         };
-        let part_ticks = track.ticks(part_target as u32);
+        let part_ticks = track.ticks(part_target);
         // A frame longer than a part (a stall) is shortened to one part; the hole it leaves
         // goes between fragments, whose tfdt keeps the real timeline.
         let hole = duration > part_ticks;
@@ -732,16 +753,21 @@ impl Packager {
         if duration > 0 {
             track.last_duration = duration;
         }
-        let segment_full = track.segment_ticks + u64::from(duration)
-            > track.ticks(hard_limit_ms as u32)
-            || (!track.video && track.segment_ticks >= track.ticks(segment_target as u32));
-        let part_full = track.part_ticks + u64::from(duration) > part_ticks;
-        // A track that is not leading bounds its parts too, so a stalled video track cannot
-        // make the open part grow without limit.
-        let stalled = !main && track.part_ticks + u64::from(duration) > 2 * part_ticks;
-        if main && segment_full {
-            self.cut_segment()?;
-        } else if (main && part_full) || stalled {
+        let timescale = f64::from(track.timescale);
+        let part_after = track.part_ticks + u64::from(duration);
+        let part_before_seconds = track.part_ticks as f64 / timescale;
+        let audio_only = !track.video && main;
+        if leads {
+            if open_seconds + part_after as f64 / timescale > hard_limit
+                || (audio_only && open_seconds + part_before_seconds >= segment_target - 1e-9)
+            {
+                self.cut_segment()?;
+            } else if part_after > part_ticks {
+                self.close_part()?;
+            }
+        } else if part_after > 2 * part_ticks {
+            // Not leading, this track still bounds the part, so a stalled lead cannot make
+            // it grow without limit.
             self.close_part()?;
         }
         let Some(track) = self.track(kind) else {
@@ -790,15 +816,7 @@ impl Packager {
         }
         let fragment = media_fragment(self.fragment_sequence, &runs)?;
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
-        let main = match self.main_kind() {
-            Kind::Video => self.video.as_ref(),
-            Kind::Audio => self.audio.as_ref(),
-        };
-        let lead = main
-            .filter(|t| !t.samples.is_empty())
-            .or(self.audio.as_ref().filter(|t| !t.samples.is_empty()))
-            .or(self.video.as_ref());
-        let (duration, independent) = match lead {
+        let (duration, independent) = match self.lead() {
             Some(t) => (
                 t.part_ticks as f64 / f64::from(t.timescale),
                 !t.video || t.samples.first().is_some_and(|s| s.sync),
@@ -832,12 +850,6 @@ impl Packager {
     /// beyond [`Config::max_segments`], with the init segments no longer referenced.
     fn cut_segment(&mut self) -> Result<(), HlsError> {
         self.close_part()?;
-        for track in [self.video.as_mut(), self.audio.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            track.segment_ticks = 0;
-        }
         if self.open.parts.is_empty() {
             return Ok(());
         }

@@ -453,9 +453,79 @@ fn garbage_never_panics() {
             let _ = p.multivariant_playlist();
         }
         p.finish();
-        let _ = p.media_playlist();
-        let stats = p.stats();
-        assert!(stats.rejected >= errors.min(1) || p.error().is_some());
-        assert!(p.retained_segments() <= 3);
+        check_invariants(&p);
+        if p.error().is_none() {
+            // Every refused tag was counted (after a sticky error, pushes are not).
+            assert_eq!(p.stats().rejected, errors);
+        }
+    }
+}
+
+/// What must hold whatever was pushed: a bounded window, parts within PART-TARGET, segments
+/// within the target duration, and every URI in the playlist served (but the preload hint).
+fn check_invariants(p: &Packager) {
+    let max = p.config().max_segments;
+    assert!(p.retained_segments() <= max);
+    let Some(text) = p.media_playlist() else {
+        return;
+    };
+    let part_target = f64::from(p.config().part_target_ms) / 1000.0;
+    let td = u64::from(p.config().segment_target_ms).div_ceil(1000) as f64;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            let d: f64 = d.trim_end_matches(',').parse().unwrap();
+            assert!(d.round() <= td, "{line}");
+        }
+        if line.starts_with("#EXT-X-PART:") {
+            let d: f64 = attr(line, "DURATION").unwrap().parse().unwrap();
+            assert!(d <= part_target, "{line}");
+        }
+        let uri = if line.starts_with("live/") {
+            Some(line.to_string())
+        } else if line.starts_with("#EXT-X-PRELOAD-HINT") {
+            None
+        } else {
+            attr(line, "URI")
+        };
+        if let Some(uri) = uri {
+            let resource = parse_uri(uri.strip_prefix("live/").unwrap()).unwrap();
+            assert!(
+                p.resource(resource).is_some(),
+                "{uri} in the playlist is served"
+            );
+        }
+    }
+    assert_eq!(text.contains("#EXT-X-ENDLIST"), p.is_finished());
+}
+
+#[test]
+fn mutated_streams_keep_the_invariants() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let clean = stream(6, 30, true, true);
+    for _ in 0..200 {
+        let mut p = Packager::new(config(1000, 200, 3));
+        for tag in &clean {
+            let mut body = tag.body.to_vec();
+            let mut timestamp = tag.timestamp;
+            match rng.next() % 40 {
+                0 if !body.is_empty() => {
+                    let at = rng.next() as usize % body.len();
+                    body[at] ^= 1 << (rng.next() % 8);
+                }
+                1 => body.truncate(rng.next() as usize % (body.len() + 1)),
+                2 => timestamp = timestamp.wrapping_add((rng.next() % 20_000) as u32),
+                3 => timestamp = timestamp.wrapping_sub((rng.next() % 3_000) as u32),
+                4 => continue,
+                _ => {}
+            }
+            let _ = p.push(&Tag::new(tag.tag_type, timestamp, Bytes::from(body)));
+            if rng.next().is_multiple_of(16) {
+                check_invariants(&p);
+            }
+        }
+        if rng.next().is_multiple_of(2) {
+            p.finish();
+        }
+        check_invariants(&p);
     }
 }
