@@ -22,9 +22,9 @@ pub struct Config {
     /// `EXT-X-TARGETDURATION` is this rounded up to whole seconds.
     pub segment_target_ms: u32,
     /// Part target in ms (default 500): `EXT-X-PART-INF:PART-TARGET`. At most a third of the
-    /// segment target is the common LL-HLS choice (draft-pantos-hls-rfc8216bis appendix B
-    /// suggests parts of roughly 0.3–1 s); 0.5 s gives 8 parts per 4 s segment, and with
-    /// `PART-HOLD-BACK` at three part targets, about 1.5 s of player latency behind the edge.
+    /// segment target is the common LL-HLS choice; 0.5 s gives 8 parts per 4 s segment, and
+    /// with `PART-HOLD-BACK` at three part targets (draft-pantos-hls-rfc8216bis §4.4.3.8: at
+    /// least two, three recommended) players stay about 1.5 s behind the edge.
     pub part_target_ms: u32,
     /// Complete segments kept (default 6, at least 3): the playlist window and the memory
     /// bound. RFC 8216 §6.2.2 wants a live playlist to span at least three target durations.
@@ -54,6 +54,8 @@ pub enum Reload {
     /// Answer 400 Bad Request: `_HLS_part` without `_HLS_msn`, or a segment or part too far
     /// in the future (more than two segments, or the Advance Part Limit of parts, ahead).
     BadRequest(&'static str),
+    /// The stream ended before anything was packaged: answer 404.
+    Gone,
 }
 
 /// Counters for the edge's metrics.
@@ -88,6 +90,8 @@ struct Segment {
     parts: Vec<Part>,
     duration: f64,
     bytes: usize,
+    /// Decode time of the first sample of the lead track, in ms on the FLV timeline.
+    start_ms: u64,
 }
 
 impl Segment {
@@ -99,6 +103,7 @@ impl Segment {
             parts: Vec::new(),
             duration: 0.0,
             bytes: 0,
+            start_ms: 0,
         }
     }
 
@@ -211,6 +216,8 @@ pub struct Packager {
     discontinuity_sequence: u64,
     fragment_sequence: u32,
     clock: Clock,
+    /// Wall-clock anchor: (Unix ms, FLV timeline ms) for EXT-X-PROGRAM-DATE-TIME.
+    wall_clock: Option<(u64, u64)>,
     generation: u64,
     failed: Option<HlsError>,
     finished: bool,
@@ -239,6 +246,7 @@ impl Packager {
             discontinuity_sequence: 0,
             fragment_sequence: 1,
             clock: Clock::default(),
+            wall_clock: None,
             generation: 0,
             failed: None,
             finished: false,
@@ -310,6 +318,19 @@ impl Packager {
         }
         self.finished = true;
         self.generation += 1;
+    }
+
+    /// Anchors the timeline to the wall clock: the tag with timestamp `timestamp` (ms) was
+    /// captured, or received, at `unix_ms`. From then on every segment gets an
+    /// `EXT-X-PROGRAM-DATE-TIME` (RFC 8216 §4.3.2.6), which players use to measure and hold
+    /// their latency. The crate reads no clock itself; the edge calls this, typically once
+    /// with the first tag and the time it arrived.
+    pub fn set_wall_clock(&mut self, unix_ms: u64, timestamp: u32) {
+        let flv_ms = match self.clock.last {
+            None => u64::from(timestamp),
+            Some(_) => self.clock.epoch + u64::from(timestamp),
+        };
+        self.wall_clock = Some((unix_ms, flv_ms));
     }
 
     /// Increases whenever a part, segment, the end or an error appears: a held blocking
@@ -402,7 +423,7 @@ impl Packager {
         }
         let Some(text) = self.media_playlist() else {
             return Ok(if self.finished {
-                Reload::Ready(String::new())
+                Reload::Gone
             } else {
                 Reload::Wait
             });
@@ -508,6 +529,10 @@ impl Packager {
             if map != Some(s.init) {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{name}/init-{}.mp4\"", s.init);
                 map = Some(s.init);
+            }
+            if let Some((unix_ms, flv_ms)) = self.wall_clock {
+                let at = unix_ms as i128 + s.start_ms as i128 - flv_ms as i128;
+                let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(at));
             }
             if parts {
                 for (i, p) in s.parts.iter().enumerate() {
@@ -816,6 +841,9 @@ impl Packager {
         }
         let fragment = media_fragment(self.fragment_sequence, &runs)?;
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1).max(1);
+        let start_ms = self.lead().map_or(0, |t| {
+            t.base.saturating_mul(1000) / u64::from(t.timescale.max(1))
+        });
         let (duration, independent) = match self.lead() {
             Some(t) => (
                 t.part_ticks as f64 / f64::from(t.timescale),
@@ -831,6 +859,7 @@ impl Packager {
             track.part_ticks = 0;
         }
         if self.open.parts.is_empty() {
+            self.open.start_ms = start_ms;
             self.open.init = self.next_init.saturating_sub(1);
             self.open.discontinuity = std::mem::take(&mut self.next_discontinuity);
         }
@@ -871,5 +900,53 @@ impl Packager {
         self.inits.retain(|(id, _)| *id >= oldest.min(current));
         self.generation += 1;
         Ok(())
+    }
+}
+
+/// An instant as RFC 3339 / ISO 8601 UTC with milliseconds (`2026-12-02T04:00:00.000Z`), the
+/// form EXT-X-PROGRAM-DATE-TIME takes. Days to a civil date by the proleptic Gregorian
+/// calendar, in eras of 400 years (146097 days) counted from 0000-03-01.
+fn iso8601(unix_ms: i128) -> String {
+    let ms = unix_ms.rem_euclid(1000);
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let second_of_day = secs.rem_euclid(86_400);
+    let shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i128::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn iso8601() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::iso8601(1_704_067_200_123),
+            "2024-01-01T00:00:00.123Z"
+        );
+        assert_eq!(super::iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            super::iso8601(1_709_251_199_999),
+            "2024-02-29T23:59:59.999Z"
+        );
+        assert_eq!(super::iso8601(-1), "1969-12-31T23:59:59.999Z");
     }
 }

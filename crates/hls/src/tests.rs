@@ -529,3 +529,29 @@ fn mutated_streams_keep_the_invariants() {
         check_invariants(&p);
     }
 }
+
+#[test]
+fn program_date_time_follows_the_wall_clock_anchor() {
+    let mut p = Packager::new(config(2000, 500, 6));
+    assert_eq!(p.poll_playlist(None, None), Ok(Reload::Wait));
+    let tags = stream(5, 30, true, true);
+    p.set_wall_clock(1_704_067_200_000, 0);
+    feed(&mut p, &tags);
+    let text = playlist(&p);
+    let dates: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .collect();
+    assert_eq!(
+        &dates[..3],
+        [
+            "2024-01-01T00:00:00.000Z",
+            "2024-01-01T00:00:02.000Z",
+            "2024-01-01T00:00:04.000Z"
+        ]
+    );
+    // A stream that ends before any part has nothing to serve.
+    let mut empty = Packager::new(Config::new("live"));
+    empty.finish();
+    assert_eq!(empty.poll_playlist(None, None), Ok(Reload::Gone));
+}

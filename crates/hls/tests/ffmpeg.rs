@@ -109,6 +109,8 @@ fn package(dir: &Path, tags: &[flv::Tag]) -> Packager {
         max_segments: 10,
         ..Config::new("live")
     });
+    // With program date-times, so ffmpeg reads those too.
+    p.set_wall_clock(1_704_067_200_000, 0);
     for tag in tags {
         p.push(tag).unwrap();
     }
