@@ -197,6 +197,10 @@ enum Kind {
 const MAX_GAP_MS: u64 = 5_000;
 /// A step back of more than this is a jump too; smaller ones are jitter (duration 0).
 const MAX_BACKSTEP_MS: u64 = 1_000;
+/// Samples in one part, and parts in one segment, at most. Durations bound both in a sane
+/// stream; these bound memory when a publisher sends frames without advancing timestamps.
+const MAX_SAMPLES_PER_PART: usize = 1024;
+const MAX_PARTS_PER_SEGMENT: usize = 256;
 
 /// Packages one stream. Feed it tags with [`push`](Self::push); serve what it returns.
 #[derive(Debug)]
@@ -782,7 +786,12 @@ impl Packager {
         let part_after = track.part_ticks + u64::from(duration);
         let part_before_seconds = track.part_ticks as f64 / timescale;
         let audio_only = !track.video && main;
-        if leads {
+        let too_many = track.samples.len() >= MAX_SAMPLES_PER_PART;
+        if self.open.parts.len() >= MAX_PARTS_PER_SEGMENT {
+            self.cut_segment()?;
+        } else if too_many {
+            self.close_part()?;
+        } else if leads {
             if open_seconds + part_after as f64 / timescale > hard_limit
                 || (audio_only && open_seconds + part_before_seconds >= segment_target - 1e-9)
             {

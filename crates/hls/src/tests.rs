@@ -555,3 +555,16 @@ fn program_date_time_follows_the_wall_clock_anchor() {
     empty.finish();
     assert_eq!(empty.poll_playlist(None, None), Ok(Reload::Gone));
 }
+
+#[test]
+fn frozen_timestamps_stay_bounded() {
+    let mut p = Packager::new(config(1000, 200, 3));
+    p.push(&Tag::new(TagType::Video, 0, hex(AVC_SEQUENCE_HEADER)))
+        .unwrap();
+    for n in 0..400_000u32 {
+        p.push(&video_frame(0, n % 30 == 0, 0, 1)).unwrap();
+    }
+    assert!(p.retained_segments() <= 3);
+    assert!(p.stats().segments >= 1, "{:?}", p.stats());
+    check_invariants(&p);
+}
