@@ -167,6 +167,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         api,
         api_router,
         api_bounds,
+        settings.tls.clone(),
         shutdown.clone(),
     ));
     if let Some((listener, addr)) = metrics_listener.zip(settings.metrics_addr) {
@@ -179,6 +180,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             listener,
             router,
             metrics_bounds,
+            settings.tls.clone(),
             shutdown.clone(),
         ));
     }

@@ -1,6 +1,7 @@
 //! The `edge:` section of the config file.
 
 use relay_control::auth::{Credentials, PlayKeyRefusal, ReadAuth, SecretKey};
+use relay_control::tls::TlsFiles;
 use relay_control::HttpLimits;
 use relay_node::{
     parse_addr, parse_multicast_if, parse_optional_addr, refuse_placeholders, LogKeys, NodeConfig,
@@ -121,6 +122,11 @@ pub struct EdgeConfig {
     pub http_max_header_bytes: usize,
     /// `http_max_body_bytes`, default 65536, at least 1024: a larger request body is answered 413.
     pub http_max_body_bytes: usize,
+    /// `cert_file`, default `""`: PEM certificate chain; with `key_file`, `flv_addr` and
+    /// `metrics_addr` serve HTTPS (and WSS) instead of HTTP. Reloaded when it changes.
+    pub cert_file: String,
+    /// `key_file`, default `""`: the PEM private key of `cert_file`.
+    pub key_file: String,
 }
 
 impl Default for EdgeConfig {
@@ -161,6 +167,8 @@ impl Default for EdgeConfig {
             http_header_timeout_ms: 10_000,
             http_max_header_bytes: 16 << 10,
             http_max_body_bytes: 64 << 10,
+            cert_file: String::new(),
+            key_file: String::new(),
         }
     }
 }
@@ -200,6 +208,8 @@ pub struct EdgeSettings {
     pub api_credentials: Option<Arc<Credentials>>,
     /// Limits of `flv_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,
+    /// HTTPS on `flv_addr` and `metrics_addr`, from `cert_file` and `key_file`; `None`: HTTP.
+    pub tls: Option<Arc<TlsFiles>>,
 }
 
 /// Who may play: signed play URLs and the `on_play` hook, each optional.
@@ -323,6 +333,8 @@ impl NodeConfig for EdgeConfig {
             api_credentials: None,
             http_limits: relay_control::http_keys_of!(self)
                 .limits()
+                .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
+            tls: TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
         };
         if settings.reads_closed() {

@@ -106,8 +106,14 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     };
     // The servers return once every connection closed: tracked, so shutdown waits for them.
     let serve = |what, listener, router, bounds| {
-        let server =
-            relay_control::serve_until(what, listener, router, bounds, tasks.shutdown_watch());
+        let server = relay_control::serve_until(
+            what,
+            listener,
+            router,
+            bounds,
+            settings.tls.clone(),
+            tasks.shutdown_watch(),
+        );
         tasks.spawn(server)
     };
     let metrics_apart = match metrics_listener.zip(settings.metrics_addr) {

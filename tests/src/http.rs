@@ -129,8 +129,8 @@ enum BodyKind {
 
 /// Reads a response from `stream` until the message ends, EOF, an error or `deadline`.
 /// `head_only`: the request was HEAD, there is no body whatever the headers say.
-fn read_response(
-    stream: &mut TcpStream,
+fn read_response<S: Read>(
+    stream: &mut S,
     deadline: Instant,
     head_only: bool,
     on_head: &mut dyn FnMut(u16),
@@ -259,7 +259,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// One read, bounded by `deadline` (the socket's read timeout is short, so the deadline is
 /// checked at least every 200 ms).
-fn read_some(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Result<usize, String> {
+fn read_some<S: Read>(stream: &mut S, buf: &mut [u8], deadline: Instant) -> Result<usize, String> {
     loop {
         if Instant::now() >= deadline {
             return Err("deadline reached while reading".into());
@@ -400,6 +400,15 @@ pub fn read_response_from(
         .set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| e.to_string())?;
     read_response(stream, Instant::now() + timeout, false, &mut |_| {})
+}
+
+/// Reads a full response from any stream already sent a request (a TLS stream, say) whose
+/// socket has a short read timeout, until `deadline`.
+pub fn read_response_over<S: Read>(
+    stream: &mut S,
+    deadline: Instant,
+) -> Result<HttpResponse, String> {
+    read_response(stream, deadline, false, &mut |_| {})
 }
 
 /// A player that captures the raw HTTP-FLV body in a background thread.

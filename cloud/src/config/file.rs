@@ -196,6 +196,12 @@ pub struct CloudConfig {
     /// `http_max_body_bytes`, default 1048576, at least 1024 bytes: a larger request body is
     /// answered 413.
     pub http_max_body_bytes: usize,
+    /// `cert_file`, default `""`: PEM certificate chain; with `key_file`, `api_addr` and
+    /// `metrics_addr` serve HTTPS instead of HTTP. Reloaded when it changes. (The repair
+    /// server's certificate is `quic_cert_file`.)
+    pub cert_file: String,
+    /// `key_file`, default `""`: the PEM private key of `cert_file`.
+    pub key_file: String,
 }
 
 /// One access key / secret key pair, as written in `server_keys`.
@@ -278,6 +284,8 @@ impl Default for CloudConfig {
             http_header_timeout_ms: 10_000,
             http_max_header_bytes: 16 << 10,
             http_max_body_bytes: 1 << 20,
+            cert_file: String::new(),
+            key_file: String::new(),
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct CloudSettings {
     pub rtmp_limits: crate::rtmp::RtmpLimits,
     /// Limits of `api_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,
+    /// HTTPS on `api_addr` and `metrics_addr`, from `cert_file` and `key_file`; `None`: HTTP.
+    pub tls: Option<std::sync::Arc<relay_control::tls::TlsFiles>>,
 }
 
 impl NodeConfig for CloudConfig {
@@ -199,6 +201,8 @@ impl NodeConfig for CloudConfig {
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,
+            tls: relay_control::tls::TlsFiles::from_keys(&self.cert_file, &self.key_file)
+                .map_err(|(key, reason)| NodeError::bad_value(&format!("cloud.{key}"), reason))?,
         })
     }
 

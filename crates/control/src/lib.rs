@@ -20,6 +20,7 @@ mod query;
 mod rate;
 mod request_id;
 mod serve;
+pub mod tls;
 pub mod views;
 
 pub use envelope::{ApiError, ErrorBody, Reply};

@@ -5,6 +5,7 @@
 //! `large_client_header_buffers` and `client_max_body_size` do.
 
 use crate::metrics::Exposition;
+use crate::tls::TlsFiles;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -240,6 +241,7 @@ pub struct HttpBounds {
     header_timeouts: AtomicU64,
     headers_too_large: AtomicU64,
     bodies_too_large: AtomicU64,
+    tls_handshakes_failed: AtomicU64,
 }
 
 impl HttpBounds {
@@ -252,6 +254,7 @@ impl HttpBounds {
             header_timeouts: AtomicU64::new(0),
             headers_too_large: AtomicU64::new(0),
             bodies_too_large: AtomicU64::new(0),
+            tls_handshakes_failed: AtomicU64::new(0),
         })
     }
 
@@ -274,6 +277,11 @@ impl HttpBounds {
                 "http_bodies_too_large_total",
                 "HTTP requests refused with 413: the body was larger than http_max_body_bytes.",
                 &self.bodies_too_large,
+            ),
+            (
+                "http_tls_handshakes_failed_total",
+                "HTTPS connections closed because the TLS handshake failed or did not finish within http_header_timeout_ms.",
+                &self.tls_handshakes_failed,
             ),
         ] {
             out.counter(
@@ -301,11 +309,14 @@ async fn count_body_refusals(
 
 /// Serves `router` on `listener` under `bounds` in a task until `shutdown` changes; `what`
 /// names it in logs. Each connection runs in its own task, so a slow client delays nobody.
+/// With `tls`, every connection is HTTPS: the handshake must finish within the header timeout,
+/// and one that fails or does not is counted and closed.
 pub fn serve_until(
     what: &'static str,
     listener: TcpListener,
     router: axum::Router,
     bounds: Arc<HttpBounds>,
+    tls: Option<Arc<TlsFiles>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let router = router
@@ -314,6 +325,7 @@ pub fn serve_until(
             count_body_refusals,
         ))
         .layer(DefaultBodyLimit::max(bounds.limits.max_body_bytes));
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config()));
     tokio::spawn(async move {
         // Every connection task holds a sender; when all are gone, every connection is closed.
         let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
@@ -335,10 +347,15 @@ pub fn serve_until(
                 tracing::debug!(%peer, "{what}: connection refused at the connection limit");
                 continue;
             };
-            let service = TowerToHyperService::new(router.clone());
-            let bounds = bounds.clone();
-            let mut shutdown = shutdown.clone();
+            let connection = Connection {
+                what,
+                peer,
+                service: TowerToHyperService::new(router.clone()),
+                bounds: bounds.clone(),
+                shutdown: shutdown.clone(),
+            };
             let open = open_tx.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let _open = open;
                 // The permit travels with the socket: a connection upgraded to a WebSocket
@@ -347,35 +364,71 @@ pub fn serve_until(
                     io: stream,
                     _permit: permit,
                 };
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(bounds.limits.header_read_timeout)
-                    .max_buf_size(bounds.limits.max_header_bytes);
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::pin!(connection);
-                let served = tokio::select! {
-                    served = connection.as_mut() => served,
-                    _ = shutdown.changed() => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
+                let Some(acceptor) = acceptor else {
+                    return connection.serve(stream).await;
                 };
-                if let Err(error) = served {
-                    if error.is_timeout() {
-                        bounds.header_timeouts.fetch_add(1, Ordering::Relaxed);
-                    } else if error.is_parse_too_large() {
-                        bounds.headers_too_large.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::debug!(%peer, %error, "{what}: connection ended");
+                let timeout = connection.bounds.limits.header_read_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection.serve(stream).await,
+                    Ok(Err(error)) => connection.tls_failed(&error.to_string()),
+                    Err(_) => connection.tls_failed("handshake timed out"),
                 }
             });
         }
         drop(open_tx);
         let _ = open_rx.recv().await;
     })
+}
+
+/// One admitted connection, before or after its TLS handshake.
+struct Connection {
+    what: &'static str,
+    peer: std::net::SocketAddr,
+    service: TowerToHyperService<axum::Router>,
+    bounds: Arc<HttpBounds>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 on `io` until the client is done or the node shuts down (then
+    /// gracefully: the request in progress is answered).
+    async fn serve<I>(mut self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (what, peer, bounds) = (self.what, self.peer, self.bounds.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(bounds.limits.header_read_timeout)
+            .max_buf_size(bounds.limits.max_header_bytes);
+        let connection = builder
+            .serve_connection(TokioIo::new(io), self.service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        let served = tokio::select! {
+            served = connection.as_mut() => served,
+            _ = self.shutdown.changed() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = served {
+            if error.is_timeout() {
+                bounds.header_timeouts.fetch_add(1, Ordering::Relaxed);
+            } else if error.is_parse_too_large() {
+                bounds.headers_too_large.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::debug!(%peer, %error, "{what}: connection ended");
+        }
+    }
+
+    fn tls_failed(&self, error: &str) {
+        self.bounds
+            .tls_handshakes_failed
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = %self.peer, error, "{}: TLS handshake failed", self.what);
+    }
 }
 
 /// A socket with the permit it was admitted under; dropped together.

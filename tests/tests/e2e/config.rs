@@ -11,7 +11,7 @@ use e2e_tests::{Media, Publisher, TestDir};
 use std::process::Command;
 use std::time::Duration;
 
-fn run_with_config(dir: &TestDir, bin: &str, label: &str, yaml: &str) -> Proc {
+pub(crate) fn run_with_config(dir: &TestDir, bin: &str, label: &str, yaml: &str) -> Proc {
     let path = dir.join(&format!("{label}.yaml"));
     std::fs::write(&path, yaml).expect("write config");
     let mut cmd = Command::new(relay_bin(bin));

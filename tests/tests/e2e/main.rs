@@ -41,6 +41,7 @@ mod recording;
 mod resilience;
 mod rooms;
 mod supervisor;
+mod tls;
 
 use e2e_tests::checks::{check_capture, Join, Received};
 use e2e_tests::http::Capture;
