@@ -6,6 +6,7 @@
 
 mod auth;
 mod flv_input;
+mod hls;
 mod media;
 mod rooms;
 mod rtmp;
@@ -13,6 +14,7 @@ pub mod seeds;
 
 pub use auth::{jwt, push_url, request_signature, webhook};
 pub use flv_input::{amf0, codec_info, flv_reader};
+pub use hls::hls_packager;
 pub use media::{announcement, repair_messages, rtp_receiver};
 pub use rooms::{json_body, room_json};
 pub use rtmp::{rtmp_ingest, RtmpOutcome};
@@ -30,6 +32,7 @@ pub const TARGETS: &[Target] = &[
     ("repair_messages", repair_messages),
     ("flv_reader", flv_reader),
     ("codec_info", codec_info),
+    ("hls_packager", hls_packager),
     ("amf0", amf0),
     ("jwt", jwt),
     ("request_signature", request_signature),

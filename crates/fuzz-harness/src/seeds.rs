@@ -107,12 +107,41 @@ fn rtp_stream(reorder: bool) -> Vec<u8> {
     out
 }
 
-fn flv_file() -> Vec<u8> {
+fn flv_file_of(tags: &[Tag]) -> Vec<u8> {
     let mut out = BytesMut::from(&file_header(true, true)[..]);
-    for tag in tags() {
+    for tag in tags {
         write_tag_into(&mut out, tag.tag_type, tag.timestamp, &tag.body).expect("a small tag");
     }
     out.to_vec()
+}
+
+fn flv_file() -> Vec<u8> {
+    flv_file_of(&tags())
+}
+
+/// Three seconds at 25 frames per second with a keyframe every second, and AAC every 23 ms:
+/// enough for the packager to cut parts and segments.
+fn three_seconds() -> Vec<u8> {
+    let mut tags = tags()[..3].to_vec();
+    let mut audio = 0;
+    for frame in 0..75u32 {
+        let at = frame * 40;
+        while audio <= at {
+            tags.push(Tag::new(
+                TagType::Audio,
+                audio,
+                Bytes::from_static(AAC_FRAME),
+            ));
+            audio += 23;
+        }
+        let body = if frame % 25 == 0 {
+            AVC_KEYFRAME
+        } else {
+            AVC_INTER
+        };
+        tags.push(Tag::new(TagType::Video, at, Bytes::from_static(body)));
+    }
+    flv_file_of(&tags)
 }
 
 fn repair_stream() -> Vec<u8> {
@@ -293,6 +322,7 @@ pub fn seeds() -> Vec<Seed> {
         ("announcement", "live-seed", announcement().encode().to_vec()),
         ("repair_messages", "both-ways", repair_stream()),
         ("flv_reader", "avc-aac", flv_file()),
+        ("hls_packager", "avc-aac-3s", three_seconds()),
         ("codec_info", "avc-sequence-header", AVC_SEQUENCE_HEADER.to_vec()),
         ("codec_info", "aac-sequence-header", AAC_SEQUENCE_HEADER.to_vec()),
         ("codec_info", "hevc-sequence-start", HEVC_SEQUENCE_START.to_vec()),
