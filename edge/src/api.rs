@@ -24,6 +24,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
     Router::new()
         .route("/{app}/{file}", any(play))
+        .route("/{app}/{name}/{file}", any(crate::hls::media))
         .merge(routes(metrics_apart, reads))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id_layer))
@@ -266,6 +267,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         players as f64,
     );
     node_totals(&mut out, &state.router.totals());
+    state.hls.render(&mut out);
     media_counters(&mut out, state.router.counters());
     out
 }
