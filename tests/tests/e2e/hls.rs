@@ -9,7 +9,8 @@ use e2e_tests::lossy::{Forwarder, LossModel};
 use e2e_tests::media::{check_decodes_clean, FrameMd5, Pkt};
 use e2e_tests::process::Proc;
 use e2e_tests::prometheus::scrape;
-use e2e_tests::util::poll_until;
+use e2e_tests::rooms::{expiry_query, unix_s};
+use e2e_tests::util::{free_port, loopback, poll_until};
 use e2e_tests::{Cloud, CloudConfig, Edge, EdgeConfig, Media, Publisher, TestDir};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -231,17 +232,19 @@ fn hinted_part(playlist: &str) -> Option<(u64, u64)> {
         .lines()
         .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
     let uri = attribute(line, "URI")?;
-    let file = uri.rsplit('/').next()?.strip_suffix(".m4s")?;
+    let path = uri.split('?').next()?;
+    let file = path.rsplit('/').next()?.strip_suffix(".m4s")?;
     let (msn, index) = file.strip_prefix("part-")?.split_once('-')?;
     Some((msn.parse().ok()?, index.parse().ok()?))
 }
 
 /// Whether the playlist lists part `index` of segment `msn` as an `EXT-X-PART`.
 fn lists_part(playlist: &str, name: &str, (msn, index): (u64, u64)) -> bool {
-    let uri = format!("URI=\"{name}/part-{msn}-{index}.m4s\"");
-    playlist
-        .lines()
-        .any(|l| l.starts_with("#EXT-X-PART:") && l.contains(&uri))
+    let uri = format!("{name}/part-{msn}-{index}.m4s");
+    playlist.lines().any(|l| {
+        l.starts_with("#EXT-X-PART:")
+            && attribute(l, "URI").is_some_and(|u| u.split('?').next() == Some(uri.as_str()))
+    })
 }
 
 fn check_playlist_headers(response: &HttpResponse, what: &str) {
@@ -468,4 +471,86 @@ fn a_codec_hls_cannot_carry_is_named_while_flv_plays_on() {
     let flv = http::probe(addr, "GET", &Edge::play_path(name)).expect("FLV play");
     assert_eq!(flv.status, 200, "HTTP-FLV of the same stream");
     publisher.wait_timeout(Duration::from_secs(30));
+}
+
+/// Under `play_auth: expiry`, on a listener of its own (`hls_addr`): the playlist needs a signed
+/// URL, its URIs carry that query so its media play with it (and not without), and a blocking
+/// reload adds its `_HLS_*` parameters to the signed query without breaking it.
+#[test]
+fn signed_urls_cover_the_playlist_and_its_media() {
+    const PLAY_KEY: &str = "an-hls-play-key-for-tests";
+    let dir = TestDir::new("hls-signed");
+    let hls_port = free_port();
+    let pair = Pair::start_with(dir.path(), |edge| {
+        edge.extra = vec![
+            "play_auth: expiry".into(),
+            format!("play_key: \"{PLAY_KEY}\""),
+            format!("hls_addr: \"127.0.0.1:{hls_port}\""),
+        ];
+    });
+    let media = Media::standard();
+    let name = "signed";
+    let _publisher = Publisher::start(&dir, "publisher", media, &pair.cloud.rtmp_url(name));
+    let addr = loopback(hls_port);
+    let signed = expiry_query("live", name, unix_s() + 600, PLAY_KEY);
+    let carried = signed.trim_start_matches('?');
+    let path = format!("{}{signed}", playlist_path(name));
+    let playlist = poll_until(LIVE_TIMEOUT, Duration::from_millis(50), || {
+        http::request(addr, "GET", &path, REQUEST_TIMEOUT)
+            .ok()
+            .filter(|r| r.status == 200)
+    })
+    .unwrap_or_else(|| panic!("the signed playlist never answered 200\n{}", pair.logs()));
+    let text = playlist.body_text();
+    assert_eq!(
+        get(addr, &playlist_path(name)).status,
+        403,
+        "unsigned playlist"
+    );
+    let uris: Vec<&str> = text
+        .lines()
+        .filter_map(|l| match l.strip_prefix('#') {
+            Some(_) => attribute(l, "URI"),
+            None => Some(l),
+        })
+        .filter(|u| !u.is_empty())
+        .collect();
+    assert!(!uris.is_empty(), "{text}");
+    for uri in &uris {
+        assert!(
+            uri.ends_with(&format!("?{carried}")),
+            "{uri} lacks the query:\n{text}"
+        );
+    }
+    let init = uris
+        .iter()
+        .find(|u| u.contains("/init-"))
+        .unwrap_or_else(|| panic!("no init URI:\n{text}"));
+    assert_eq!(
+        get(addr, &format!("/live/{init}")).status,
+        200,
+        "signed init"
+    );
+    let bare = init.split('?').next().unwrap_or_default();
+    assert_eq!(
+        get(addr, &format!("/live/{bare}")).status,
+        403,
+        "unsigned init"
+    );
+    let (msn, part) = hinted_part(&text).expect("a preload hint");
+    let reload = format!("{path}&_HLS_msn={msn}&_HLS_part={part}");
+    let reloaded = get(addr, &reload);
+    assert_eq!(
+        reloaded.status,
+        200,
+        "signed blocking reload: {}",
+        reloaded.body_text()
+    );
+    assert!(lists_part(&reloaded.body_text(), name, (msn, part)));
+    // hls_addr serves HLS only; flv_addr serves it too.
+    assert_eq!(
+        get(addr, &format!("{}{signed}", Edge::play_path(name))).status,
+        404
+    );
+    assert_eq!(get(pair.edge.flv_addr(), &path).status, 200);
 }
