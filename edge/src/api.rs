@@ -60,10 +60,11 @@ pub fn metrics_router() -> Router<HttpState> {
 #[openapi(
     info(
         title = "liverelay edge API",
-        description = "HTTP-FLV for players, and the streams served by the edge node with their players, loss and repair; metrics and health."
+        description = "HTTP-FLV and HLS for players, and the streams served by the edge node with their players, loss and repair; metrics and health."
     ),
     paths(
         crate::http::play,
+        crate::hls::media,
         list_streams,
         get_stream,
         stream_time,

@@ -514,6 +514,18 @@ pub async fn playlist(state: &HttpState, app: &str, file: &str, query: Option<&s
 /// made (`video/mp4`, cacheable: they never change). A part the playlist's preload hint names
 /// (or the first of the next segment) is held until it exists, at most [`HOLD_TARGETS`]
 /// target durations. 404 for anything else not held.
+#[utoipa::path(get, path = "/{app}/{name}/{file}",
+    params(
+        ("app" = String, Path, description = "The stream's app, e.g. live"),
+        ("name" = String, Path, description = "The stream's name"),
+        ("file" = String, Path, description = "init-N.mp4, seg-M.m4s or part-M-I.m4s, as the playlist names them"),
+    ),
+    responses(
+        (status = 200, content_type = "video/mp4", body = Vec<u8>, description = "the init segment, segment or part"),
+        (status = 403, content_type = "text/plain", body = String, description = "play_auth or on_play refused the request"),
+        (status = 404, content_type = "text/plain", body = String, description = "not packaged here, or no such resource"),
+        (status = 503, content_type = "text/plain", body = String, description = "the preload-hinted part did not appear within three target durations"),
+))]
 pub async fn media(
     method: Method,
     State(state): State<HttpState>,

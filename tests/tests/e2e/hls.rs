@@ -393,6 +393,11 @@ fn live_playlist_follows_the_ll_hls_rules() {
     ] {
         assert_eq!(get(addr, &path).status, 404, "{path}");
     }
+    let document = get(addr, "/api/openapi.json").body_text();
+    assert!(
+        document.contains("\"/{app}/{name}/{file}\""),
+        "the OpenAPI document lacks the HLS media path"
+    );
     let preflight =
         http::request(addr, "OPTIONS", &playlist_path(name), REQUEST_TIMEOUT).expect("OPTIONS");
     assert_eq!(preflight.status, 204);
