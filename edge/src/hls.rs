@@ -142,9 +142,10 @@ impl HlsStream {
         self.generation.send_replace(generation);
     }
 
-    /// Complete segments held.
-    pub fn retained_segments(&self) -> usize {
-        self.packager.lock().retained_segments()
+    /// Complete segments held, while the stream is live (`None` once it ended).
+    pub fn live_segments(&self) -> Option<usize> {
+        let packager = self.packager.lock();
+        (!packager.is_finished()).then(|| packager.retained_segments())
     }
 }
 
@@ -281,13 +282,16 @@ impl Hls {
             &[],
             streams.len() as f64,
         );
+        // Per stream only while live, as the edge's other per-stream series.
         for (name, stream) in &streams {
-            out.gauge(
-                "liverelay_edge_stream_hls_segments",
-                "Complete HLS segments held for the stream.",
-                &[("stream", name)],
-                stream.retained_segments() as f64,
-            );
+            if let Some(segments) = stream.live_segments() {
+                out.gauge(
+                    "liverelay_edge_stream_hls_segments",
+                    "Complete HLS segments held for the live stream.",
+                    &[("stream", name)],
+                    segments as f64,
+                );
+            }
         }
     }
 }
