@@ -635,6 +635,36 @@ impl http_body::Body for Pieces {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_newer_publish_takes_the_name_and_an_ended_one_is_freed() {
+        assert!(Hls::new(None).start("live/a", 1).is_none(), "HLS off");
+        let hls = Hls::new(Some(HlsSettings {
+            addr: None,
+            segment_ms: 4000,
+            part_ms: 500,
+            segments: 6,
+        }));
+        let first = hls.start("live/a", 1).expect("on");
+        let second = hls.start("live/a", 2).expect("on");
+        assert!(first.live_segments().is_none(), "the replaced one ended");
+        assert!(second.live_segments().is_some());
+        // The replaced publish ending frees nothing of its successor.
+        let tasks = Tasks::new();
+        hls.end("live/a", 1, &tasks);
+        assert_eq!(tasks.shut_down(Duration::from_secs(1)).await, Ok(()));
+        assert!(hls.get("live/a").is_some_and(|s| Arc::ptr_eq(&s, &second)));
+        // The successor's end: its packager is freed (here at once, by the shutdown).
+        second.finish();
+        let tasks = Tasks::new();
+        hls.end("live/a", 2, &tasks);
+        assert!(
+            hls.get("live/a").is_some(),
+            "an ended playlist stays a while"
+        );
+        assert_eq!(tasks.shut_down(Duration::from_secs(1)).await, Ok(()));
+        assert!(hls.get("live/a").is_none());
+    }
+
     #[test]
     fn reload_parameters_are_kept_out_of_the_carried_query() {
         assert_eq!(
