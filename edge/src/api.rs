@@ -24,6 +24,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
     Router::new()
         .route("/{app}/{file}", any(play))
+        .route("/{app}/{name}/{file}", any(crate::hls::media))
         .merge(routes(metrics_apart, reads))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id_layer))
@@ -59,10 +60,11 @@ pub fn metrics_router() -> Router<HttpState> {
 #[openapi(
     info(
         title = "liverelay edge API",
-        description = "HTTP-FLV for players, and the streams served by the edge node with their players, loss and repair; metrics and health."
+        description = "HTTP-FLV and HLS for players, and the streams served by the edge node with their players, loss and repair; metrics and health."
     ),
     paths(
         crate::http::play,
+        crate::hls::media,
         list_streams,
         get_stream,
         stream_time,
@@ -266,6 +268,7 @@ async fn prometheus(State(state): State<HttpState>) -> Exposition {
         players as f64,
     );
     node_totals(&mut out, &state.router.totals());
+    state.hls.render(&mut out);
     media_counters(&mut out, state.router.counters());
     out
 }

@@ -122,11 +122,26 @@ pub struct EdgeConfig {
     pub http_max_header_bytes: usize,
     /// `http_max_body_bytes`, default 65536, at least 1024: a larger request body is answered 413.
     pub http_max_body_bytes: usize,
-    /// `cert_file`, default `""`: PEM certificate chain; with `key_file`, `flv_addr` and
-    /// `metrics_addr` serve HTTPS (and WSS) instead of HTTP. Reloaded when it changes.
+    /// `cert_file`, default `""`: PEM certificate chain; with `key_file`, `flv_addr`,
+    /// `metrics_addr` and `hls_addr` serve HTTPS (and WSS) instead of HTTP. Reloaded when it changes.
     pub cert_file: String,
     /// `key_file`, default `""`: the PEM private key of `cert_file`.
     pub key_file: String,
+    /// `enable_hls`, default `true`: package every stream for HLS and LL-HLS (`/APP/NAME.m3u8`);
+    /// `false`: no packager is built and HLS URLs answer 404.
+    pub enable_hls: bool,
+    /// `hls_addr`, default `""` (none): a listener of its own for HLS too; HLS is always served
+    /// on `flv_addr`.
+    pub hls_addr: String,
+    /// `hls_segment_ms`, default 4000, 1000–30000 ms: segment target; segments are cut at the
+    /// first keyframe past it (`EXT-X-TARGETDURATION` is it rounded up to seconds).
+    pub hls_segment_ms: u32,
+    /// `hls_part_ms`, default 500, 100–5000 ms and at most a third of `hls_segment_ms`: the
+    /// LL-HLS part target (`PART-TARGET`).
+    pub hls_part_ms: u32,
+    /// `hls_segments`, default 6, 3–60: complete segments kept per stream, the playlist window
+    /// and the bound on the memory HLS takes.
+    pub hls_segments: usize,
 }
 
 impl Default for EdgeConfig {
@@ -169,6 +184,11 @@ impl Default for EdgeConfig {
             http_max_body_bytes: 64 << 10,
             cert_file: String::new(),
             key_file: String::new(),
+            enable_hls: true,
+            hls_addr: String::new(),
+            hls_segment_ms: 4000,
+            hls_part_ms: 500,
+            hls_segments: 6,
         }
     }
 }
@@ -210,6 +230,21 @@ pub struct EdgeSettings {
     pub http_limits: HttpLimits,
     /// HTTPS on `flv_addr` and `metrics_addr`, from `cert_file` and `key_file`; `None`: HTTP.
     pub tls: Option<Arc<TlsFiles>>,
+    /// HLS packaging and its listener: `None` when `enable_hls` is false.
+    pub hls: Option<HlsSettings>,
+}
+
+/// HLS packaging of every stream, from the `hls_*` keys.
+#[derive(Debug, Clone)]
+pub struct HlsSettings {
+    /// A listener of its own for HLS (`hls_addr`); `None`: on `flv_addr` only.
+    pub addr: Option<SocketAddr>,
+    /// Segment target in ms (`hls_segment_ms`).
+    pub segment_ms: u32,
+    /// Part target in ms (`hls_part_ms`).
+    pub part_ms: u32,
+    /// Complete segments kept per stream (`hls_segments`).
+    pub segments: usize,
 }
 
 /// Who may play: signed play URLs and the `on_play` hook, each optional.
@@ -316,6 +351,7 @@ impl NodeConfig for EdgeConfig {
         }
         let repair = self.repair_settings()?;
         let play = self.play_settings()?;
+        let hls = self.hls_settings()?;
         let mut settings = EdgeSettings {
             udp_addr,
             multicast_if: parse_multicast_if("edge.multicast_if", &self.multicast_if)?,
@@ -336,6 +372,7 @@ impl NodeConfig for EdgeConfig {
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
             tls: TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
+            hls,
         };
         if settings.reads_closed() {
             settings.api_credentials = Some(self.api_credentials()?);
@@ -366,6 +403,32 @@ impl NodeConfig for EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// The `hls_*` keys, checked; `None` when `enable_hls` is false.
+    fn hls_settings(&self) -> Result<Option<HlsSettings>, NodeError> {
+        if !(1000..=30_000).contains(&self.hls_segment_ms) {
+            return Err(NodeError::bad_value(
+                "edge.hls_segment_ms",
+                "must be 1000 to 30000",
+            ));
+        }
+        if !(100..=5000).contains(&self.hls_part_ms) || self.hls_part_ms * 3 > self.hls_segment_ms {
+            return Err(NodeError::bad_value(
+                "edge.hls_part_ms",
+                "must be 100 to 5000 and at most a third of hls_segment_ms",
+            ));
+        }
+        if !(3..=60).contains(&self.hls_segments) {
+            return Err(NodeError::bad_value("edge.hls_segments", "must be 3 to 60"));
+        }
+        let addr = parse_optional_addr("edge.hls_addr", &self.hls_addr)?;
+        Ok(self.enable_hls.then_some(HlsSettings {
+            addr,
+            segment_ms: self.hls_segment_ms,
+            part_ms: self.hls_part_ms,
+            segments: self.hls_segments,
+        }))
+    }
+
     fn api_credentials(&self) -> Result<Arc<Credentials>, NodeError> {
         if self.api_token.len() < MIN_TOKEN_LEN {
             return Err(NodeError::bad_value(
@@ -581,6 +644,20 @@ mod tests {
                     ..Default::default()
                 },
                 "edge.player_queue_bytes",
+            ),
+            (
+                EdgeConfig {
+                    hls_segments: 2,
+                    ..Default::default()
+                },
+                "edge.hls_segments",
+            ),
+            (
+                EdgeConfig {
+                    hls_part_ms: 2000,
+                    ..Default::default()
+                },
+                "edge.hls_part_ms",
             ),
             (
                 EdgeConfig {

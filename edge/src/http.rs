@@ -36,6 +36,8 @@ pub struct HttpState {
     pub http: Vec<Arc<relay_control::HttpBounds>>,
     /// Each player's response counts as one of the edge's tasks until it ends.
     pub tasks: relay_node::Tasks,
+    /// HLS packagers by stream, and their counters.
+    pub hls: Arc<crate::hls::Hls>,
 }
 
 fn not_found(what: &str) -> Response {
@@ -49,10 +51,10 @@ fn not_found(what: &str) -> Response {
 #[utoipa::path(get, path = "/{app}/{file}",
     params(
         ("app" = String, Path, description = "The stream's app, e.g. live"),
-        ("file" = String, Path, description = "The stream's name followed by .flv"),
+        ("file" = String, Path, description = "The stream's name followed by .flv, or by .m3u8 for its HLS media playlist"),
     ),
     responses(
-        (status = 200, content_type = "video/x-flv", body = Vec<u8>, description = "the stream, chunked, until it ends"),
+        (status = 200, content_type = "video/x-flv", body = Vec<u8>, description = "the stream, chunked, until it ends (NAME.m3u8: the HLS media playlist)"),
         (status = 101, description = "WebSocket-FLV: the FLV header, then one tag per binary message, until the stream ends"),
         (status = 403, content_type = "text/plain", body = String, description = "play_auth or on_play refused the player"),
         (status = 404, content_type = "text/plain", body = String, description = "not live on this edge, or not NAME.flv"),
@@ -70,6 +72,9 @@ pub async fn play(
     }
     if method != Method::GET && method != Method::HEAD {
         return with_cors(StatusCode::METHOD_NOT_ALLOWED.into_response());
+    }
+    if file.ends_with(".m3u8") {
+        return crate::hls::playlist(&state, &app, &file, query.as_deref()).await;
     }
     let Some(key) = file.strip_suffix(".flv") else {
         return not_found("only APP/NAME.flv is served here");

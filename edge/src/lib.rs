@@ -1,5 +1,5 @@
-//! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV and
-//! WebSocket-FLV.
+//! liverelay edge node: receives FLV-in-RTP, keeps a GOP cache per stream and serves HTTP-FLV,
+//! WebSocket-FLV and (LL-)HLS.
 //!
 //! The protocol logic is in sans-IO pieces ([`player::PlayerQueue`],
 //! [`stream_state::StreamState`], and `relay_proto`'s reassembler); [`udp`], [`stream_task`] and
@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod hls;
 pub mod http;
 pub mod play_gate;
 pub mod player;

@@ -56,6 +56,15 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         ),
         None => None,
     };
+    let hls_listener = match settings.hls.as_ref().and_then(|hls| hls.addr) {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| EdgeError::io(format!("edge.hls_addr: binding {addr}"), e))?,
+        ),
+        None => None,
+    };
+    let hls = edge::hls::Hls::new(settings.hls.clone());
     let streams = Arc::new(Streams::default());
     let tasks = Tasks::new();
     let (nack_tx, nack_rx) = tokio::sync::mpsc::channel(NACK_QUEUE);
@@ -67,6 +76,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
             nacks: nack_tx,
             rtt: rtt_rx.clone(),
             tasks: tasks.clone(),
+            hls: hls.clone(),
         },
         Arc::new(MediaCounters::default()),
     );
@@ -86,6 +96,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
     let gate = Arc::new(play_gate(&settings.play)?);
     let flv_bounds = relay_control::HttpBounds::new("flv", settings.http_limits);
     let metrics_bounds = relay_control::HttpBounds::new("metrics", settings.http_limits);
+    let hls_bounds = relay_control::HttpBounds::new("hls", settings.http_limits);
     let state = HttpState {
         streams,
         player_queue_bytes: settings.player_queue_bytes,
@@ -93,8 +104,13 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         repair_rtt: rtt_rx,
         router: stream_router,
         gate,
-        http: vec![flv_bounds.clone(), metrics_bounds.clone()],
+        http: vec![
+            flv_bounds.clone(),
+            metrics_bounds.clone(),
+            hls_bounds.clone(),
+        ],
         tasks: tasks.clone(),
+        hls,
     };
     // A gate wherever api_read_auth closes reads; validation made sure the token is there.
     let reads_gate = |addr| {
@@ -132,6 +148,12 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         }
         None => false,
     };
+    if let Some(listener) = hls_listener {
+        let router = edge::hls::router()
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn(relay_control::request_id_layer));
+        serve("HLS", listener, router, hls_bounds);
+    }
     let http_router = router(state, metrics_apart, reads_gate(settings.flv_addr));
     serve("HTTP", listener, http_router, flv_bounds);
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");

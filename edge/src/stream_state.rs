@@ -49,6 +49,8 @@ pub struct StreamState {
     /// decoding time) included.
     last_timestamp: u32,
     counters: StreamCounters,
+    /// The stream's HLS packager, given every tag players are offered.
+    hls: Option<Arc<crate::hls::HlsStream>>,
 }
 
 impl Default for StreamState {
@@ -66,6 +68,7 @@ impl Default for StreamState {
             players: Vec::new(),
             last_timestamp: 0,
             counters: StreamCounters::default(),
+            hls: None,
         }
     }
 }
@@ -174,6 +177,9 @@ impl StreamState {
     }
 
     fn fan_out(&mut self, tag: &FlvTag) {
+        if let Some(hls) = &self.hls {
+            hls.push(tag);
+        }
         let counters = &mut self.counters;
         self.players.retain(|player| match player.offer(tag) {
             Offer::Queued => true,
@@ -234,6 +240,19 @@ impl StreamState {
         }
     }
 
+    /// Packages the stream for HLS from now on: the packager gets what a player joining now
+    /// would (configuration and the cached GOP), then every tag players are offered.
+    pub fn attach_hls(&mut self, hls: Arc<crate::hls::HlsStream>) {
+        for tag in [&self.metadata, &self.video_config, &self.audio_config]
+            .into_iter()
+            .flatten()
+            .chain(&self.gop)
+        {
+            hls.push(tag);
+        }
+        self.hls = Some(hls);
+    }
+
     /// Gives the players up to a successor stream.
     pub fn take_players(&mut self) -> Vec<Arc<Player>> {
         std::mem::take(&mut self.players)
@@ -247,6 +266,9 @@ impl StreamState {
     pub fn finish(&mut self) {
         for player in self.players.drain(..) {
             player.finish();
+        }
+        if let Some(hls) = self.hls.take() {
+            hls.finish();
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct StreamContext {
     pub rtt: watch::Receiver<Option<Duration>>,
     /// Where stream tasks are spawned and told to stop.
     pub tasks: Tasks,
+    /// Where a stream's HLS packager is made and found.
+    pub hls: Arc<crate::hls::Hls>,
 }
 
 /// What the UDP reader and the repair client hand a stream task.
@@ -187,6 +189,8 @@ pub async fn run_stream(
     }
     if let Some(name) = &task.name {
         task.context.streams.deregister(name, ssrc);
+        // The packager is finished with the state, below; its playlist lingers a little.
+        task.context.hls.end(name, ssrc, &task.context.tasks);
     }
     task.hand_over(superseded);
     // Joins that raced with the end get an ended response too.
@@ -342,6 +346,9 @@ impl StreamTask {
                 );
                 self.name = Some(name.to_owned());
                 self.epoch = announcement.epoch;
+                if let Some(hls) = self.context.hls.start(name, self.ssrc) {
+                    self.state.attach_hls(hls);
+                }
                 self.stats.publish(self.snapshot());
             }
             Registration::AlreadyRegistered => {}
@@ -427,6 +434,7 @@ mod tests {
             nacks,
             rtt,
             tasks: Tasks::new(),
+            hls: crate::hls::Hls::new(None),
         }
     }
 

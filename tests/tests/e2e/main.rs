@@ -30,6 +30,7 @@ mod faults;
 mod forgery;
 mod gifts;
 mod harness;
+mod hls;
 mod identity;
 mod multicast;
 mod nack_budget;
