@@ -727,6 +727,7 @@ impl Packager {
         if kind == Kind::Video && sync && self.main_kind() == Kind::Video {
             let target = f64::from(self.config.segment_target_ms) / 1000.0;
             if self.open.duration + self.part_seconds() >= target - 1e-9 {
+                self.complete_audio_before(ms)?;
                 self.cut_segment()?;
             }
         }
@@ -734,6 +735,29 @@ impl Packager {
             track.pending = Some(Pending { dts, sample });
         }
         Ok(())
+    }
+
+    /// Puts the waiting audio frame in the segment being closed when it starts before `ms`, the
+    /// keyframe the next segment starts with, at the track's last frame duration (its successor
+    /// has not arrived yet). Without it the segment's audio would end up to a frame short of its
+    /// video, the media buffer (which ends where the shorter track does) would end before the
+    /// segment, and a player that finds its buffer end inside the segment (hls.js does) asks for
+    /// the segment's last parts again instead of the next segment's first.
+    fn complete_audio_before(&mut self, ms: u64) -> Result<(), HlsError> {
+        let Some(track) = self.audio.as_mut() else {
+            return Ok(());
+        };
+        let starts_before = track.pending.as_ref().is_some_and(|pending| {
+            pending.dts * 1000 < ms * u64::from(track.timescale) && track.last_duration > 0
+        });
+        if !starts_before {
+            return Ok(());
+        }
+        let last = u64::from(track.last_duration);
+        match track.pending.take() {
+            Some(pending) => self.complete(Kind::Audio, pending, last),
+            None => Ok(()),
+        }
     }
 
     /// The track whose samples give the open part its duration: the main track when it has
