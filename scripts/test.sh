@@ -163,6 +163,17 @@ need ffmpeg ffmpeg
 need python3 python3
 need supervisord supervisor
 need_pip openapi-spec-validator openapi-spec-validator
+# The player page in a real browser (tests/tests/e2e/browser.rs): Debian's Chromium, driven by
+# playwright-core, and the page's libraries, all from web/package-lock.json.
+need chromium chromium
+need node nodejs
+need npm npm
+if [ ! -d web/node_modules/playwright-core ] || [ ! -d web/node_modules/mpegts.js ] ||
+    [ ! -d web/node_modules/hls.js ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    (cd web && npm ci --no-audit --no-fund)
+fi
+CHROMIUM=$(command -v chromium)
+export CHROMIUM
 pg_start
 
 if ! command -v cargo >/dev/null 2>&1; then

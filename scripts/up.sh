@@ -68,6 +68,18 @@ bin="$root/target/release"
 logs="$root/target/up"
 mkdir -p "$logs"
 
+# The player page's libraries (mpegts.js, hls.js) from the npm registry, pinned in
+# web/package-lock.json; the edge serves them from player_dir ("web", linked below).
+if ! command -v npm >/dev/null 2>&1; then
+    echo "up.sh: installing Node.js and npm for the player page" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+if [ ! -d "$root/web/node_modules/mpegts.js" ] || [ ! -d "$root/web/node_modules/hls.js" ]; then
+    (cd "$root/web" && npm ci --no-audit --no-fund --omit=dev)
+fi
+ln -sfn "$root/web" "$logs/web"
+
 # yaml_get SECTION KEY: the scalar value of KEY in the top-level SECTION, quotes removed.
 yaml_get() {
     [ -f "$config" ] || return 0
@@ -166,7 +178,9 @@ wait_port edge "$edge_pid" "$flv_port"
 
 echo "cloud and edge are up (config: $config, logs: $logs)"
 echo "  push:  rtmp://127.0.0.1:$rtmp_port/live/demo   (any name: rtmp://127.0.0.1:$rtmp_port/live/NAME)"
-echo "  play:  http://127.0.0.1:$flv_port/live/demo.flv   (ffplay, VLC, mpegts.js)"
+echo "  play:  http://127.0.0.1:$flv_port/live/demo.flv   (ffplay, VLC, mpegts.js; ws:// the same)"
+echo "         http://127.0.0.1:$flv_port/live/demo.m3u8  (HLS and LL-HLS: Safari, iOS, hls.js, ffplay)"
+echo "  page:  http://127.0.0.1:$flv_port/   (the live streams; a player at /play/live/NAME)"
 echo "  api:   http://127.0.0.1:$api_port/api/v1/streams   (cloud; edge: http://127.0.0.1:$flv_port/api/v1/streams)"
 echo "  docs:  http://127.0.0.1:$api_port/api/openapi.json   (livego: /stat/livestat, POST /control/get?room=live/NAME)"
 api_token=$(yaml_get cloud api_token)

@@ -25,6 +25,7 @@ pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Rou
     Router::new()
         .route("/{app}/{file}", any(play))
         .route("/{app}/{name}/{file}", any(crate::hls::media))
+        .merge(crate::page::routes())
         .merge(routes(metrics_apart, reads))
         .with_state(state)
         .layer(axum::middleware::from_fn(request_id_layer))

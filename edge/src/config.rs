@@ -142,6 +142,9 @@ pub struct EdgeConfig {
     /// `hls_segments`, default 6, 3–60: complete segments kept per stream, the playlist window
     /// and the bound on the memory HLS takes.
     pub hls_segments: usize,
+    /// `player_dir`, default `"web"`: the directory `npm ci` installed the player page's
+    /// libraries in (its `node_modules/mpegts.js` and `node_modules/hls.js`).
+    pub player_dir: String,
 }
 
 impl Default for EdgeConfig {
@@ -189,6 +192,7 @@ impl Default for EdgeConfig {
             hls_segment_ms: 4000,
             hls_part_ms: 500,
             hls_segments: 6,
+            player_dir: "web".into(),
         }
     }
 }
@@ -232,6 +236,8 @@ pub struct EdgeSettings {
     pub tls: Option<Arc<TlsFiles>>,
     /// HLS packaging and its listener: `None` when `enable_hls` is false.
     pub hls: Option<HlsSettings>,
+    /// The player page's libraries, from `player_dir`.
+    pub player_dir: crate::page::PlayerDir,
 }
 
 /// HLS packaging of every stream, from the `hls_*` keys.
@@ -373,6 +379,7 @@ impl NodeConfig for EdgeConfig {
             tls: TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
             hls,
+            player_dir: crate::page::PlayerDir(self.player_dir.clone().into()),
         };
         if settings.reads_closed() {
             settings.api_credentials = Some(self.api_credentials()?);

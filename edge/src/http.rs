@@ -38,6 +38,8 @@ pub struct HttpState {
     pub tasks: relay_node::Tasks,
     /// HLS packagers by stream, and their counters.
     pub hls: Arc<crate::hls::Hls>,
+    /// Where the player page's libraries are (`player_dir`).
+    pub player_dir: crate::page::PlayerDir,
 }
 
 fn not_found(what: &str) -> Response {

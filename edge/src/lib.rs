@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod hls;
 pub mod http;
+pub mod page;
 pub mod play_gate;
 pub mod player;
 pub mod repair_client;

@@ -111,7 +111,15 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         ],
         tasks: tasks.clone(),
         hls,
+        player_dir: settings.player_dir.clone(),
     };
+    let missing = settings.player_dir.missing();
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "the player page's libraries are missing (run `npm ci` in web/ or set player_dir); FLV and HLS URLs work without them"
+        );
+    }
     // A gate wherever api_read_auth closes reads; validation made sure the token is there.
     let reads_gate = |addr| {
         settings

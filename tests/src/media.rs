@@ -321,6 +321,11 @@ pub struct SourceSpec {
     pub seconds: u32,
     pub video_kbps: u32,
     pub noise: bool,
+    /// Frames from one keyframe to the next.
+    pub gop_frames: u32,
+    /// The picture carries its presentation time in ms as 20 black-or-white 16x16 blocks along
+    /// the top (bit k in block k), for a browser to read back (web/test/play.mjs).
+    pub time_code: bool,
 }
 
 /// The standard source: testsrc2 320x240 at 30 fps with sine audio, encoded as OBS does
@@ -332,6 +337,8 @@ pub const STANDARD: SourceSpec = SourceSpec {
     seconds: 8,
     video_kbps: 2000,
     noise: false,
+    gop_frames: 60,
+    time_code: false,
 };
 
 /// A heavy source (~12 MB for 8 s): more than the kernel can park in the socket buffers of
@@ -342,6 +349,8 @@ pub const HEAVY: SourceSpec = SourceSpec {
     seconds: 8,
     video_kbps: 12000,
     noise: true,
+    gop_frames: 60,
+    time_code: false,
 };
 
 /// The standard source, 10 s long (five GOPs): for tests that need a publish of that length.
@@ -350,6 +359,21 @@ pub const LONG: SourceSpec = SourceSpec {
     seconds: 10,
     ..STANDARD
 };
+
+/// 24 s with a keyframe every second and the presentation time in the picture: for measuring
+/// what a browser shows against the wall clock.
+pub const CLOCK: SourceSpec = SourceSpec {
+    name: "clock",
+    seconds: 24,
+    video_kbps: 1500,
+    gop_frames: 30,
+    time_code: true,
+    ..STANDARD
+};
+
+/// The time code of [`SourceSpec::time_code`]: luma 255 or 0 in the top 16 rows by the bit of
+/// the frame's time in ms that the 16-pixel column block stands for; chroma neutral there.
+const TIME_CODE_FILTER: &str = "format=yuv420p,geq=lum='if(lt(Y,16),255*mod(floor(T*1000/pow(2,floor(X/16))),2),lum(X,Y))':cb='if(lt(Y,8),128,cb(X,Y))':cr='if(lt(Y,8),128,cr(X,Y))'";
 
 /// A generated source file with its packets and tags.
 pub struct Media {
@@ -371,6 +395,12 @@ impl Media {
     pub fn long() -> &'static Media {
         static M: OnceLock<Media> = OnceLock::new();
         M.get_or_init(|| Media::generate(&LONG))
+    }
+
+    /// The time-coded 24 s source, generated once per test binary.
+    pub fn clock() -> &'static Media {
+        static M: OnceLock<Media> = OnceLock::new();
+        M.get_or_init(|| Media::generate(&CLOCK))
     }
 
     /// The heavy source, generated once per test binary.
@@ -405,6 +435,10 @@ impl Media {
         if spec.noise {
             args.extend(["-vf", "noise=alls=40:allf=t+u"]);
         }
+        if spec.time_code {
+            args.extend(["-vf", TIME_CODE_FILTER]);
+        }
+        let gop = spec.gop_frames.to_string();
         args.extend([
             "-c:v",
             "libx264",
@@ -413,9 +447,9 @@ impl Media {
             "-bf",
             "2",
             "-g",
-            "60",
+            &gop,
             "-keyint_min",
-            "60",
+            &gop,
             "-sc_threshold",
             "0",
             "-pix_fmt",

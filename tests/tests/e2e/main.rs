@@ -24,6 +24,7 @@ macro_rules! on_both_databases {
 mod api;
 mod bad_input;
 mod bounds;
+mod browser;
 mod config;
 mod control;
 mod faults;
