@@ -1,7 +1,8 @@
 //! The edge's API on the HTTP-FLV listener: `/api/v1/streams`, the Go edge's `/stats/time`,
 //! `/status`, `/metrics` and `/api/openapi.json`, and the listener's whole router (players too).
 
-use crate::http::{play, HttpState};
+use crate::http::play;
+use crate::state::HttpState;
 use crate::stats::NodeTotals;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub fn router(state: HttpState, metrics_apart: bool, reads: Option<Gate>) -> Router {
     Router::new()
         .route("/{app}/{file}", any(play))
-        .route("/{app}/{name}/{file}", any(crate::hls::media))
+        .route("/{app}/{name}/{file}", any(crate::hls_http::media))
         .merge(crate::page::routes())
         .merge(routes(metrics_apart, reads))
         .with_state(state)
@@ -65,7 +66,7 @@ pub fn metrics_router() -> Router<HttpState> {
     ),
     paths(
         crate::http::play,
-        crate::hls::media,
+        crate::hls_http::media,
         list_streams,
         get_stream,
         stream_time,

@@ -236,8 +236,8 @@ pub struct EdgeSettings {
     pub tls: Option<Arc<TlsFiles>>,
     /// HLS packaging and its listener: `None` when `enable_hls` is false.
     pub hls: Option<HlsSettings>,
-    /// The player page's libraries, from `player_dir`.
-    pub player_dir: crate::page::PlayerDir,
+    /// Where the player page's libraries are, from `player_dir`.
+    pub player_dir: std::path::PathBuf,
 }
 
 /// HLS packaging of every stream, from the `hls_*` keys.
@@ -379,7 +379,7 @@ impl NodeConfig for EdgeConfig {
             tls: TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("edge.{key}"), reason))?,
             hls,
-            player_dir: crate::page::PlayerDir(self.player_dir.clone().into()),
+            player_dir: self.player_dir.clone().into(),
         };
         if settings.reads_closed() {
             settings.api_credentials = Some(self.api_credentials()?);

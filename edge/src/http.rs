@@ -1,10 +1,9 @@
 //! HTTP-FLV: `GET /APP/NAME.flv` streams a live stream to a player (or, asked to upgrade, over a
-//! WebSocket: see [`crate::ws`]), and the state the handlers
-//! of `flv_addr` share. The API on the same listener is built on this module, not the
-//! other way round.
+//! WebSocket: see [`crate::ws`]); `.m3u8` on the same path goes to [`crate::hls_http`].
 
 use crate::player::{Player, PlayerBody};
-use crate::streams::{Command, Streams};
+use crate::state::HttpState;
+use crate::streams::Command;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -12,35 +11,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use relay_control::with_cors;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
-
-/// What the handlers of `flv_addr` (and of `metrics_addr`) share; cloned per request, so every
-/// field is a shared handle or a small value.
-#[derive(Clone)]
-pub struct HttpState {
-    /// Live streams by name, where a player finds the task to join.
-    pub streams: Arc<Streams>,
-    /// The queue limit of each new player, in bytes (`player_queue_bytes`).
-    pub player_queue_bytes: usize,
-    /// When the edge started; `/status` and `/metrics` report its uptime from it.
-    pub started: Instant,
-    /// The repair connection's RTT while it is up.
-    pub repair_rtt: watch::Receiver<Option<Duration>>,
-    /// The streams' routes: datagrams received and dropped, and the node's totals.
-    pub router: Arc<crate::router::Router>,
-    /// Who may play.
-    pub gate: Arc<crate::play_gate::PlayGate>,
-    /// The HTTP listeners' connections and bounds, for `/metrics`.
-    pub http: Vec<Arc<relay_control::HttpBounds>>,
-    /// Each player's response counts as one of the edge's tasks until it ends.
-    pub tasks: relay_node::Tasks,
-    /// HLS packagers by stream, and their counters.
-    pub hls: Arc<crate::hls::Hls>,
-    /// Where the player page's libraries are (`player_dir`).
-    pub player_dir: crate::page::PlayerDir,
-}
 
 fn not_found(what: &str) -> Response {
     with_cors((StatusCode::NOT_FOUND, format!("{what}\n")).into_response())
@@ -76,7 +46,7 @@ pub async fn play(
         return with_cors(StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
     if file.ends_with(".m3u8") {
-        return crate::hls::playlist(&state, &app, &file, query.as_deref()).await;
+        return crate::hls_http::playlist(&state, &app, &file, query.as_deref()).await;
     }
     let Some(key) = file.strip_suffix(".flv") else {
         return not_found("only APP/NAME.flv is served here");

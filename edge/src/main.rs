@@ -3,10 +3,10 @@
 use edge::api::router;
 use edge::config::{EdgeConfig, EdgeSettings, PlaySettings};
 use edge::error::EdgeError;
-use edge::http::HttpState;
 use edge::play_gate::{PlayGate, PlayHook};
 use edge::repair_client::run_repair_client;
 use edge::router::{MediaCounters, Router};
+use edge::state::HttpState;
 use edge::stream_task::StreamContext;
 use edge::streams::Streams;
 use relay_control::outbound::SignedPoster;
@@ -113,7 +113,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         hls,
         player_dir: settings.player_dir.clone(),
     };
-    let missing = settings.player_dir.missing();
+    let missing = edge::page::missing_assets(&settings.player_dir);
     if !missing.is_empty() {
         tracing::warn!(
             ?missing,
@@ -157,7 +157,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         None => false,
     };
     if let Some(listener) = hls_listener {
-        let router = edge::hls::router()
+        let router = edge::hls_http::router()
             .with_state(state.clone())
             .layer(axum::middleware::from_fn(relay_control::request_id_layer));
         serve("HLS", listener, router, hls_bounds);

@@ -7,14 +7,14 @@
 //! The static `play` and `player` segments win over the stream routes `/{app}/{file}`, so an app
 //! named `play` or `player` cannot be played here by those names' two-segment URLs.
 
-use crate::http::HttpState;
+use crate::state::HttpState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 
 const PLAY_HTML: &str = include_str!("page/play.html");
 const PLAY_JS: &str = include_str!("page/play.js");
@@ -25,19 +25,13 @@ const ASSETS: &[(&str, &str)] = &[
     ("hls.js", "node_modules/hls.js/dist/hls.min.js"),
 ];
 
-/// Where the page's third-party players are (`player_dir`).
-#[derive(Debug, Clone)]
-pub struct PlayerDir(pub PathBuf);
-
-impl PlayerDir {
-    /// The files the page loads that are missing, for a warning at start.
-    pub fn missing(&self) -> Vec<PathBuf> {
-        ASSETS
-            .iter()
-            .map(|(_, file)| self.0.join(file))
-            .filter(|path| !path.is_file())
-            .collect()
-    }
+/// The files the page loads that are missing from `player_dir`, for a warning at start.
+pub fn missing_assets(player_dir: &FsPath) -> Vec<PathBuf> {
+    ASSETS
+        .iter()
+        .map(|(_, file)| player_dir.join(file))
+        .filter(|path| !path.is_file())
+        .collect()
 }
 
 /// `/`, `/play/{app}/{name}` and `/player/{file}`.
@@ -121,7 +115,7 @@ async fn asset(State(state): State<HttpState>, Path(file): Path<String>) -> Resp
     let Some((_, relative)) = ASSETS.iter().find(|(name, _)| *name == file) else {
         return (StatusCode::NOT_FOUND, "no such player file\n").into_response();
     };
-    let path = state.player_dir.0.join(relative);
+    let path = state.player_dir.join(relative);
     match tokio::fs::read(&path).await {
         Ok(bytes) => typed(
             "text/javascript; charset=utf-8",
