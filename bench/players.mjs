@@ -9,7 +9,11 @@ const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) opts[argv[i].replace(/^--/, "")] = argv[i + 1];
 const seconds = Number(opts.seconds);
 const until = Date.now() + seconds * 1000;
+import { setMaxListeners } from "node:events";
+
 const stop = new AbortController();
+// Every request of every player listens for the one end-of-run signal.
+setMaxListeners(0, stop.signal);
 setTimeout(() => stop.abort(), seconds * 1000);
 
 async function flvPlayer() {
