@@ -14,6 +14,7 @@
 //! and media alike, with the request's query minus the `_HLS_*` parameters; the playlist
 //! carries that query onto every URI in it, so a signed URL for the stream covers its segments.
 
+use crate::hls::HlsStream;
 use crate::state::HttpState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -29,6 +30,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -176,6 +178,30 @@ async fn playlist_route(
     playlist(&state, &app, &file, query.as_deref()).await
 }
 
+/// The play gate's check of an HLS request (its query minus the `_HLS_*` parameters) and the
+/// stream's packager: the stream's name, its packager and the query to carry onto the URIs, or
+/// the 403 or 404 to answer.
+async fn admit(
+    state: &HttpState,
+    app: &str,
+    key: &str,
+    query: Option<&str>,
+) -> Result<(String, Arc<HlsStream>, Option<String>), Response> {
+    let carried = player_query(query);
+    if let Err(refusal) = state.gate.check(app, key, carried.as_deref()).await {
+        tracing::debug!(app, stream = key, %refusal, "HLS player refused");
+        return Err(text(StatusCode::FORBIDDEN, refusal.to_string()));
+    }
+    let name = format!("{app}/{key}");
+    match state.hls.get(&name) {
+        Some(stream) => Ok((name, stream, carried)),
+        None => Err(text(
+            StatusCode::NOT_FOUND,
+            format!("stream {name} is not live on this edge"),
+        )),
+    }
+}
+
 /// `GET /APP/NAME.m3u8`: the media playlist, once it holds what `_HLS_msn`/`_HLS_part` ask for
 /// (RFC 8216bis §6.2.5.2); held at most [`HOLD_TARGETS`] target durations, then 503. 400 for a
 /// bad or too-far request, 404 for a stream not packaged here, 501 naming the codec for a stream
@@ -187,17 +213,9 @@ pub async fn playlist(state: &HttpState, app: &str, file: &str, query: Option<&s
             "only APP/NAME.m3u8 is served here".into(),
         );
     };
-    let carried = player_query(query);
-    if let Err(refusal) = state.gate.check(app, key, carried.as_deref()).await {
-        tracing::debug!(app, stream = key, %refusal, "HLS player refused");
-        return text(StatusCode::FORBIDDEN, refusal.to_string());
-    }
-    let name = format!("{app}/{key}");
-    let Some(stream) = state.hls.get(&name) else {
-        return text(
-            StatusCode::NOT_FOUND,
-            format!("stream {name} is not live on this edge"),
-        );
+    let (name, stream, carried) = match admit(state, app, key, query).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
     let (msn, part) = match reload_params(query) {
         Ok(params) => params,
@@ -282,17 +300,9 @@ pub async fn media(
     if let Some(response) = preflight(&method) {
         return response;
     }
-    let carried = player_query(query.as_deref());
-    if let Err(refusal) = state.gate.check(&app, &key, carried.as_deref()).await {
-        tracing::debug!(app, stream = key, %refusal, "HLS player refused");
-        return text(StatusCode::FORBIDDEN, refusal.to_string());
-    }
-    let name = format!("{app}/{key}");
-    let Some(stream) = state.hls.get(&name) else {
-        return text(
-            StatusCode::NOT_FOUND,
-            format!("stream {name} is not live on this edge"),
-        );
+    let (name, stream, _) = match admit(&state, &app, &key, query.as_deref()).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
     };
     let Some(resource) = parse_uri(&file) else {
         return text(StatusCode::NOT_FOUND, format!("no {file} in {name}"));
