@@ -37,6 +37,12 @@ pub(crate) fn biz_id() -> String {
     random_token(24)
 }
 
+/// A chat message's id: its time `at` (Unix ms) in 12 hex digits, so ids sort as the messages
+/// were written, then 12 random characters (about 62 bits) that keep two nodes' ids apart.
+pub(crate) fn message_id(at: i64) -> String {
+    format!("{:012x}{}", at.max(0), random_token(12))
+}
+
 /// A random (version 4) UUID in its usual text form, for webhook event ids.
 pub(crate) fn uuid_v4() -> String {
     let mut bytes: [u8; 16] = rand::rng().random();
