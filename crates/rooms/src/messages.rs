@@ -167,7 +167,7 @@ impl Store {
     /// messages older than its newest `keep` (at least 1). A `client_msg_id` this sender
     /// already used in the room answers the first row, with `fresh` false.
     pub async fn insert_message(&self, new: &NewMessage, keep: u32) -> Result<Posted, RoomsError> {
-        if let Some(earlier) = self.message_by_client(new).await? {
+        if let Some(earlier) = self.earlier(new).await? {
             return Ok(Posted {
                 message: earlier,
                 fresh: false,
@@ -199,7 +199,7 @@ impl Store {
         .rows_affected();
         if inserted == 0 {
             // Another node (or request) wrote this client_msg_id between the look-up and here.
-            let earlier = self.message_by_client(new).await?.ok_or_else(|| {
+            let earlier = self.earlier(new).await?.ok_or_else(|| {
                 RoomsError::Corrupt("a message's client_msg_id clashed with no row".to_owned())
             })?;
             return Ok(Posted {
@@ -214,21 +214,31 @@ impl Store {
         })
     }
 
-    /// The row of `new`'s sender with its `client_msg_id` in its room, if there is one.
-    async fn message_by_client(&self, new: &NewMessage) -> Result<Option<Message>, RoomsError> {
-        let Some(client_msg_id) = new.client_msg_id.as_deref() else {
-            return Ok(None);
-        };
+    /// The message `user_id` sent in `live_id` with `client_msg_id`, if there is one.
+    pub async fn message_by_client(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<Message>, RoomsError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM room_messages \
              WHERE live_id = $1 AND user_id = $2 AND client_msg_id = $3"
         ))
-        .bind(new.live_id.as_str())
-        .bind(new.user_id.as_str())
+        .bind(live_id)
+        .bind(user_id)
         .bind(client_msg_id)
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(message_from_row).transpose()
+    }
+
+    /// The earlier row of a retry of `new`.
+    async fn earlier(&self, new: &NewMessage) -> Result<Option<Message>, RoomsError> {
+        match new.client_msg_id.as_deref() {
+            Some(id) => self.message_by_client(&new.live_id, &new.user_id, id).await,
+            None => Ok(None),
+        }
     }
 
     /// Deletes `live_id`'s messages older than its newest `keep`; returns how many.
