@@ -229,6 +229,7 @@ mod tests {
         use fuzz_harness::json_body;
         let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
+        let mut parsed_messages = 0;
         for kind in ["corpus", "regressions"] {
             let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("room_json")) else {
                 continue;
@@ -249,10 +250,18 @@ mod tests {
                 json_body::<pk::InviteBody>(&body);
                 json_body::<pk::AnswerBody>(&body);
                 json_body::<pk::RelayStartBody>(&body);
-                json_body::<chat_rules::MessageBody>(&body);
+                if let Some(message) = json_body::<chat_rules::MessageBody>(&body) {
+                    // Its checks take whatever parses, without a panic.
+                    let checked = chat_rules::check_message(&message, 200);
+                    parsed_messages += usize::from(checked.is_ok());
+                }
                 json_body::<chat_rules::SystemMessageBody>(&body);
             }
         }
         assert_eq!(parsed_users, 1, "the corpus's user seed is a user body");
+        assert_eq!(
+            parsed_messages, 1,
+            "the corpus's message seed is a valid message body"
+        );
     }
 }
