@@ -5,7 +5,8 @@
 -- released: add a new numbered file.
 
 -- One row per message. message_id starts with its time in 12 hex digits, so ordering by it is
--- ordering by time (two messages of one millisecond are in any order). user_id is "" for a
+-- ordering by time (two messages of one millisecond from one node keep their order, from two
+-- nodes they are in any order). user_id is "" for a
 -- system message from the app's server. style is the danmaku style as JSON text, or NULL.
 -- recalled_at is set once when the message is withdrawn; history leaves recalled ones out.
 CREATE TABLE room_messages (

@@ -54,7 +54,7 @@ async fn messages_are_stored_and_retries_deduplicated(db: TestDb) {
         (&danmaku, T0, false)
     );
     assert_eq!(message.body.role, MessageRole::Viewer);
-    assert_eq!(message.message_id.len(), 24, "{}", message.message_id);
+    assert_eq!(message.message_id.len(), 26, "{}", message.message_id);
     assert_eq!(
         store
             .get_message(live_id, &message.message_id)
@@ -153,6 +153,15 @@ async fn history_is_newest_first_without_recalled(db: TestDb) {
     assert_eq!(texts(&store, live_id).await, ["m4", "m2", "m1", "m0"]);
     let page = store.list_messages(live_id, page(1, 20)).await.unwrap();
     assert_eq!(page.total_count, 4);
+
+    // Messages of one millisecond keep the order they were written in.
+    for text in ["s1", "s2", "s3"] {
+        store
+            .insert_message(&said(live_id, "amy", text, None), 1000)
+            .await
+            .unwrap();
+    }
+    assert_eq!(texts(&store, live_id).await[..4], ["s3", "s2", "s1", "m4"]);
 
     // Unknown, or another room's.
     let other = create(&store, "ann", "other").await;
