@@ -160,6 +160,28 @@ pub struct CloudConfig {
     /// `gift_reconcile_s`, default 5, 1–3600 s: interval of re-asking about unsettled
     /// payments, and the first retry wait after an unclear answer.
     pub gift_reconcile_s: u64,
+    /// `chat_max_length`, default 200, 1–5000 characters: the longest chat message or danmaku.
+    pub chat_max_length: usize,
+    /// `chat_rate_per_10s`, default 10, 0–1000: messages one user may send in one room per
+    /// 10 s (a sliding window); 0 turns the limit off.
+    pub chat_rate_per_10s: u32,
+    /// `chat_history_per_room`, default 1000, 1–100000: messages kept per room; each new one
+    /// deletes those older than the newest this many.
+    pub chat_history_per_room: u32,
+    /// `chat_blocked_words`, default `[]`: words (1–64 characters each, at most 10000) a
+    /// message may not contain, matched case-insensitively.
+    pub chat_blocked_words: Vec<String>,
+    /// `chat_blocked_words_action`, default `"refuse"`: `refuse` (403 code 607) or `mask`
+    /// (each blocked word replaced by as many `*`).
+    pub chat_blocked_words_action: String,
+    /// `chat_review_url`, default `""`: http(s) URL asked, signed with `callback_secret`,
+    /// whether a client's message may go out; `""` turns the review off.
+    pub chat_review_url: String,
+    /// `chat_review_timeout_ms`, default 500, 50–10000 ms: longest a review call may take.
+    pub chat_review_timeout_ms: u64,
+    /// `chat_review_on_error`, default `"block"`: what a message gets when the review call
+    /// fails: `block` (503) or `pass` (delivered).
+    pub chat_review_on_error: String,
     /// `rtmp_max_connections`, default 1000, at least 1: RTMP connections held at once; one
     /// more is closed and counted.
     pub rtmp_max_connections: usize,
@@ -272,6 +294,14 @@ impl Default for CloudConfig {
             gift_timeout_ms: 3000,
             gift_max_custom_amount: 100_000,
             gift_reconcile_s: 5,
+            chat_max_length: 200,
+            chat_rate_per_10s: 10,
+            chat_history_per_room: 1000,
+            chat_blocked_words: Vec::new(),
+            chat_blocked_words_action: "refuse".into(),
+            chat_review_url: String::new(),
+            chat_review_timeout_ms: 500,
+            chat_review_on_error: "block".into(),
             rtmp_max_connections: 1000,
             rtmp_max_connections_per_ip: 32,
             rtmp_handshake_timeout_s: 10,

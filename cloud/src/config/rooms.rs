@@ -4,7 +4,10 @@ use super::file::CloudConfig;
 use relay_control::auth::{PlayKeyRefusal, PushKeys, SecretKey, ServerAuth};
 use relay_node::NodeError;
 use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};
-use relay_rooms_api::{PlayLinks, RoomsSettings};
+use relay_rooms_api::{
+    BlockedWordsAction, ChatSettings, PlayLinks, ReviewConfig, ReviewOnError, RoomsSettings,
+    WordFilter,
+};
 use std::time::Duration;
 
 /// Shortest `jwt_key`: tokens are HS256, and a short key can be searched for offline from one
@@ -48,6 +51,78 @@ fn gift_settings(config: &CloudConfig) -> Result<(Option<PaymentConfig>, Duratio
         }
     };
     Ok((payment, reconcile))
+}
+
+/// Most words in `chat_blocked_words`, and the longest one (characters).
+const MAX_BLOCKED_WORDS: usize = 10_000;
+const MAX_BLOCKED_WORD_CHARS: usize = 64;
+
+/// The chat keys: lengths, rate, history, the word list and the review call.
+fn chat_settings(config: &CloudConfig) -> Result<ChatSettings, NodeError> {
+    if !(1..=5000).contains(&config.chat_max_length) {
+        return Err(bad("cloud.chat_max_length", "must be 1 to 5000 characters"));
+    }
+    if config.chat_rate_per_10s > 1000 {
+        return Err(bad(
+            "cloud.chat_rate_per_10s",
+            "must be 0 (no limit) to 1000 messages",
+        ));
+    }
+    if !(1..=100_000).contains(&config.chat_history_per_room) {
+        return Err(bad("cloud.chat_history_per_room", "must be 1 to 100000"));
+    }
+    let words = &config.chat_blocked_words;
+    if words.len() > MAX_BLOCKED_WORDS {
+        return Err(bad(
+            "cloud.chat_blocked_words",
+            format!("at most {MAX_BLOCKED_WORDS} words"),
+        ));
+    }
+    if let Some(word) = words
+        .iter()
+        .find(|word| word.trim().is_empty() || word.chars().count() > MAX_BLOCKED_WORD_CHARS)
+    {
+        return Err(bad(
+            "cloud.chat_blocked_words",
+            format!("{word:?}: each word must be 1 to {MAX_BLOCKED_WORD_CHARS} characters"),
+        ));
+    }
+    let action = BlockedWordsAction::parse(&config.chat_blocked_words_action)
+        .ok_or_else(|| bad("cloud.chat_blocked_words_action", "must be refuse or mask"))?;
+    WordFilter::new(words, action).map_err(|e| bad("cloud.chat_blocked_words", e))?;
+    if !(50..=10_000).contains(&config.chat_review_timeout_ms) {
+        return Err(bad(
+            "cloud.chat_review_timeout_ms",
+            "must be 50 to 10000 ms",
+        ));
+    }
+    let on_error = ReviewOnError::parse(&config.chat_review_on_error)
+        .ok_or_else(|| bad("cloud.chat_review_on_error", "must be block or pass"))?;
+    let review = match config.chat_review_url.trim() {
+        "" => None,
+        url => {
+            signing_secret(config, "chat_review_url")?;
+            let review = ReviewConfig {
+                url: url.to_owned(),
+                secret: config.callback_secret.clone(),
+                timeout: Duration::from_millis(config.chat_review_timeout_ms),
+                on_error,
+            };
+            // Made once here to check the URL (and TLS set-up); the room API makes its own.
+            review
+                .reviewer()
+                .map_err(|e| bad("cloud.chat_review_url", e))?;
+            Some(review)
+        }
+    };
+    Ok(ChatSettings {
+        max_length: config.chat_max_length,
+        rate_per_10s: config.chat_rate_per_10s,
+        history_per_room: config.chat_history_per_room,
+        blocked_words: words.clone(),
+        blocked_words_action: action,
+        review,
+    })
 }
 
 /// The key room play URLs are signed with: the edges' `play_key`, with `play_auth: expiry`.
@@ -217,5 +292,95 @@ pub fn rooms_settings(
         gift_payment,
         gift_max_custom_amount: config.gift_max_custom_amount,
         gift_reconcile,
+        chat: chat_settings(config)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change to the defaults, and the start of the error it must give.
+    type Case = (fn(&mut CloudConfig), &'static str);
+
+    fn chat(change: impl FnOnce(&mut CloudConfig)) -> Result<ChatSettings, String> {
+        let mut config = CloudConfig::default();
+        change(&mut config);
+        chat_settings(&config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn chat_keys_have_defaults_and_refuse_bad_values() {
+        let defaults = chat(|_| {}).unwrap();
+        assert_eq!(
+            (
+                defaults.max_length,
+                defaults.rate_per_10s,
+                defaults.history_per_room,
+                defaults.blocked_words_action,
+            ),
+            (200, 10, 1000, BlockedWordsAction::Refuse)
+        );
+        assert!(defaults.blocked_words.is_empty() && defaults.review.is_none());
+        let cases: Vec<Case> = vec![
+            (|c| c.chat_max_length = 0, "cloud.chat_max_length: "),
+            (|c| c.chat_rate_per_10s = 1001, "cloud.chat_rate_per_10s: "),
+            (
+                |c| c.chat_history_per_room = 0,
+                "cloud.chat_history_per_room: ",
+            ),
+            (
+                |c| c.chat_blocked_words = vec![" ".into()],
+                "cloud.chat_blocked_words: ",
+            ),
+            (
+                |c| c.chat_blocked_words = vec!["x".repeat(65)],
+                "cloud.chat_blocked_words: ",
+            ),
+            (
+                |c| c.chat_blocked_words_action = "drop".into(),
+                "cloud.chat_blocked_words_action: ",
+            ),
+            (
+                |c| c.chat_review_timeout_ms = 10,
+                "cloud.chat_review_timeout_ms: ",
+            ),
+            (
+                |c| c.chat_review_on_error = "retry".into(),
+                "cloud.chat_review_on_error: ",
+            ),
+            (
+                |c| c.chat_review_url = "http://app/review".into(),
+                "cloud.callback_secret: ",
+            ),
+            (
+                |c| {
+                    c.chat_review_url = "app/review".into();
+                    c.callback_secret = "0123456789abcdef".into();
+                },
+                "cloud.chat_review_url: ",
+            ),
+        ];
+        for (change, prefix) in cases {
+            let error = chat(change).unwrap_err();
+            assert!(error.starts_with(prefix), "{prefix}: {error}");
+        }
+        let set = chat(|c| {
+            c.chat_rate_per_10s = 0;
+            c.chat_blocked_words = vec!["spam".into()];
+            c.chat_blocked_words_action = "mask".into();
+            c.chat_review_url = "http://127.0.0.1:9/review".into();
+            c.callback_secret = "0123456789abcdef".into();
+            c.chat_review_timeout_ms = 750;
+            c.chat_review_on_error = "pass".into();
+        })
+        .unwrap();
+        assert_eq!(set.rate_per_10s, 0);
+        assert_eq!(set.blocked_words_action, BlockedWordsAction::Mask);
+        let review = set.review.expect("a review");
+        assert_eq!(
+            (review.timeout, review.on_error),
+            (Duration::from_millis(750), ReviewOnError::Pass)
+        );
+    }
 }

@@ -8,17 +8,21 @@
 //!
 //! The files are layered, each using only those below it:
 //! - at the bottom, what has no handler: the clock (`clock`), errors, settings, views, the
-//!   webhook events (`webhook_events`), and the in-memory state each resource keeps: the event
+//!   webhook events (`webhook_events`), the chat rules and review call (`chat_rules`,
+//!   `chat_review`), and the in-memory state each resource keeps: the event
 //!   hub (`event_hub`), like tallies (`tallies`), PK links (`pk_links`), the sanction cache
 //!   (`sanctions`), in `reloaded` caches where the watchdog reloads them;
 //! - `state`: [`Rooms`] and its domain methods, over the bottom;
 //! - `auth`: who calls, read with the state's keys;
 //! - the resources' handlers (`users`, `rooms`, `audience`, `events`, `likes`, `gifts` over
-//!   `gift_rules`, `pk`, `moderation`), the media hooks (`publish`) and the jobs (`jobs`);
+//!   `gift_rules`, `pk`, `moderation`, `chat`), the media hooks (`publish`) and the jobs (`jobs`);
 //! - this file, which only declares, re-exports and assembles the routes and their document.
 
 mod audience;
 mod auth;
+mod chat;
+mod chat_review;
+mod chat_rules;
 mod clock;
 mod error;
 mod event_hub;
@@ -44,12 +48,14 @@ mod users;
 mod views;
 mod webhook_events;
 
+pub use chat_review::{ReviewConfig, ReviewOnError};
+pub use chat_rules::{BlockedWordsAction, WordFilter};
 pub use clock::{unix_ms, unix_s};
 pub use error::{store_error, CODE_BAD_STATE};
 pub use event_hub::EventHub;
 pub use hooks::{LiveFacts, NoMedia, PublishDecision, PublishHooks};
 pub use jobs::{reconcile_gifts, watch_rooms};
-pub use settings::RoomsSettings;
+pub use settings::{ChatSettings, RoomsSettings};
 pub use state::{AppLinks, Rooms};
 pub use tagging::tagged;
 pub use views::PlayLinks;
@@ -79,7 +85,9 @@ use utoipa_axum::router::OpenApiRouter;
     relay_rooms::GiftStatus,
     gifts::GiftTotalsView,
     gift_rules::SendBody,
-    gifts::ConfirmBody
+    gifts::ConfirmBody,
+    chat::MessageView,
+    chat_rules::Style
 )))]
 struct RoomsDoc;
 
@@ -96,6 +104,7 @@ impl Rooms {
             .merge(tagged(gifts::router(self.clone()), "gifts"))
             .merge(tagged(pk::router(self.clone()), "pk"))
             .merge(tagged(moderation::router(self.clone()), "moderation"))
+            .merge(tagged(chat::router(self.clone()), "chat"))
     }
 }
 
@@ -141,6 +150,7 @@ mod tests {
             gift_payment: None,
             gift_max_custom_amount: 1_000_000,
             gift_reconcile: seconds(10),
+            chat: ChatSettings::default(),
         }
     }
 
@@ -215,10 +225,11 @@ mod tests {
     /// private to this crate, so the replay is here).
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
-        use super::{gift_rules, gifts, likes, moderation, pk, rooms, users};
+        use super::{chat_rules, gift_rules, gifts, likes, moderation, pk, rooms, users};
         use fuzz_harness::json_body;
         let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
+        let mut parsed_messages = 0;
         for kind in ["corpus", "regressions"] {
             let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("room_json")) else {
                 continue;
@@ -239,8 +250,18 @@ mod tests {
                 json_body::<pk::InviteBody>(&body);
                 json_body::<pk::AnswerBody>(&body);
                 json_body::<pk::RelayStartBody>(&body);
+                if let Some(message) = json_body::<chat_rules::MessageBody>(&body) {
+                    // Its checks take whatever parses, without a panic.
+                    let checked = chat_rules::check_message(&message, 200);
+                    parsed_messages += usize::from(checked.is_ok());
+                }
+                json_body::<chat_rules::SystemMessageBody>(&body);
             }
         }
         assert_eq!(parsed_users, 1, "the corpus's user seed is a user body");
+        assert_eq!(
+            parsed_messages, 1,
+            "the corpus's message seed is a valid message body"
+        );
     }
 }

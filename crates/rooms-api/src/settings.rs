@@ -1,5 +1,7 @@
 //! The keys of the live-room API, as the node's configuration checked them.
 
+use crate::chat_review::ReviewConfig;
+use crate::chat_rules::BlockedWordsAction;
 use crate::views::PlayLinks;
 use relay_control::auth::{SecretKey, ServerAuth};
 use relay_rooms::{Backoff, PaymentConfig, PresenceConfig, WebhookConfig};
@@ -49,4 +51,38 @@ pub struct RoomsSettings {
     /// How often the reconciler looks for unsettled payments, and the first wait before an
     /// inconclusive one is asked again.
     pub gift_reconcile: Duration,
+    /// Chat and danmaku: lengths, rate, history, blocked words and the review call.
+    pub chat: ChatSettings,
+}
+
+/// The `chat_*` keys.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// Longest message, in characters (`chat_max_length`).
+    pub max_length: usize,
+    /// Messages one user may send in one room per 10 s; 0: no limit (`chat_rate_per_10s`).
+    pub rate_per_10s: u32,
+    /// Messages kept per room; each new one deletes the older (`chat_history_per_room`).
+    pub history_per_room: u32,
+    /// Words refused or masked, matched case-insensitively (`chat_blocked_words`).
+    pub blocked_words: Vec<String>,
+    /// What a message with one of them gets (`chat_blocked_words_action`).
+    pub blocked_words_action: BlockedWordsAction,
+    /// The review call; `None` when `chat_review_url` is "".
+    pub review: Option<ReviewConfig>,
+}
+
+impl Default for ChatSettings {
+    /// The shipped defaults: 200 characters, 10 messages per 10 s, 1000 kept, no word list,
+    /// no review.
+    fn default() -> Self {
+        ChatSettings {
+            max_length: 200,
+            rate_per_10s: 10,
+            history_per_room: 1000,
+            blocked_words: Vec::new(),
+            blocked_words_action: BlockedWordsAction::Refuse,
+            review: None,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! not, and knowing one must not give the other (the vendor servers derived one from the other).
 
 use rand::Rng;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -35,6 +36,16 @@ pub(crate) fn stream_name() -> String {
 /// random bits, so no client can guess another's and none repeats across nodes.
 pub(crate) fn biz_id() -> String {
     random_token(24)
+}
+
+/// A chat message's id: its time `at` (Unix ms) in 12 hex digits, so ids sort as the messages
+/// were written; then this process's message count in 4 hex digits (wrapping), so two messages
+/// of one millisecond from one node keep their order; then 10 random characters (about 51
+/// bits) that keep two nodes' ids apart.
+pub(crate) fn message_id(at: i64) -> String {
+    static COUNT: AtomicU16 = AtomicU16::new(0);
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("{:012x}{count:04x}{}", at.max(0), random_token(10))
 }
 
 /// A random (version 4) UUID in its usual text form, for webhook event ids.

@@ -1,6 +1,6 @@
 //! Live rooms: users mirrored from the app, rooms (one row per broadcast, with the state machine
 //! created → live → ended), PK sessions between two rooms, moderation (bans, kicks, mutes),
-//! the webhook outbox and gifts (catalogue and ledger), behind one [`Store`]; who is watching,
+//! the webhook outbox, gifts (catalogue and ledger) and rooms' chat history, behind one [`Store`]; who is watching,
 //! kept in memory ([`Presence`]); the worker that delivers the outbox's events to the app
 //! ([`WebhookWorker`]); and the payment of gifts through the app's payment service, with its
 //! reconciler ([`Payments`]).
@@ -21,6 +21,7 @@ mod delivery;
 mod error;
 mod gifts;
 mod ids;
+mod messages;
 mod migrate;
 mod moderation;
 mod outbox;
@@ -43,6 +44,7 @@ pub use gifts::{
     Claimant, Gift, GiftQuery, GiftRecord, GiftStatus, GiftTotals, NewGift, NewGiftRecord, Opened,
     Settlement,
 };
+pub use messages::{Message, MessageKind, MessageRole, NewMessage, Posted};
 pub use migrate::SCHEMA_VERSION;
 pub use moderation::{Ban, Sanction, SanctionKind};
 pub use outbox::Backoff;

@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "gifts",
         sql: include_str!("../migrations/0004_gifts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "chat_messages",
+        sql: include_str!("../migrations/0005_chat_messages.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

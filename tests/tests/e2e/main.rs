@@ -25,6 +25,7 @@ mod api;
 mod bad_input;
 mod bounds;
 mod browser;
+mod chat;
 mod config;
 mod control;
 mod faults;

@@ -26,6 +26,7 @@ macro_rules! on_both_databases {
 
 mod delivery;
 mod gifts;
+mod messages;
 mod moderation;
 mod open;
 mod outbox;
