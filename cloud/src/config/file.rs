@@ -160,6 +160,12 @@ pub struct CloudConfig {
     /// `gift_reconcile_s`, default 5, 1–3600 s: interval of re-asking about unsettled
     /// payments, and the first retry wait after an unclear answer.
     pub gift_reconcile_s: u64,
+    /// `events_token_ttl_s`, default 60, 1–3600 s: how long an event-stream token (for
+    /// browsers' `EventSource`, in the stream's URL) may be used to open its room's stream.
+    pub events_token_ttl_s: u64,
+    /// `cors_allow_origins`, default `[]` (no CORS headers): origins (`https://app.example`,
+    /// or `"*"` for any) whose pages may call `/client/*`, the event stream included.
+    pub cors_allow_origins: Vec<String>,
     /// `rtmp_max_connections`, default 1000, at least 1: RTMP connections held at once; one
     /// more is closed and counted.
     pub rtmp_max_connections: usize,
@@ -272,6 +278,8 @@ impl Default for CloudConfig {
             gift_timeout_ms: 3000,
             gift_max_custom_amount: 100_000,
             gift_reconcile_s: 5,
+            events_token_ttl_s: 60,
+            cors_allow_origins: Vec::new(),
             rtmp_max_connections: 1000,
             rtmp_max_connections_per_ip: 32,
             rtmp_handshake_timeout_s: 10,

@@ -83,6 +83,9 @@ pub struct CloudSettings {
     pub rtmp_limits: crate::rtmp::RtmpLimits,
     /// Limits of `api_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,
+    /// The origins whose pages may call `/client/*`, from `cors_allow_origins`; `None`: no
+    /// CORS headers.
+    pub cors: Option<crate::cors::ClientCors>,
     /// HTTPS on `api_addr` and `metrics_addr`, from `cert_file` and `key_file`; `None`: HTTP.
     pub tls: Option<std::sync::Arc<relay_control::tls::TlsFiles>>,
 }
@@ -201,6 +204,10 @@ impl NodeConfig for CloudConfig {
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,
+            cors: crate::cors::ClientCors::parse(
+                "cloud.cors_allow_origins",
+                &self.cors_allow_origins,
+            )?,
             tls: relay_control::tls::TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("cloud.{key}"), reason))?,
         })

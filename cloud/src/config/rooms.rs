@@ -217,5 +217,10 @@ pub fn rooms_settings(
         gift_payment,
         gift_max_custom_amount: config.gift_max_custom_amount,
         gift_reconcile,
+        events_token_ttl: seconds(
+            "cloud.events_token_ttl_s",
+            config.events_token_ttl_s,
+            1..=3600,
+        )?,
     })
 }

@@ -11,7 +11,7 @@
 //! The events themselves are kept by the [`EventHub`](crate::event_hub::EventHub); this file
 //! serves them.
 
-use crate::auth::ClientCaller;
+use crate::auth::StreamCaller;
 use crate::event_hub::RoomEvent;
 use crate::rooms::ended;
 use crate::state::Rooms;
@@ -36,7 +36,7 @@ pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
     params(("live_id" = String, Path), ("Last-Event-ID" = Option<String>, Header)),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
 pub async fn room_events(
-    _caller: ClientCaller,
+    _caller: StreamCaller,
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
     headers: axum::http::HeaderMap,

@@ -13,7 +13,8 @@
 //!   (`sanctions`), in `reloaded` caches where the watchdog reloads them;
 //! - `state`: [`Rooms`] and its domain methods, over the bottom;
 //! - `auth`: who calls, read with the state's keys;
-//! - the resources' handlers (`users`, `rooms`, `audience`, `events`, `likes`, `gifts` over
+//! - the resources' handlers (`users`, `rooms`, `audience`, `events` with its
+//!   token (`events_token`), `likes`, `gifts` over
 //!   `gift_rules`, `pk`, `moderation`), the media hooks (`publish`) and the jobs (`jobs`);
 //! - this file, which only declares, re-exports and assembles the routes and their document.
 
@@ -23,6 +24,7 @@ mod clock;
 mod error;
 mod event_hub;
 mod events;
+mod events_token;
 mod gift_rules;
 mod gifts;
 mod hooks;
@@ -92,6 +94,7 @@ impl Rooms {
             .merge(tagged(rooms::router(self.clone()), "rooms"))
             .merge(tagged(audience::router(self.clone()), "audience"))
             .merge(tagged(events::router(self.clone()), "events"))
+            .merge(tagged(events_token::router(self.clone()), "events"))
             .merge(tagged(likes::router(self.clone()), "likes"))
             .merge(tagged(gifts::router(self.clone()), "gifts"))
             .merge(tagged(pk::router(self.clone()), "pk"))
@@ -141,6 +144,7 @@ mod tests {
             gift_payment: None,
             gift_max_custom_amount: 1_000_000,
             gift_reconcile: seconds(10),
+            events_token_ttl: seconds(60),
         }
     }
 

@@ -27,6 +27,7 @@ mod bounds;
 mod browser;
 mod config;
 mod control;
+mod cors;
 mod faults;
 mod forgery;
 mod gifts;
