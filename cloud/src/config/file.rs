@@ -142,6 +142,10 @@ pub struct CloudConfig {
     /// `callback_retry_s`, default 10, 1–3600 s: wait after a failed webhook delivery,
     /// doubling per further failure up to an hour.
     pub callback_retry_s: u64,
+    /// `callback_dead_after_s`, default 86400, 0 (never) or 1–2592000 s: an event still
+    /// undelivered this long after it was written, and tried, is a dead letter, no longer sent
+    /// (listed and retried under `/admin/webhook/dead`).
+    pub callback_dead_after_s: u64,
     /// `pk_invite_timeout_s`, default 10, 1–3600 s: an unanswered PK invitation times out
     /// after this.
     pub pk_invite_timeout_s: u64,
@@ -272,6 +276,7 @@ impl Default for CloudConfig {
             callback_addr: String::new(),
             callback_secret: String::new(),
             callback_retry_s: 10,
+            callback_dead_after_s: 86_400,
             pk_invite_timeout_s: 10,
             kick_block_s: 600,
             gift_addr: String::new(),

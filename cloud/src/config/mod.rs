@@ -635,7 +635,7 @@ mod tests {
     #[test]
     fn room_keys_are_checked() {
         type Change = fn(&mut CloudConfig);
-        let cases: [(Change, &str); 14] = [
+        let cases: [(Change, &str); 19] = [
             (|c| c.jwt_key = "short".into(), "cloud.jwt_key: "),
             (
                 |c| c.database_url = "mysql://x".into(),
@@ -683,6 +683,23 @@ mod tests {
                 "cloud.gift_max_custom_amount: ",
             ),
             (|c| c.gift_reconcile_s = 0, "cloud.gift_reconcile_s: "),
+            (|c| c.events_token_ttl_s = 0, "cloud.events_token_ttl_s: "),
+            (
+                |c| c.events_token_ttl_s = 3601,
+                "cloud.events_token_ttl_s: ",
+            ),
+            (
+                |c| c.callback_dead_after_s = 30 * 86_400 + 1,
+                "cloud.callback_dead_after_s: ",
+            ),
+            (
+                |c| c.cors_allow_origins = vec!["app.example".into()],
+                "cloud.cors_allow_origins: ",
+            ),
+            (
+                |c| c.cors_allow_origins = vec!["https://app.example/page".into()],
+                "cloud.cors_allow_origins: ",
+            ),
         ];
         for (change, prefix) in cases {
             let mut config = CloudConfig::default();
@@ -709,6 +726,26 @@ mod tests {
         assert_eq!(payment.timeout, std::time::Duration::from_millis(1500));
         assert_eq!(payment.retry.first, std::time::Duration::from_secs(2));
         assert_eq!(rooms.gift_reconcile, std::time::Duration::from_secs(2));
+        let seconds = std::time::Duration::from_secs;
+        let webhooks = |dead_after_s| {
+            let config = CloudConfig {
+                callback_addr: "http://127.0.0.1:9/hook".into(),
+                callback_secret: "0123456789abcdef".into(),
+                callback_dead_after_s: dead_after_s,
+                ..CloudConfig::default()
+            };
+            config
+                .validate()
+                .unwrap()
+                .rooms
+                .callback
+                .expect("callback_addr set")
+        };
+        assert_eq!(webhooks(86_400).dead_after, Some(seconds(86_400)));
+        assert_eq!(webhooks(0).dead_after, None, "0 never gives up");
+        let defaults = CloudConfig::default().validate().unwrap();
+        assert_eq!(defaults.rooms.events_token_ttl, seconds(60));
+        assert!(defaults.cors.is_none(), "no CORS by default");
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! - `auth`: who calls, read with the state's keys;
 //! - the resources' handlers (`users`, `rooms`, `audience`, `events` with its
 //!   token (`events_token`), `likes`, `gifts` over
-//!   `gift_rules`, `pk`, `moderation`), the media hooks (`publish`) and the jobs (`jobs`);
+//!   `gift_rules`, `pk`, `moderation`, the
+//!   outbox's dead letters `webhooks`), the media hooks (`publish`) and the jobs (`jobs`);
 //! - this file, which only declares, re-exports and assembles the routes and their document.
 
 mod audience;
@@ -45,6 +46,7 @@ mod tallies;
 mod users;
 mod views;
 mod webhook_events;
+mod webhooks;
 
 pub use clock::{unix_ms, unix_s};
 pub use error::{store_error, CODE_BAD_STATE};
@@ -99,6 +101,7 @@ impl Rooms {
             .merge(tagged(gifts::router(self.clone()), "gifts"))
             .merge(tagged(pk::router(self.clone()), "pk"))
             .merge(tagged(moderation::router(self.clone()), "moderation"))
+            .merge(tagged(webhooks::router(self.clone()), "webhooks"))
     }
 }
 

@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "gifts",
         sql: include_str!("../migrations/0004_gifts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox_room_dead",
+        sql: include_str!("../migrations/0006_outbox_room_dead.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

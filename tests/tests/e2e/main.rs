@@ -28,6 +28,7 @@ mod browser;
 mod config;
 mod control;
 mod cors;
+mod dead_letters;
 mod faults;
 mod forgery;
 mod gifts;
