@@ -43,6 +43,7 @@ mod players;
 mod publish_auth;
 mod recording;
 mod resilience;
+mod room_browser;
 mod rooms;
 mod supervisor;
 mod tls;
