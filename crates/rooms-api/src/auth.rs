@@ -148,6 +148,9 @@ pub struct StreamCaller;
 pub struct StreamQuery {
     /// An event-stream token of this room, in place of the `Authorization` header.
     pub token: Option<String>,
+    /// The id of the last event seen, for clients that cannot send `Last-Event-ID` (a
+    /// WebSocket).
+    pub last_event_id: Option<String>,
 }
 
 impl FromRequestParts<Arc<Rooms>> for StreamCaller {

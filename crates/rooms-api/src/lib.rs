@@ -14,7 +14,7 @@
 //! - `state`: [`Rooms`] and its domain methods, over the bottom;
 //! - `auth`: who calls, read with the state's keys;
 //! - the resources' handlers (`users`, `rooms`, `audience`, `events` with its
-//!   token (`events_token`), `likes`, `gifts` over
+//!   token (`events_token`) and WebSocket variant (`events_ws`), `likes`, `gifts` over
 //!   `gift_rules`, `pk`, `moderation`, the
 //!   outbox's dead letters `webhooks`), the media hooks (`publish`) and the jobs (`jobs`);
 //! - this file, which only declares, re-exports and assembles the routes and their document.
@@ -26,6 +26,7 @@ mod error;
 mod event_hub;
 mod events;
 mod events_token;
+mod events_ws;
 mod gift_rules;
 mod gifts;
 mod hooks;
@@ -97,6 +98,7 @@ impl Rooms {
             .merge(tagged(audience::router(self.clone()), "audience"))
             .merge(tagged(events::router(self.clone()), "events"))
             .merge(tagged(events_token::router(self.clone()), "events"))
+            .merge(tagged(events_ws::router(self.clone()), "events"))
             .merge(tagged(likes::router(self.clone()), "likes"))
             .merge(tagged(gifts::router(self.clone()), "gifts"))
             .merge(tagged(pk::router(self.clone()), "pk"))
@@ -222,7 +224,7 @@ mod tests {
     /// private to this crate, so the replay is here).
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
-        use super::{gift_rules, gifts, likes, moderation, pk, rooms, users};
+        use super::{events_ws, gift_rules, gifts, likes, moderation, pk, rooms, users};
         use fuzz_harness::json_body;
         let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
@@ -246,6 +248,7 @@ mod tests {
                 json_body::<pk::InviteBody>(&body);
                 json_body::<pk::AnswerBody>(&body);
                 json_body::<pk::RelayStartBody>(&body);
+                json_body::<events_ws::ClientFrame>(&body);
             }
         }
         assert_eq!(parsed_users, 1, "the corpus's user seed is a user body");

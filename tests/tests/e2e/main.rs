@@ -29,6 +29,7 @@ mod config;
 mod control;
 mod cors;
 mod dead_letters;
+mod events_ws;
 mod faults;
 mod forgery;
 mod gifts;

@@ -6,6 +6,7 @@
 //! message with `fetch`; the like and the message must come back on the stream.
 
 use crate::browser::web_dir;
+use crate::events_ws::live_room;
 use crate::rooms::start;
 use e2e_tests::rooms::Db;
 use e2e_tests::util::free_port;
@@ -30,15 +31,7 @@ fn a_page_on_another_origin_joins_listens_likes_and_chats() {
     api.register("fan");
     let anchor = api.token("anchor");
     let fan = api.token("fan");
-    let room = api.create_room("anchor", "browser");
-    let live_id = room["live_id"].as_str().unwrap_or_default().to_owned();
-    api.client(
-        &anchor,
-        "PUT",
-        &format!("/client/live/room/{live_id}"),
-        None,
-    )
-    .ok("start the room");
+    let live_id = live_room(&api, &anchor, "browser", None);
     let text = "hello from the browser ✓";
 
     let output = Command::new("node")
