@@ -1,7 +1,7 @@
 // A live room's page in headless Chromium, served from an origin of its own, using the cloud's
 // room API as a browser app would: fetch with the client token (CORS), an EventSource on the
-// room's event stream with an event-stream token in its URL, a like and a chat message sent
-// with fetch. Reports what the page saw as one JSON object on stdout. Used by the end-to-end
+// room's event stream and a WebSocket on its WebSocket variant, both with the event-stream
+// token in their URL, a like and a chat message sent with fetch. Reports what the page saw as one JSON object on stdout. Used by the end-to-end
 // tests (tests/tests/e2e/room_browser.rs).
 //
 //   node web/test/room.mjs --page-port PORT --api http://HOST:PORT --token JWT --room LIVE_ID
@@ -9,8 +9,8 @@
 //
 // The page is served at http://127.0.0.1:PAGE_PORT/ (so the API, on another port, is another
 // origin) and takes the API base, the token, the room and the chat text from its URL. The run
-// ends once the page has seen the like and the chat message come back on the stream (or the
-// chat send failed), or after --seconds.
+// ends once the page has seen the like come back on both streams and the chat message on the
+// event stream (or the chat send failed), or after --seconds.
 import http from "node:http";
 import { launchChromium } from "./chromium.mjs";
 
@@ -36,7 +36,7 @@ const api = query.get("api");
 const token = query.get("token");
 const room = query.get("room");
 const chat = query.get("chat");
-const report = (window.room = { steps: {}, events: [], errors: [], done: false });
+const report = (window.room = { steps: {}, events: [], socketFrames: [], errors: [], done: false });
 const show = () => (document.getElementById("log").textContent = JSON.stringify(report, null, 1));
 async function call(method, path, body) {
   const headers = { Authorization: "Bearer " + token };
@@ -71,6 +71,16 @@ try {
     setTimeout(() => reject(new Error("the event stream did not open")), 10000);
   });
   report.steps.open = true;
+  const socket = new WebSocket(url.replace(/^http/, "ws").replace("/events?", "/events/ws?"));
+  socket.onmessage = (message) => {
+    report.socketFrames.push(JSON.parse(message.data));
+    show();
+  };
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = () => reject(new Error("the WebSocket did not open"));
+  });
+  report.steps.socket = true;
   report.steps.like = await call("PUT", "/client/live/room/" + room + "/like", { count: 3 });
   report.steps.chat = await call("POST", "/client/live/room/" + room + "/message", { kind: "chat", text: chat });
 } catch (error) {
@@ -104,7 +114,8 @@ await page.goto(pageUrl.toString());
 function finished() {
   const report = window.room;
   if (!report || !report.done) return false;
-  const liked = report.events.some((e) => e.kind === "like");
+  const liked =
+    report.events.some((e) => e.kind === "like") && report.socketFrames.some((f) => f.event === "like");
   const chatted = report.events.some((e) => e.kind === "message");
   const chatFailed = !report.steps.chat || report.steps.chat.status !== 200;
   return report.errors.length > 0 || (liked && (chatted || chatFailed));

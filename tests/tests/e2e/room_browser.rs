@@ -2,8 +2,9 @@
 //! playwright-core from web/package.json, as for the player page) opens a page served from
 //! another origin than the cloud's API (web/test/room.mjs serves it), which joins a live room
 //! with `fetch` (an `Authorization` header, so through a CORS preflight), mints an
-//! event-stream token, opens an `EventSource` with it in the URL, and sends a like and a chat
-//! message with `fetch`; the like and the message must come back on the stream.
+//! event-stream token, opens an `EventSource` and a `WebSocket` (the event stream's WebSocket
+//! variant) with it in the URL, and sends a like and a chat message with `fetch`; the like
+//! must come back on both, the message on the event stream.
 
 use crate::browser::web_dir;
 use crate::events_ws::live_room;
@@ -70,6 +71,17 @@ fn a_page_on_another_origin_joins_listens_likes_and_chats() {
         );
     }
     assert_eq!(page["steps"]["open"], true, "the EventSource opened");
+    assert_eq!(page["steps"]["socket"], true, "the WebSocket opened");
+    let frames = page["socketFrames"].as_array().cloned().unwrap_or_default();
+    let socket_likes: i64 = frames
+        .iter()
+        .filter(|f| f["event"] == "like")
+        .filter_map(|f| f["data"]["delta"].as_i64())
+        .sum();
+    assert_eq!(
+        socket_likes, 3,
+        "the like came over the WebSocket: {frames:?}"
+    );
     let events = page["events"].as_array().cloned().unwrap_or_default();
     let of_kind = |kind: &str| {
         events
