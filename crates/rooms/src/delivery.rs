@@ -7,16 +7,18 @@
 //! Receivers drop repeats by the event id.
 //!
 //! Events of one room (`live_id` in their body, kept in a column of its own) reach the receiver
-//! in the order they were written, because a back end applying `live_stopped` before `live_started` would get the room
-//! wrong. Within a batch a room's events go one after the other and the first failure stops the
-//! rest; an event is also held back while an older event of its room is still undelivered
-//! anywhere (failed and waiting, or being sent by another node). Held events are released
-//! without counting an attempt. Different rooms are delivered concurrently.
+//! in the order they were written, because a back end applying `live_stopped` before
+//! `live_started` would get the room wrong. Within a batch a room's events go one after the
+//! other and the first failure stops the rest; an event is also held back while an older event
+//! of its room is still undelivered anywhere (failed and waiting, or being sent by another
+//! node). Held events are released without counting an attempt. Different rooms are delivered
+//! concurrently.
 //!
-//! An event still undelivered `dead_after` after it was written becomes a dead letter
-//! ([`Store::bury_stale_events`]), checked before each take: it is not attempted again, and the
-//! events of its room behind it go on (a receiver that refuses one event forever must not stop
-//! its room's webhooks for good). Operators list and retry dead letters through the admin API.
+//! An event still undelivered `dead_after` after it was written, and tried, becomes a dead
+//! letter ([`Store::bury_stale_events`]), checked before each take: it is not attempted again,
+//! and the events of its room behind it go on (a receiver that refuses one event forever must
+//! not stop its room's webhooks for good). Operators list and retry dead letters through the
+//! admin API.
 
 use crate::outbox::{DEAD, PENDING};
 use crate::{Event, RoomsError, Store};
