@@ -42,6 +42,8 @@ pub struct Access {
     pub reads_closed: bool,
     /// `/metrics` and `/status` are on their own listener (`metrics_addr`).
     pub metrics_apart: bool,
+    /// The origins whose pages may call `/client/*` (`cors_allow_origins`).
+    pub cors: Option<crate::cors::ClientCors>,
 }
 
 /// The API router; `/metrics` and `/status` too unless `access.metrics_apart`. Its OpenAPI
@@ -106,14 +108,15 @@ pub fn router(state: Arc<NodeState>, access: &Access, rooms: OpenApiRouter) -> R
             get(serve_openapi(&document)),
         ))
         .split_for_parts();
-    Router::new()
+    let routes = Router::new()
         .merge(gate(Envelope::Livego).guard(writes))
         .merge(gate(Envelope::Livego).guard_if(access.reads_closed, livego_reads))
         .merge(gate(Envelope::Api).guard_if(access.reads_closed, reads))
         .merge(served)
         .fallback(not_found)
         .with_state(state)
-        .merge(rooms)
+        .merge(rooms);
+    crate::cors::with_cors(routes, access.cors.clone())
         .layer(axum::middleware::from_fn(request_id_layer))
 }
 

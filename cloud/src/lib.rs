@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod live_facts;
 pub mod media_info;

@@ -160,6 +160,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         credentials: settings.api_credentials.clone(),
         reads_closed: settings.api_read_auth.closed_on(settings.api_addr),
         metrics_apart: metrics_listener.is_some(),
+        cors: settings.cors.clone(),
     };
     let api_router = cloud::api::router(state.clone(), &access, rooms.router());
     tasks.spawn(relay_control::serve_until(

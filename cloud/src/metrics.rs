@@ -226,6 +226,12 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
             &[],
             webhooks.pending as f64,
         );
+        out.gauge(
+            "liverelay_cloud_webhooks_dead",
+            "Webhook events given up on after callback_dead_after_s (GET /admin/webhook/dead).",
+            &[],
+            webhooks.dead as f64,
+        );
     }
     out.gauge(
         "liverelay_cloud_room_viewers_online",

@@ -9,7 +9,7 @@
 // the test source carries its presentation time in milliseconds as 20 black-or-white 16x16
 // blocks along the top (bit k in block k), so latency = now - (clock + that time), where clock
 // is the wall time of the stream's time 0 (the edge's /stats/time).
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const args = process.argv.slice(2);
 let seconds = 10;
@@ -21,20 +21,7 @@ for (let i = 0; i < args.length; i++) {
   else urls.push(args[i]);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launchChromium();
 
 // In the page: the frame count, playhead and the time code of the picture shown now.
 function sample() {

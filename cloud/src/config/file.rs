@@ -142,6 +142,10 @@ pub struct CloudConfig {
     /// `callback_retry_s`, default 10, 1–3600 s: wait after a failed webhook delivery,
     /// doubling per further failure up to an hour.
     pub callback_retry_s: u64,
+    /// `callback_dead_after_s`, default 86400, 0 (never) or 1–2592000 s: an event still
+    /// undelivered this long after it was written, and tried, is a dead letter, no longer sent
+    /// (listed and retried under `/admin/webhook/dead`).
+    pub callback_dead_after_s: u64,
     /// `pk_invite_timeout_s`, default 10, 1–3600 s: an unanswered PK invitation times out
     /// after this.
     pub pk_invite_timeout_s: u64,
@@ -182,6 +186,12 @@ pub struct CloudConfig {
     /// `chat_review_on_error`, default `"block"`: what a message gets when the review call
     /// fails: `block` (503) or `pass` (delivered).
     pub chat_review_on_error: String,
+    /// `events_token_ttl_s`, default 60, 1–3600 s: how long an event-stream token (for
+    /// browsers' `EventSource`, in the stream's URL) may be used to open its room's stream.
+    pub events_token_ttl_s: u64,
+    /// `cors_allow_origins`, default `[]` (no CORS headers): origins (`https://app.example`,
+    /// or `"*"` for any) whose pages may call `/client/*`, the event stream included.
+    pub cors_allow_origins: Vec<String>,
     /// `rtmp_max_connections`, default 1000, at least 1: RTMP connections held at once; one
     /// more is closed and counted.
     pub rtmp_max_connections: usize,
@@ -288,6 +298,7 @@ impl Default for CloudConfig {
             callback_addr: String::new(),
             callback_secret: String::new(),
             callback_retry_s: 10,
+            callback_dead_after_s: 86_400,
             pk_invite_timeout_s: 10,
             kick_block_s: 600,
             gift_addr: String::new(),
@@ -302,6 +313,8 @@ impl Default for CloudConfig {
             chat_review_url: String::new(),
             chat_review_timeout_ms: 500,
             chat_review_on_error: "block".into(),
+            events_token_ttl_s: 60,
+            cors_allow_origins: Vec::new(),
             rtmp_max_connections: 1000,
             rtmp_max_connections_per_ip: 32,
             rtmp_handshake_timeout_s: 10,

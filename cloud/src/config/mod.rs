@@ -83,6 +83,9 @@ pub struct CloudSettings {
     pub rtmp_limits: crate::rtmp::RtmpLimits,
     /// Limits of `api_addr`, and of `metrics_addr` when set.
     pub http_limits: HttpLimits,
+    /// The origins whose pages may call `/client/*`, from `cors_allow_origins`; `None`: no
+    /// CORS headers.
+    pub cors: Option<crate::cors::ClientCors>,
     /// HTTPS on `api_addr` and `metrics_addr`, from `cert_file` and `key_file`; `None`: HTTP.
     pub tls: Option<std::sync::Arc<relay_control::tls::TlsFiles>>,
 }
@@ -201,6 +204,10 @@ impl NodeConfig for CloudConfig {
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,
+            cors: crate::cors::ClientCors::parse(
+                "cloud.cors_allow_origins",
+                &self.cors_allow_origins,
+            )?,
             tls: relay_control::tls::TlsFiles::from_keys(&self.cert_file, &self.key_file)
                 .map_err(|(key, reason)| NodeError::bad_value(&format!("cloud.{key}"), reason))?,
         })
@@ -628,7 +635,7 @@ mod tests {
     #[test]
     fn room_keys_are_checked() {
         type Change = fn(&mut CloudConfig);
-        let cases: [(Change, &str); 14] = [
+        let cases: [(Change, &str); 19] = [
             (|c| c.jwt_key = "short".into(), "cloud.jwt_key: "),
             (
                 |c| c.database_url = "mysql://x".into(),
@@ -676,6 +683,23 @@ mod tests {
                 "cloud.gift_max_custom_amount: ",
             ),
             (|c| c.gift_reconcile_s = 0, "cloud.gift_reconcile_s: "),
+            (|c| c.events_token_ttl_s = 0, "cloud.events_token_ttl_s: "),
+            (
+                |c| c.events_token_ttl_s = 3601,
+                "cloud.events_token_ttl_s: ",
+            ),
+            (
+                |c| c.callback_dead_after_s = 30 * 86_400 + 1,
+                "cloud.callback_dead_after_s: ",
+            ),
+            (
+                |c| c.cors_allow_origins = vec!["app.example".into()],
+                "cloud.cors_allow_origins: ",
+            ),
+            (
+                |c| c.cors_allow_origins = vec!["https://app.example/page".into()],
+                "cloud.cors_allow_origins: ",
+            ),
         ];
         for (change, prefix) in cases {
             let mut config = CloudConfig::default();
@@ -702,6 +726,26 @@ mod tests {
         assert_eq!(payment.timeout, std::time::Duration::from_millis(1500));
         assert_eq!(payment.retry.first, std::time::Duration::from_secs(2));
         assert_eq!(rooms.gift_reconcile, std::time::Duration::from_secs(2));
+        let seconds = std::time::Duration::from_secs;
+        let webhooks = |dead_after_s| {
+            let config = CloudConfig {
+                callback_addr: "http://127.0.0.1:9/hook".into(),
+                callback_secret: "0123456789abcdef".into(),
+                callback_dead_after_s: dead_after_s,
+                ..CloudConfig::default()
+            };
+            config
+                .validate()
+                .unwrap()
+                .rooms
+                .callback
+                .expect("callback_addr set")
+        };
+        assert_eq!(webhooks(86_400).dead_after, Some(seconds(86_400)));
+        assert_eq!(webhooks(0).dead_after, None, "0 never gives up");
+        let defaults = CloudConfig::default().validate().unwrap();
+        assert_eq!(defaults.rooms.events_token_ttl, seconds(60));
+        assert!(defaults.cors.is_none(), "no CORS by default");
     }
 
     #[test]

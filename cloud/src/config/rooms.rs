@@ -236,12 +236,21 @@ pub fn rooms_settings(
             "must be longer than cloud.heartbeat_interval_s",
         ));
     }
+    let dead_after = match config.callback_dead_after_s {
+        0 => None,
+        after => Some(seconds(
+            "cloud.callback_dead_after_s",
+            after,
+            1..=30 * 86_400,
+        )?),
+    };
     let callback = match config.callback_addr.as_str() {
         "" => None,
         addr => {
             signing_secret(config, "callback_addr")?;
-            let webhooks = WebhookConfig::parse(addr, &config.callback_secret)
+            let mut webhooks = WebhookConfig::parse(addr, &config.callback_secret)
                 .map_err(|e| bad("cloud.callback_addr", e.to_string()))?;
+            webhooks.dead_after = dead_after;
             Some(webhooks)
         }
     };
@@ -293,6 +302,11 @@ pub fn rooms_settings(
         gift_max_custom_amount: config.gift_max_custom_amount,
         gift_reconcile,
         chat: chat_settings(config)?,
+        events_token_ttl: seconds(
+            "cloud.events_token_ttl_s",
+            config.events_token_ttl_s,
+            1..=3600,
+        )?,
     })
 }
 

@@ -6,18 +6,16 @@
 //! `BOOT-SEQ`: SEQ counts up per room, BOOT is when this node started, so a client resuming with
 //! `Last-Event-ID` after a reconnect gets exactly the events after it, and one resuming after
 //! the node restarted gets everything kept since (never a stale match).
-
 //!
 //! The events themselves are kept by the [`EventHub`](crate::event_hub::EventHub); this file
-//! serves them.
+//! serves them, through the stream it shares with the WebSocket variant (`events_ws`).
 
-use crate::auth::ClientCaller;
-use crate::event_hub::RoomEvent;
-use crate::rooms::ended;
+use crate::auth::{StreamCaller, StreamQuery};
+use crate::events_ws::{open_stream, Outgoing};
 use crate::state::Rooms;
 use axum::extract::{Path, State};
+use futures_util::StreamExt;
 use relay_control::ApiError;
-use relay_rooms::RoomStatus;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,48 +29,31 @@ pub fn router(rooms: Arc<Rooms>) -> OpenApiRouter {
 
 /// The room's events as Server-Sent Events: `id` (resume with `Last-Event-ID`), `event` (the
 /// kind) and `data` (JSON). A client whose last event is no longer kept first gets a `reset`
-/// event (reload the room, then go on). The stream ends when the room ends.
+/// event (reload the room, then go on). The stream ends when the room ends. A browser's
+/// `EventSource`, which cannot send `Authorization`, passes an event-stream token as `?token=`.
 #[utoipa::path(get, path = "/client/live/room/{live_id}/events",
-    params(("live_id" = String, Path), ("Last-Event-ID" = Option<String>, Header)),
+    params(("live_id" = String, Path), ("Last-Event-ID" = Option<String>, Header), StreamQuery),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401), (status = 404), (status = 409, description = "code 601: the room ended")))]
 pub async fn room_events(
-    _caller: ClientCaller,
+    _caller: StreamCaller,
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use axum::response::IntoResponse;
-    let room = rooms.room(&live_id).await?;
-    if room.status == RoomStatus::Ended {
-        return Err(ended(&room));
-    }
     let last = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
-    let subscription = rooms.events.subscribe(&live_id, last);
-    let to_sse = |event: &RoomEvent| {
-        Event::default()
-            .id(event.id.clone())
-            .event(event.kind.clone())
-            .data(event.data.to_string())
-    };
-    let mut first: Vec<Event> = Vec::with_capacity(subscription.backlog.len() + 1);
-    if subscription.gap {
-        first.push(Event::default().event("reset").data("{}"));
-    }
-    first.extend(subscription.backlog.iter().map(|event| to_sse(event)));
-    let live = futures_util::stream::unfold(subscription.live, move |mut live| async move {
-        match live.recv().await {
-            Ok(event) => Some((to_sse(&event), live)),
-            // Fell behind, or the room ended: the client reconnects with Last-Event-ID.
-            Err(_) => None,
-        }
+    let stream = open_stream(&rooms, &live_id, last).await?.map(|item| {
+        Ok::<_, std::convert::Infallible>(match item {
+            Outgoing::Reset => Event::default().event("reset").data("{}"),
+            Outgoing::Event(event) => Event::default()
+                .id(event.id.clone())
+                .event(event.kind.clone())
+                .data(event.data.to_string()),
+        })
     });
-    let stream = futures_util::StreamExt::map(
-        futures_util::StreamExt::chain(futures_util::stream::iter(first), live),
-        Ok::<_, std::convert::Infallible>,
-    );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())

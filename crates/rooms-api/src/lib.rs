@@ -14,8 +14,10 @@
 //!   (`sanctions`), in `reloaded` caches where the watchdog reloads them;
 //! - `state`: [`Rooms`] and its domain methods, over the bottom;
 //! - `auth`: who calls, read with the state's keys;
-//! - the resources' handlers (`users`, `rooms`, `audience`, `events`, `likes`, `gifts` over
-//!   `gift_rules`, `pk`, `moderation`, `chat`), the media hooks (`publish`) and the jobs (`jobs`);
+//! - the resources' handlers (`users`, `rooms`, `audience`, `events` with its
+//!   token (`events_token`) and WebSocket variant (`events_ws`), `likes`, `gifts` over
+//!   `gift_rules`, `pk`, `moderation`, `chat`, the outbox's dead letters `webhooks`), the
+//!   media hooks (`publish`) and the jobs (`jobs`);
 //! - this file, which only declares, re-exports and assembles the routes and their document.
 
 mod audience;
@@ -27,6 +29,8 @@ mod clock;
 mod error;
 mod event_hub;
 mod events;
+mod events_token;
+mod events_ws;
 mod gift_rules;
 mod gifts;
 mod hooks;
@@ -47,6 +51,7 @@ mod tallies;
 mod users;
 mod views;
 mod webhook_events;
+mod webhooks;
 
 pub use chat_review::{ReviewConfig, ReviewOnError};
 pub use chat_rules::{BlockedWordsAction, WordFilter};
@@ -100,11 +105,14 @@ impl Rooms {
             .merge(tagged(rooms::router(self.clone()), "rooms"))
             .merge(tagged(audience::router(self.clone()), "audience"))
             .merge(tagged(events::router(self.clone()), "events"))
+            .merge(tagged(events_token::router(self.clone()), "events"))
+            .merge(tagged(events_ws::router(self.clone()), "events"))
             .merge(tagged(likes::router(self.clone()), "likes"))
             .merge(tagged(gifts::router(self.clone()), "gifts"))
             .merge(tagged(pk::router(self.clone()), "pk"))
             .merge(tagged(moderation::router(self.clone()), "moderation"))
             .merge(tagged(chat::router(self.clone()), "chat"))
+            .merge(tagged(webhooks::router(self.clone()), "webhooks"))
     }
 }
 
@@ -151,6 +159,7 @@ mod tests {
             gift_max_custom_amount: 1_000_000,
             gift_reconcile: seconds(10),
             chat: ChatSettings::default(),
+            events_token_ttl: seconds(60),
         }
     }
 
@@ -225,7 +234,9 @@ mod tests {
     /// private to this crate, so the replay is here).
     #[test]
     fn request_bodies_take_the_room_json_corpus() {
-        use super::{chat_rules, gift_rules, gifts, likes, moderation, pk, rooms, users};
+        use super::{
+            chat_rules, events_ws, gift_rules, gifts, likes, moderation, pk, rooms, users,
+        };
         use fuzz_harness::json_body;
         let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
         let mut parsed_users = 0;
@@ -256,6 +267,7 @@ mod tests {
                     parsed_messages += usize::from(checked.is_ok());
                 }
                 json_body::<chat_rules::SystemMessageBody>(&body);
+                json_body::<events_ws::ClientFrame>(&body);
             }
         }
         assert_eq!(parsed_users, 1, "the corpus's user seed is a user body");

@@ -51,6 +51,9 @@ pub struct RoomsSettings {
     /// How often the reconciler looks for unsettled payments, and the first wait before an
     /// inconclusive one is asked again.
     pub gift_reconcile: Duration,
+    /// How long an event-stream token may be used to open its room's stream
+    /// (`events_token_ttl_s`).
+    pub events_token_ttl: Duration,
     /// Chat and danmaku: lengths, rate, history, blocked words and the review call.
     pub chat: ChatSettings,
 }

@@ -6,13 +6,21 @@
 //! with back-off, and a node that dies mid-send leaves it to be taken again when the lease ends.
 //! Receivers drop repeats by the event id.
 //!
-//! Events of one room (`live_id` in their body) reach the receiver in the order they were
-//! written, because a back end applying `live_stopped` before `live_started` would get the room
-//! wrong. Within a batch a room's events go one after the other and the first failure stops the
-//! rest; an event is also held back while an older event of its room is still undelivered
-//! anywhere (failed and waiting, or being sent by another node). Held events are released
-//! without counting an attempt. Different rooms are delivered concurrently.
+//! Events of one room (`live_id` in their body, kept in a column of its own) reach the receiver
+//! in the order they were written, because a back end applying `live_stopped` before
+//! `live_started` would get the room wrong. Within a batch a room's events go one after the
+//! other and the first failure stops the rest; an event is also held back while an older event
+//! of its room is still undelivered anywhere (failed and waiting, or being sent by another
+//! node). Held events are released without counting an attempt. Different rooms are delivered
+//! concurrently.
+//!
+//! An event still undelivered `dead_after` after it was written, and tried, becomes a dead
+//! letter ([`Store::bury_stale_events`]), checked before each take: it is not attempted again,
+//! and the events of its room behind it go on (a receiver that refuses one event forever must
+//! not stop its room's webhooks for good). Operators list and retry dead letters through the
+//! admin API.
 
+use crate::outbox::{DEAD, PENDING};
 use crate::{Event, RoomsError, Store};
 use hyper::StatusCode;
 use relay_control::outbound::{excerpt, shown_url, SignedPoster};
@@ -64,6 +72,9 @@ pub struct WebhookConfig {
     pub retention: Duration,
     /// How often that purge runs (default hourly, and once at start).
     pub purge_every: Duration,
+    /// An event still undelivered this long after it was written (or retried) is a dead
+    /// letter, no longer attempted (default a day; `None`: never).
+    pub dead_after: Option<Duration>,
     /// DER certificates trusted for `https://` besides the system's roots, for a back end
     /// whose certificate comes from a private CA.
     pub ca_certs: Vec<Vec<u8>>,
@@ -81,6 +92,7 @@ impl fmt::Debug for WebhookConfig {
             .field("poll_interval", &self.poll_interval)
             .field("retention", &self.retention)
             .field("purge_every", &self.purge_every)
+            .field("dead_after", &self.dead_after)
             .field("ca_certs", &self.ca_certs.len())
             .finish()
     }
@@ -103,6 +115,7 @@ impl WebhookConfig {
             poll_interval: Duration::from_secs(1),
             retention: Duration::from_secs(7 * 24 * 3600),
             purge_every: Duration::from_secs(3600),
+            dead_after: Some(Duration::from_secs(24 * 3600)),
             ca_certs: Vec::new(),
         };
         config.validate()?;
@@ -134,6 +147,9 @@ impl WebhookConfig {
         if self.poll_interval.is_zero() || self.purge_every.is_zero() {
             return bad("webhook poll_interval and purge_every must be more than zero");
         }
+        if self.dead_after.is_some_and(|after| after.is_zero()) {
+            return bad("webhook dead_after must be more than zero (None: never)");
+        }
         Ok(())
     }
 }
@@ -144,6 +160,7 @@ struct Counters {
     delivered: AtomicU64,
     failed: AtomicU64,
     pending: AtomicU64,
+    dead: AtomicU64,
 }
 
 /// The counters at one moment, for metrics.
@@ -156,6 +173,8 @@ pub struct WebhookStats {
     /// Events not yet delivered, as last counted (about once per poll interval): a gauge that
     /// grows while the receiver is down.
     pub pending: u64,
+    /// Dead letters (given up on, waiting for an operator's retry), counted with `pending`.
+    pub dead: u64,
 }
 
 /// What the rest of the node keeps of a worker: a way to wake it and its counters. Cheap to
@@ -180,6 +199,7 @@ impl WebhookHandle {
             delivered: get(&self.counters.delivered),
             failed_attempts: get(&self.counters.failed),
             pending: get(&self.counters.pending),
+            dead: get(&self.counters.dead),
         }
     }
 }
@@ -269,6 +289,9 @@ impl WebhookWorker {
                 }
                 next_purge = Instant::now().checked_add(config.purge_every);
             }
+            if until_stopped(shared.bury(), &mut shutdown).await.is_none() {
+                break;
+            }
             let taken_at = Instant::now();
             // Not cut short by shutdown: a take dropped mid-query may have leased events in the
             // database already, which would then wait out the lease after a restart. Finished,
@@ -351,15 +374,11 @@ struct Group {
     events: Vec<Event>,
 }
 
-fn room_of(event: &Event) -> Option<&str> {
-    event.body.get("live_id")?.as_str()
-}
-
 fn by_room(events: Vec<Event>) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for event in events {
-        let Some(room) = room_of(&event).map(str::to_owned) else {
+        let Some(room) = event.live_id.clone() else {
             groups.push(Group {
                 room: None,
                 events: vec![event],
@@ -607,9 +626,31 @@ impl Shared {
     }
 
     async fn count_pending(&self) {
-        match self.store.count_undelivered().await {
-            Ok(pending) => self.counters.pending.store(pending, Ordering::Relaxed),
-            Err(error) => tracing::warn!(%error, "webhook outbox: cannot count pending events"),
+        for (filter, gauge) in [
+            (PENDING, &self.counters.pending),
+            (DEAD, &self.counters.dead),
+        ] {
+            match self.store.count_events(filter).await {
+                Ok(count) => gauge.store(count, Ordering::Relaxed),
+                Err(error) => tracing::warn!(%error, "webhook outbox: cannot count events"),
+            }
+        }
+    }
+
+    /// Makes dead letters of the events undelivered for longer than `dead_after`.
+    async fn bury(&self) {
+        let Some(after) = self.config.dead_after else {
+            return;
+        };
+        let before = self.store.now().saturating_sub(millis(after));
+        match self.store.bury_stale_events(before).await {
+            Ok(0) => {}
+            Ok(buried) => tracing::warn!(
+                buried,
+                dead_after_s = after.as_secs(),
+                "webhook outbox: events given up on (dead letters, see GET /admin/webhook/dead)"
+            ),
+            Err(error) => tracing::warn!(%error, "webhook outbox: cannot look for stale events"),
         }
     }
 
@@ -655,21 +696,6 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `%"live_id":"ROOM"%` as the outbox stores bodies (compact JSON), with LIKE's wildcards in
-/// the room escaped: a coarse filter, the body is checked exactly afterwards.
-fn room_pattern(room: &str) -> String {
-    let quoted = serde_json::Value::from(room).to_string();
-    let mut pattern = String::from("%\"live_id\":");
-    for c in quoted.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// An undelivered event of a room, as the order check needs it.
 pub(crate) struct Older {
     id: String,
@@ -679,38 +705,32 @@ pub(crate) struct Older {
 }
 
 impl Store {
-    /// The undelivered events of `room` written before `last` (in the outbox's order: time
-    /// written, then id).
+    /// The undelivered, living events of `room` written before `last` (in the outbox's
+    /// order: time written, then id). A dead letter holds nothing back.
     pub(crate) async fn undelivered_before(
         &self,
         room: &str,
         last: &Event,
     ) -> Result<Vec<Older>, RoomsError> {
-        let rows = sqlx::query(
-            "SELECT id, body, created_at, next_attempt_at FROM webhook_outbox \
-             WHERE delivered_at IS NULL AND body LIKE $1 ESCAPE '\\' \
-             AND (created_at < $2 OR (created_at = $2 AND id < $3))",
-        )
-        .bind(room_pattern(room))
+        let rows = sqlx::query(&format!(
+            "SELECT id, created_at, next_attempt_at FROM webhook_outbox \
+             WHERE live_id = $1 AND {PENDING} \
+             AND (created_at < $2 OR (created_at = $2 AND id < $3))"
+        ))
+        .bind(room)
         .bind(last.created_at)
         .bind(last.id.as_str())
         .fetch_all(self.pool())
         .await?;
-        let mut older = Vec::new();
-        for row in &rows {
-            let body: String = row.try_get("body")?;
-            let same_room = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .is_some_and(|body| body.get("live_id").and_then(|v| v.as_str()) == Some(room));
-            if same_room {
-                older.push(Older {
+        rows.iter()
+            .map(|row| {
+                Ok(Older {
                     id: row.try_get("id")?,
                     created_at: row.try_get("created_at")?,
                     due: row.try_get("next_attempt_at")?,
-                });
-            }
-        }
-        Ok(older)
+                })
+            })
+            .collect()
     }
 
     /// Ends this taker's lease on `event` (as taken) without counting the attempt: due again at
@@ -718,7 +738,7 @@ impl Store {
     pub(crate) async fn put_back_event(&self, event: &Event, due: i64) -> Result<bool, RoomsError> {
         let changed = sqlx::query(
             "UPDATE webhook_outbox SET next_attempt_at = $1, attempts = attempts - 1 \
-             WHERE id = $2 AND attempts = $3 AND delivered_at IS NULL",
+             WHERE id = $2 AND attempts = $3 AND delivered_at IS NULL AND dead_at IS NULL",
         )
         .bind(due)
         .bind(event.id.as_str())
@@ -727,16 +747,6 @@ impl Store {
         .await?
         .rows_affected();
         Ok(changed > 0)
-    }
-
-    /// Events not yet delivered (waiting, failed or being sent).
-    pub(crate) async fn count_undelivered(&self) -> Result<u64, RoomsError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL")
-                .fetch_one(self.pool())
-                .await?;
-        let count: i64 = row.try_get("n")?;
-        Ok(u64::try_from(count).unwrap_or(0))
     }
 }
 
@@ -815,6 +825,8 @@ mod tests {
 
     fn event(id: &str, created_at: i64, body: serde_json::Value) -> Event {
         Event {
+            live_id: crate::outbox::room_of_body(&body).map(str::to_owned),
+            dead_at: None,
             id: id.to_owned(),
             event_type: "live_started".to_owned(),
             body,
@@ -851,12 +863,5 @@ mod tests {
                 (None, ids(&["y"])),
             ]
         );
-    }
-
-    #[test]
-    fn room_patterns_escape_like_wildcards() {
-        assert_eq!(room_pattern("abc"), "%\"live_id\":\"abc\"%");
-        assert_eq!(room_pattern("a_%b"), "%\"live_id\":\"a\\_\\%b\"%");
-        assert_eq!(room_pattern("q\"\\"), "%\"live_id\":\"q\\\\\"\\\\\\\\\"%");
     }
 }

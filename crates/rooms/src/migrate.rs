@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "chat_messages",
         sql: include_str!("../migrations/0005_chat_messages.sql"),
     },
+    Migration {
+        version: 6,
+        name: "outbox_room_dead",
+        sql: include_str!("../migrations/0006_outbox_room_dead.sql"),
+    },
 ];
 
 /// The schema version this build writes and reads.

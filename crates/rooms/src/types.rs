@@ -238,6 +238,11 @@ pub struct Event {
     pub next_attempt_at: i64,
     pub delivered_at: Option<i64>,
     pub last_error: Option<String>,
+    /// The room the event is about: its body's `live_id` when that is a string; its room's
+    /// events are delivered in order.
+    pub live_id: Option<String>,
+    /// When it was given up on, undelivered after `callback_dead_after_s` (a dead letter).
+    pub dead_at: Option<i64>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn web_dir() -> PathBuf {
+/// The repository's `web/`: the browser drivers and their npm packages.
+pub fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the repository")

@@ -33,6 +33,7 @@ on_both_databases!(
     what_counts_as_a_success,
     unreachable_and_slow_receivers_are_failures,
     room_order_survives_a_failure,
+    a_dead_letter_releases_its_room,
     a_room_waits_for_an_event_another_node_holds,
     two_workers_never_send_one_event_at_once,
     events_written_before_a_restart_are_delivered,
@@ -331,6 +332,54 @@ fn accepted_order(received: &[Received], ids: &HashSet<&str>) -> Vec<String> {
         .filter(|r| ids.contains(r.event_id.as_str()) && r.reply.accepts())
         .map(|r| r.event_id.clone())
         .collect()
+}
+
+/// An event the receiver refuses for longer than `dead_after` is given up on: no longer sent,
+/// counted as dead, and the later events of its room, held behind it as long (but never tried
+/// themselves), go out after it.
+async fn a_dead_letter_releases_its_room(db: TestDb) {
+    let refused = event("live_created", json!({"live_id": "r1"}));
+    let next = event("live_started", json!({"live_id": "r1"}));
+    let receiver = Receiver::start(for_event(&refused.id, |_| Reply::status(500, "never"))).await;
+    let store = open(&db, FAST_BACKOFF).await;
+    let mut config = config(&receiver.url);
+    config.dead_after = Some(Duration::from_millis(400));
+    let worker = start(&store, config);
+    enqueue_in_order(&store, &[&refused, &next]).await;
+    worker.handle.notify();
+    wait_delivered(&store, &[&next.id]).await;
+    let dead = stored(&store, &refused.id).await;
+    assert!(
+        dead.dead_at.is_some() && dead.delivered_at.is_none(),
+        "{dead:?}"
+    );
+    assert!(dead.attempts >= 1, "{dead:?}");
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("HTTP 500 Internal Server Error: never")
+    );
+    let sent = receiver.for_event(&refused.id).len();
+    assert_eq!(usize::try_from(dead.attempts).unwrap(), sent);
+    let order: Vec<String> = receiver
+        .received()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(
+        order.last(),
+        Some(&next.id),
+        "after the dead one: {order:?}"
+    );
+    assert_eq!(receiver.for_event(&next.id).len(), 1);
+    eventually("counted dead", || async {
+        let stats = worker.handle.stats();
+        stats.dead == 1 && stats.pending == 0
+    })
+    .await;
+    // Never sent again, however long the worker runs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.for_event(&refused.id).len(), sent);
+    worker.stop().await;
 }
 
 async fn room_order_survives_a_failure(db: TestDb) {
