@@ -2,17 +2,14 @@
 //! kicks and mutes, in order, served as Server-Sent Events (`GET
 //! /client/live/room/{id}/events`).
 //!
-//! Each room keeps its recent events (a bounded window) and a broadcast channel. Event ids are
-//! `BOOT-SEQ`: SEQ counts up per room, BOOT is when this node started, so a client resuming with
-//! `Last-Event-ID` after a reconnect gets exactly the events after it, and one resuming after
-//! the node restarted gets everything kept since (never a stale match).
-
-//!
-//! The events themselves are kept by the [`EventHub`](crate::event_hub::EventHub); this file
-//! serves them.
+//! The events are kept by the live state ([`LiveState`](crate::live::LiveState)): one node's
+//! [`EventHub`](crate::event_hub::EventHub), or a Redis stream per room that every node reads,
+//! whose entry ids are the SSE ids, so a client resumes with `Last-Event-ID` on any node. A
+//! client gets the backlog after its id, then the live events, none missing and none twice.
+//! This file serves them.
 
 use crate::auth::ClientCaller;
-use crate::event_hub::RoomEvent;
+use crate::event_hub::{event_order, RoomEvent};
 use crate::rooms::ended;
 use crate::state::Rooms;
 use axum::extract::{Path, State};
@@ -50,7 +47,7 @@ pub async fn room_events(
     let last = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
-    let subscription = rooms.events.subscribe(&live_id, last);
+    let subscription = rooms.live.subscribe(&live_id, last).await?;
     let to_sse = |event: &RoomEvent| {
         Event::default()
             .id(event.id.clone())
@@ -62,11 +59,19 @@ pub async fn room_events(
         first.push(Event::default().event("reset").data("{}"));
     }
     first.extend(subscription.backlog.iter().map(|event| to_sse(event)));
+    // Live events the backlog already had (read after subscribing) are skipped.
+    let seen = subscription
+        .backlog
+        .last()
+        .and_then(|event| event_order(&event.id));
     let live = futures_util::stream::unfold(subscription.live, move |mut live| async move {
-        match live.recv().await {
-            Ok(event) => Some((to_sse(&event), live)),
-            // Fell behind, or the room ended: the client reconnects with Last-Event-ID.
-            Err(_) => None,
+        loop {
+            match live.recv().await {
+                Ok(event) if seen.is_some() && event_order(&event.id) <= seen => continue,
+                Ok(event) => return Some((to_sse(&event), live)),
+                // Fell behind, or the room ended: the client reconnects with Last-Event-ID.
+                Err(_) => return None,
+            }
         }
     });
     let stream = futures_util::StreamExt::map(
