@@ -25,6 +25,7 @@ mod api;
 mod bad_input;
 mod bounds;
 mod browser;
+mod cluster;
 mod config;
 mod control;
 mod faults;
