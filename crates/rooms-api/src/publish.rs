@@ -190,6 +190,9 @@ impl Rooms {
     /// now on, their stream absent until it shows up. With shared state it runs every few
     /// seconds, and rooms no longer live (ended on another node) are no longer watched.
     pub(crate) async fn watch_live_rooms(&self) {
+        // Only rooms watched before the listing began can be missing from it for having ended:
+        // one started here meanwhile is kept.
+        let before: Vec<String> = self.watched.lock().keys().cloned().collect();
         let mut live = HashSet::new();
         let query = ListQuery {
             status: Some("live".to_owned()),
@@ -221,15 +224,8 @@ impl Rooms {
                 }
             }
         }
-        let gone: Vec<String> = self
-            .watched
-            .lock()
-            .keys()
-            .filter(|live_id| !live.contains(*live_id))
-            .cloned()
-            .collect();
-        for live_id in gone {
-            self.forget(&live_id);
+        for live_id in before.iter().filter(|live_id| !live.contains(*live_id)) {
+            self.forget(live_id);
         }
     }
 }
