@@ -8,7 +8,7 @@
 use e2e_tests::rooms::{cloud_lines, database_url, Answer, Db, PayMode, PaymentService, RoomsApi};
 use e2e_tests::rooms::{EventStream, SseEvent};
 use e2e_tests::util::{free_port, poll_until};
-use e2e_tests::{Cloud, CloudConfig, TestDir};
+use e2e_tests::{Cloud, CloudConfig, Media, Publisher, TestDir};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -53,6 +53,18 @@ impl Nodes {
         redis: &str,
         pay: &PaymentService,
     ) -> Nodes {
+        Nodes::start_with(label, count, database, redis, pay, "publish_grace_s: 600")
+    }
+
+    /// As [`Nodes::start`], with `grace` (a `publish_grace_s` line).
+    fn start_with(
+        label: &str,
+        count: usize,
+        database: &str,
+        redis: &str,
+        pay: &PaymentService,
+        grace: &str,
+    ) -> Nodes {
         let dir = TestDir::new(label);
         let prefix = format!("e2e:{label}:{}:{}:", std::process::id(), free_port());
         let clouds = (0..count)
@@ -70,7 +82,7 @@ impl Nodes {
                     format!("gift_addr: \"{}\"", pay.url()),
                     format!("callback_secret: \"{SECRET}\""),
                     "kick_block_s: 600".to_owned(),
-                    "publish_grace_s: 600".to_owned(),
+                    grace.to_owned(),
                     "anchor_grace_s: 3600".to_owned(),
                 ]);
                 Cloud::start_as(dir.path(), &format!("cloud{n}"), config)
@@ -267,6 +279,67 @@ fn two_clouds_share_events_presence_and_kicks() {
         "{before:?}"
     );
     drop(nodes.dir);
+}
+
+/// The RTMP publish of a room lands on one node; the other shows the room publishing and its
+/// watchdog does not end it for a missing stream (the grace is 2 s here), until the publisher
+/// goes.
+#[test]
+fn a_stream_published_to_one_node_keeps_its_room_live_on_both() {
+    let Some((database, redis)) = shared_servers("cluster-publish") else {
+        return;
+    };
+    let pay = PaymentService::start(PayMode::Pay);
+    let nodes = Nodes::start_with(
+        "cluster-publish",
+        2,
+        &database,
+        &redis,
+        &pay,
+        "publish_grace_s: 2",
+    );
+    let (a, b) = (nodes.api(0), nodes.api(1));
+    a.register("anna");
+    let room = a.create_room("anna", "published to A");
+    let live_id = room["live_id"].as_str().unwrap_or_default().to_owned();
+    let push = room["push_url"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        push.contains(&format!(":{}/", nodes.clouds[0].config.rtmp_port)),
+        "{push}"
+    );
+    let state = |api: RoomsApi| {
+        api.server("GET", &format!("/server/live/{live_id}"), None)
+            .ok("room info")
+    };
+    let mut publisher = Publisher::start(&nodes.dir, "anchor", Media::long(), &push);
+    let on_b = poll_until(WAIT, Duration::from_millis(100), || {
+        let room = state(b);
+        (room["status"] == "live" && room["stream_status"] == "publishing").then_some(room)
+    });
+    assert!(
+        on_b.is_some(),
+        "B never showed the stream\n{}",
+        nodes.logs()
+    );
+    // Well past the grace, B's watchdog has looked many times: the room is still live.
+    let ended_early = poll_until(Duration::from_secs(5), Duration::from_millis(200), || {
+        (state(b)["status"] != "live").then_some(())
+    });
+    assert!(
+        ended_early.is_none(),
+        "a node ended a room published elsewhere\n{}",
+        nodes.logs()
+    );
+    publisher
+        .proc
+        .assert_running("while the room was watched from B");
+    publisher.proc.kill();
+    let ended = poll_until(WAIT, Duration::from_millis(200), || {
+        let room = state(b);
+        (room["status"] == "ended").then_some(room)
+    })
+    .unwrap_or_else(|| panic!("the room outlived its stream\n{}", nodes.logs()));
+    assert_eq!(ended["stop_reason"], "publish_timeout", "{ended}");
 }
 
 /// A throwaway redis-server of this test's own on `port`, no persistence.
