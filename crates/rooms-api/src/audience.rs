@@ -96,7 +96,6 @@ pub async fn heartbeat(
             "not in room {live_id}: join it first"
         )));
     }
-    rooms.live.online_count(&live_id).await?;
     let room = rooms.beat_room(&live_id).await?;
     let view = rooms.view(room);
     Ok(Reply::ok(HeartbeatView {

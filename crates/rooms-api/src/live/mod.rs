@@ -108,7 +108,8 @@ impl LiveState {
         }
     }
 
-    /// A beat of `user_id` in `live_id`; false when it is not there (join again).
+    /// A beat of `user_id` in `live_id`; false when it is not there (join again). Shared: the
+    /// room's online count for views is read with it.
     pub async fn heartbeat(&self, live_id: &str, user_id: &str) -> Result<bool, ApiError> {
         match self {
             LiveState::Memory(memory) => Ok(memory.heartbeat(live_id, user_id)),
@@ -241,8 +242,8 @@ impl LiveState {
 /// The publishing streams other nodes announce, with their viewers, by stream key.
 pub type RemoteStreams = HashMap<String, u64>;
 
-/// The event of `kind` and `data` that ends a room's streams (a `live_status` of an ended
-/// room): every node's subscribers end after it.
+/// Whether `event` ends its room's streams (a `live_status` of an ended room): every node's
+/// subscribers end after it.
 pub(crate) fn is_final(event: &RoomEvent) -> bool {
     event.kind == "live_status" && event.data["status"] == "ended"
 }

@@ -45,7 +45,7 @@ const READ_COUNT: usize = 128;
 /// How long the keys of a room that ended are kept (a late reconnect still gets the end).
 const ENDED_KEPT: Duration = Duration::from_secs(3600);
 /// How long a published stream's key lives without a refresh from its node's watchdog.
-pub(crate) const STREAM_TTL: Duration = Duration::from_secs(3);
+const STREAM_TTL: Duration = Duration::from_secs(3);
 
 /// How to reach the shared state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,13 +331,21 @@ impl RedisState {
         Ok(score.is_some_and(|beat| beat as i64 >= self.fresh_since(unix_ms())))
     }
 
+    /// One read (is it there and fresh, and the room's count, kept for views), then the beat.
     pub(super) async fn heartbeat(&self, live_id: &str, user_id: &str) -> Result<bool, ApiError> {
-        if !self.fresh_score(live_id, user_id).await? {
+        let online = self.key("online", live_id);
+        let since = self.fresh_since(unix_ms());
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZSCORE").arg(&online).arg(user_id);
+        pipe.cmd("ZCOUNT").arg(&online).arg(since).arg("+inf");
+        let (score, count): (Option<f64>, usize) = self.pipeline(&pipe).await?;
+        self.online_seen.lock().insert(live_id.to_owned(), count);
+        if score.is_none_or(|beat| (beat as i64) < since) {
             return Ok(false);
         }
         let mut pipe = redis::pipe();
         pipe.cmd("ZADD")
-            .arg(self.key("online", live_id))
+            .arg(&online)
             .arg("XX")
             .arg(unix_ms())
             .arg(user_id)
