@@ -283,7 +283,7 @@ fn two_clouds_share_events_presence_and_kicks() {
 
 /// The RTMP publish of a room lands on one node; the other shows the room publishing and its
 /// watchdog does not end it for a missing stream (the grace is 2 s here), until the publisher
-/// goes.
+/// goes (a 24 s source, so the publish outlasts the watch whatever the load).
 #[test]
 fn a_stream_published_to_one_node_keeps_its_room_live_on_both() {
     let Some((database, redis)) = shared_servers("cluster-publish") else {
@@ -311,7 +311,7 @@ fn a_stream_published_to_one_node_keeps_its_room_live_on_both() {
         api.server("GET", &format!("/server/live/{live_id}"), None)
             .ok("room info")
     };
-    let mut publisher = Publisher::start(&nodes.dir, "anchor", Media::long(), &push);
+    let mut publisher = Publisher::start(&nodes.dir, "anchor", Media::clock(), &push);
     let on_b = poll_until(WAIT, Duration::from_millis(100), || {
         let room = state(b);
         (room["status"] == "live" && room["stream_status"] == "publishing").then_some(room)
