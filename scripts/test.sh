@@ -159,6 +159,55 @@ pg_start() {
     echo "test.sh: PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') for the rooms tests at $LIVERELAY_TEST_POSTGRES_URL" >&2
 }
 
+# Redis for the shared live state's tests (crates/rooms-api, tests/tests/e2e/cluster.rs): a
+# throwaway redis-server in target/redis-test, on a free loopback port, with no persistence,
+# stopped when the script exits. Its URL goes to the tests in LIVERELAY_TEST_REDIS_URL; a URL
+# already set (another server, or "skip") is used as it is.
+redis_root=""
+
+redis_stop() {
+    if [ -n "$redis_root" ] && [ -f "$redis_root/redis.pid" ]; then
+        kill "$(cat "$redis_root/redis.pid")" 2>/dev/null || true
+        rm -f "$redis_root/redis.pid"
+    fi
+}
+
+redis_start() {
+    if [ -n "${LIVERELAY_TEST_REDIS_URL:-}" ]; then
+        echo "test.sh: shared state tests use LIVERELAY_TEST_REDIS_URL as set" >&2
+        return 0
+    fi
+    need redis-server redis-server
+    redis_root="$PWD/target/redis-test"
+    # A server left by a run that was killed: stop it first.
+    redis_stop
+    mkdir -p "$redis_root"
+    local port started=0 try
+    for port in $(seq $((46380 + RANDOM % 500)) 10 49999 | head -n 20); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
+        fi
+        redis-server --bind 127.0.0.1 --port "$port" --dir "$redis_root" --save "" --appendonly no \
+            --daemonize yes --pidfile "$redis_root/redis.pid" --logfile "$redis_root/server.log" || continue
+        for try in $(seq 1 50); do
+            if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
+                started=1
+                break
+            fi
+            sleep 0.1
+        done
+        [ "$started" -eq 1 ] && break
+        redis_stop
+    done
+    if [ "$started" -eq 0 ]; then
+        cat "$redis_root/server.log" >&2 || true
+        echo "test.sh: could not start redis-server (server log above)" >&2
+        return 1
+    fi
+    export LIVERELAY_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+    echo "test.sh: $(redis-server --version | awk '{print $1, $3}') for the shared state tests at $LIVERELAY_TEST_REDIS_URL" >&2
+}
+
 need ffmpeg ffmpeg
 need python3 python3
 need supervisord supervisor
@@ -175,6 +224,8 @@ fi
 CHROMIUM=$(command -v chromium)
 export CHROMIUM
 pg_start
+redis_start
+trap 'pg_stop; redis_stop' EXIT
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: cargo not found (install Rust from https://rustup.rs)" >&2

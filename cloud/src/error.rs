@@ -37,8 +37,9 @@ pub enum CloudError {
     /// `stream_keys.json` in `data_dir` could not be parsed or encoded.
     #[error("stream keys: {0}")]
     StreamKeys(String),
-    /// The room service could not start: its database (`database_url`), webhook sender
-    /// (`callback_addr`) or payment client (`gift_addr`) failed to open.
+    /// The room service could not start: its database (`database_url`), shared live state
+    /// (`redis_url`), webhook sender (`callback_addr`) or payment client (`gift_addr`) failed
+    /// to open.
     #[error("rooms: {0}")]
     Rooms(String),
 }

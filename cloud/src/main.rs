@@ -101,6 +101,13 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         registry: registry.clone(),
         hub: hub.clone(),
     });
+    let shared = match &settings.redis {
+        Some(redis) => Some(
+            relay_rooms_api::RedisState::open(redis, settings.rooms.presence)
+                .map_err(|reason| CloudError::Rooms(format!("cloud.redis_url: {reason}")))?,
+        ),
+        None => None,
+    };
     let rooms = relay_rooms_api::Rooms::new(
         store,
         settings.rooms.clone(),
@@ -110,6 +117,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         relay_rooms_api::AppLinks {
             webhooks: webhooks.as_ref().map(relay_rooms::WebhookWorker::handle),
             payments,
+            shared,
         },
     );
     // One watch of the cancellation for the parts that take a `watch` (HTTP servers, jobs).

@@ -207,6 +207,19 @@ pub async fn prometheus(State(state): State<Arc<NodeState>>) -> Exposition {
         &[],
         live_rooms as f64,
     );
+    let (events_lost, redis_errors) = state.rooms.shared_errors();
+    out.counter(
+        "liverelay_cloud_room_events_lost_total",
+        "Room events not sent after their change was stored (shared state unavailable).",
+        &[],
+        events_lost,
+    );
+    out.counter(
+        "liverelay_cloud_redis_errors_total",
+        "Redis calls of the shared live state that failed or timed out.",
+        &[],
+        redis_errors,
+    );
     if let Some(webhooks) = state.rooms.webhook_stats() {
         out.counter(
             "liverelay_cloud_webhooks_delivered_total",

@@ -98,6 +98,16 @@ pub struct CloudConfig {
     /// `database_url`, default `""` (`sqlite://DATA_DIR/rooms.db`): rooms database,
     /// `sqlite://PATH` or `postgres://...`.
     pub database_url: String,
+    /// `redis_url`, default `""` (the rooms' live state in this node's memory: one cloud):
+    /// `redis://[USER:PASSWORD@]HOST:PORT[/DB]` of a Redis or Valkey server that several
+    /// clouds share the rooms' events, presence, likes, kicks and mutes through.
+    pub redis_url: String,
+    /// `redis_prefix`, default `"liverelay:"`: prefix of every Redis key, 1–64 characters with
+    /// no space.
+    pub redis_prefix: String,
+    /// `redis_timeout_ms`, default 500, 50–10000 ms: longest wait for one Redis call; past it
+    /// the request answers 503.
+    pub redis_timeout_ms: u64,
     /// `jwt_key`, default `"dev-jwt-key-change-me"`: HS256 key of client tokens, 16 characters
     /// or more; the placeholder is refused beyond loopback.
     pub jwt_key: String,
@@ -282,6 +292,9 @@ impl Default for CloudConfig {
             api_read_auth: ReadAuth::Auto,
             livego_compat_get: false,
             database_url: String::new(),
+            redis_url: String::new(),
+            redis_prefix: "liverelay:".into(),
+            redis_timeout_ms: 500,
             jwt_key: PLACEHOLDER_JWT_KEY.into(),
             server_auth: true,
             publish_expire_s: 3600,

@@ -78,6 +78,9 @@ pub struct CloudSettings {
     pub livego_compat_get: bool,
     /// The live-room API's checked settings (database, keys, presence, webhooks, gifts).
     pub rooms: relay_rooms_api::RoomsSettings,
+    /// The Redis server the rooms' live state is shared through (`redis_*` keys); `None`:
+    /// this node's memory.
+    pub redis: Option<relay_rooms_api::RedisConfig>,
     /// Bounds of the RTMP listener: connections, timeouts and unpublished bytes
     /// (`rtmp_*` keys).
     pub rtmp_limits: crate::rtmp::RtmpLimits,
@@ -201,6 +204,7 @@ impl NodeConfig for CloudConfig {
             api_read_auth: self.api_read_auth,
             livego_compat_get: self.livego_compat_get,
             rooms: rooms::rooms_settings(self, &push_keys)?,
+            redis: rooms::redis_settings(self)?,
             push_keys,
             rtmp_limits: self.rtmp_limits()?,
             http_limits: self.http_limits()?,
@@ -746,6 +750,35 @@ mod tests {
         let defaults = CloudConfig::default().validate().unwrap();
         assert_eq!(defaults.rooms.events_token_ttl, seconds(60));
         assert!(defaults.cors.is_none(), "no CORS by default");
+    }
+
+    #[test]
+    fn redis_keys_are_checked() {
+        let shared = |change: fn(&mut CloudConfig)| {
+            let mut config = CloudConfig {
+                database_url: "postgres://db/rooms".into(),
+                redis_url: "redis://127.0.0.1:6379/0".into(),
+                ..CloudConfig::default()
+            };
+            change(&mut config);
+            config.validate()
+        };
+        type Change = fn(&mut CloudConfig);
+        let cases: [(Change, &str); 5] = [
+            (|c| c.redis_url = "http://x".into(), "cloud.redis_url: "),
+            (|c| c.redis_url = "redis://".into(), "cloud.redis_url: "),
+            (|c| c.database_url = String::new(), "cloud.redis_url: "),
+            (|c| c.redis_prefix = "a b".into(), "cloud.redis_prefix: "),
+            (|c| c.redis_timeout_ms = 10, "cloud.redis_timeout_ms: "),
+        ];
+        for (change, prefix) in cases {
+            let error = shared(change).unwrap_err().to_string();
+            assert!(error.starts_with(prefix), "{error}");
+        }
+        let redis = shared(|_| {}).unwrap().redis.expect("redis_url set");
+        assert_eq!(redis.prefix, "liverelay:");
+        assert_eq!(redis.timeout, std::time::Duration::from_millis(500));
+        assert!(CloudConfig::default().validate().unwrap().redis.is_none());
     }
 
     #[test]

@@ -171,6 +171,48 @@ fn base_url<'a>(key: &str, value: &'a str, schemes: &[&str]) -> Result<&'a str, 
     Ok(app)
 }
 
+/// The shared live state's server, prefix and timeout; `None` when `redis_url` is empty. Several
+/// clouds sharing their rooms' live state must share their rooms too: `database_url` is then
+/// PostgreSQL.
+pub fn redis_settings(
+    config: &CloudConfig,
+) -> Result<Option<relay_rooms_api::RedisConfig>, NodeError> {
+    if config.redis_url.is_empty() {
+        return Ok(None);
+    }
+    let host = config.redis_url.strip_prefix("redis://").unwrap_or("");
+    if host.is_empty() || host.starts_with('/') {
+        return Err(bad(
+            "cloud.redis_url",
+            "must be \"\" (one node, in memory) or redis://[USER:PASSWORD@]HOST:PORT[/DB]",
+        ));
+    }
+    let prefix = &config.redis_prefix;
+    if prefix.is_empty() || prefix.len() > 64 || prefix.chars().any(char::is_whitespace) {
+        return Err(bad(
+            "cloud.redis_prefix",
+            "must be 1 to 64 characters with no space",
+        ));
+    }
+    if !(config.database_url.starts_with("postgres://")
+        || config.database_url.starts_with("postgresql://"))
+    {
+        return Err(bad(
+            "cloud.redis_url",
+            "clouds sharing their live state through Redis must share one PostgreSQL: set database_url to postgres://...",
+        ));
+    }
+    let timeout_ms = config.redis_timeout_ms;
+    if !(50..=10_000).contains(&timeout_ms) {
+        return Err(bad("cloud.redis_timeout_ms", "must be 50 to 10000"));
+    }
+    Ok(Some(relay_rooms_api::RedisConfig {
+        url: config.redis_url.clone(),
+        prefix: prefix.clone(),
+        timeout: Duration::from_millis(timeout_ms),
+    }))
+}
+
 /// The room API's settings from the `cloud:` keys, each checked.
 pub fn rooms_settings(
     config: &CloudConfig,

@@ -10,7 +10,6 @@ use relay_control::{ApiError, ApiQuery, Page, PageQuery, Reply};
 use relay_rooms::RoomStatus;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,11 +40,7 @@ pub async fn server_online_users(
 ) -> Result<Reply<Page<OnlineUser>>, ApiError> {
     let ApiQuery(page) = query?;
     rooms.room(&live_id).await?;
-    Ok(Reply::ok(rooms.online_page(
-        &live_id,
-        page,
-        Instant::now(),
-    )?))
+    Ok(Reply::ok(rooms.online_page(&live_id, page).await?))
 }
 
 /// Joins a room that is created or live (leaving any other room the caller was in). A user
@@ -61,11 +56,10 @@ pub async fn join_room(
     if room.status == RoomStatus::Ended {
         return Err(ended(&room));
     }
-    rooms.check_not_kicked(&live_id, &caller.user_id)?;
-    rooms
-        .presence()
-        .join(Instant::now(), &live_id, &caller.user_id);
-    rooms.viewed(&live_id);
+    rooms.check_not_kicked(&live_id, &caller.user_id).await?;
+    rooms.live.join(&live_id, &caller.user_id).await?;
+    rooms.live.online_count(&live_id).await?;
+    rooms.viewed(&live_id).await;
     if let Err(error) = rooms.store.record_viewer(&live_id, &caller.user_id).await {
         tracing::warn!(%error, live_id, "cannot record a viewer");
     }
@@ -80,7 +74,7 @@ pub async fn leave_room(
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
 ) -> Result<Reply<serde_json::Value>, ApiError> {
-    if !rooms.presence().leave(&live_id, &caller.user_id) {
+    if !rooms.live.leave(&live_id, &caller.user_id).await? {
         return Err(ApiError::not_found(format!("not in room {live_id}")));
     }
     Ok(Reply::ok(serde_json::json!({ "live_id": live_id })))
@@ -96,14 +90,13 @@ pub async fn heartbeat(
     State(rooms): State<Arc<Rooms>>,
     Path(live_id): Path<String>,
 ) -> Result<Reply<HeartbeatView>, ApiError> {
-    let now = Instant::now();
-    let beating = rooms.presence().heartbeat(now, &live_id, &caller.user_id);
+    let beating = rooms.live.heartbeat(&live_id, &caller.user_id).await?;
     if !beating {
         return Err(ApiError::not_found(format!(
             "not in room {live_id}: join it first"
         )));
     }
-    let room = rooms.room(&live_id).await?;
+    let room = rooms.beat_room(&live_id).await?;
     let view = rooms.view(room);
     Ok(Reply::ok(HeartbeatView {
         live_id,
@@ -140,9 +133,5 @@ pub async fn client_online_users(
         page_num: query.page_num,
         page_size: query.page_size,
     };
-    Ok(Reply::ok(rooms.online_page(
-        &live_id,
-        page,
-        Instant::now(),
-    )?))
+    Ok(Reply::ok(rooms.online_page(&live_id, page).await?))
 }

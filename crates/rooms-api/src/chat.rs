@@ -13,8 +13,8 @@
 use crate::auth::{signed, AdminCaller, ClientCaller};
 use crate::chat_review::{ReviewOnError, ReviewRequest, Reviewer, Verdict};
 use crate::chat_rules::{
-    check_message, check_text, MessageBody, RateLimiter, Style, SystemMessageBody, WordFilter,
-    CODE_BLOCKED,
+    check_message, check_text, MessageBody, Style, SystemMessageBody, WordFilter, CODE_BLOCKED,
+    RATE_WINDOW,
 };
 use crate::error::{store_error, CODE_BAD_STATE};
 use crate::settings::ChatSettings;
@@ -24,12 +24,10 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use parking_lot::Mutex;
 use relay_control::{ApiError, ApiJson, ApiQuery, Page, PageQuery, Reply};
 use relay_rooms::{Message, MessageKind, MessageRole, NewMessage, Room, RoomStatus};
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -37,11 +35,10 @@ use utoipa_axum::routes;
 /// The largest history page.
 const MAX_HISTORY_PAGE: usize = 100;
 
-/// What the chat routes keep besides [`Rooms`]: the rate limiter, the word list and the
-/// review client, made once from the settings.
+/// What the chat routes keep besides [`Rooms`]: the word list and the review client, made
+/// once from the settings (the rate windows are in the live state, shared with Redis).
 pub(crate) struct ChatDesk {
     settings: ChatSettings,
-    limiter: Mutex<RateLimiter>,
     words: Option<WordFilter>,
     /// The review client (or why it could not be made: every review then fails) and what a
     /// failed review means.
@@ -58,7 +55,6 @@ impl ChatDesk {
             });
         ChatDesk {
             settings: settings.clone(),
-            limiter: Mutex::new(RateLimiter::new(settings.rate_per_10s)),
             words,
             review: settings
                 .review
@@ -175,8 +171,7 @@ async fn deliver(
     kind: &str,
     data: serde_json::Value,
 ) -> Result<(), ApiError> {
-    rooms.emit(live_id, kind, data);
-    Ok(())
+    rooms.emit(live_id, kind, data).await
 }
 
 /// The room, which must be live (601 otherwise).
@@ -284,17 +279,28 @@ async fn client_post(
     } else {
         MessageRole::Viewer
     };
-    rooms.check_not_kicked(live_id, &user_id)?;
-    rooms.check_not_muted(live_id, &user_id)?;
-    if role != MessageRole::Anchor && !rooms.is_online(live_id, &user_id) {
+    rooms.check_not_kicked(live_id, &user_id).await?;
+    rooms.check_not_muted(live_id, &user_id).await?;
+    if role != MessageRole::Anchor && !rooms.is_online(live_id, &user_id).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("not in room {live_id}: join it before sending messages"),
         )
         .into());
     }
-    let admitted = desk.limiter.lock().admit(live_id, &user_id, Instant::now());
-    if let Err(wait_s) = admitted {
+    let limit = desk.settings.rate_per_10s;
+    let window_key = format!("chat:{live_id}:{user_id}");
+    let admitted = match limit {
+        0 => None,
+        _ => {
+            rooms
+                .live
+                .rate_take(&window_key, limit, RATE_WINDOW)
+                .await?
+        }
+    };
+    if let Some(wait) = admitted {
+        let wait_s = wait.as_secs_f64().ceil().max(1.0) as u64;
         let error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(

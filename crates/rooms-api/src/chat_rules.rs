@@ -7,19 +7,16 @@ use axum::http::StatusCode;
 use relay_control::ApiError;
 use relay_rooms::MessageKind;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// Code of a message refused for a blocked word, or by the review service.
 pub const CODE_BLOCKED: u32 = 607;
 /// The longest `client_msg_id`.
 pub const MAX_CLIENT_MSG_ID: usize = 64;
-/// The window of `chat_rate_per_10s`.
+/// The window of `chat_rate_per_10s` (a fixed window in the live state, shared by every node
+/// with Redis).
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);
-/// Every this many checks, the limiter forgets senders quiet for a whole window, so it holds
-/// only those who wrote in the last 10 s.
-const PRUNE_EVERY: u64 = 1024;
 
 /// `POST /client/live/room/{live_id}/message`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,60 +131,6 @@ pub fn check_message(
     serde_json::to_value(style)
         .map(Some)
         .map_err(|e| ApiError::internal(format!("cannot keep the style: {e}")))
-}
-
-/// At most `limit` messages per sender and room in any [`RATE_WINDOW`] (a sliding window: the
-/// times of the last `limit` accepted messages of each sender are kept). Memory: one entry
-/// per sender who wrote within the last window, forgotten after it.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: usize,
-    sent: HashMap<(String, String), VecDeque<Instant>>,
-    checks: u64,
-}
-
-impl RateLimiter {
-    /// `limit` messages per 10 s; 0 never limits.
-    pub fn new(limit: u32) -> Self {
-        RateLimiter {
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            sent: HashMap::new(),
-            checks: 0,
-        }
-    }
-
-    /// Counts one message of `user_id` in `live_id` at `now`, or says how long until one more
-    /// is allowed (whole seconds, at least 1) and counts nothing.
-    pub fn admit(&mut self, live_id: &str, user_id: &str, now: Instant) -> Result<(), u64> {
-        if self.limit == 0 {
-            return Ok(());
-        }
-        self.checks += 1;
-        if self.checks.is_multiple_of(PRUNE_EVERY) {
-            self.sent.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|last| now.saturating_duration_since(*last) < RATE_WINDOW)
-            });
-        }
-        let times = self
-            .sent
-            .entry((live_id.to_owned(), user_id.to_owned()))
-            .or_default();
-        while times
-            .front()
-            .is_some_and(|first| now.saturating_duration_since(*first) >= RATE_WINDOW)
-        {
-            times.pop_front();
-        }
-        if times.len() >= self.limit {
-            let oldest = times.front().copied().unwrap_or(now);
-            let wait = RATE_WINDOW.saturating_sub(now.saturating_duration_since(oldest));
-            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
-        }
-        times.push_back(now);
-        Ok(())
-    }
 }
 
 /// What a message with a blocked word gets (`chat_blocked_words_action`).
@@ -335,46 +278,6 @@ mod tests {
         );
         with_id.client_msg_id = Some("x".repeat(MAX_CLIENT_MSG_ID));
         check_message(&with_id, 200).unwrap();
-    }
-
-    #[test]
-    fn the_limit_holds_over_any_ten_seconds() {
-        let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        let mut limiter = RateLimiter::new(3);
-        for ms in [0, 1000, 2000] {
-            limiter.admit("r", "vic", at(ms)).unwrap();
-        }
-        // The oldest of the three leaves the window at 10 s: 7.5 s to wait, rounded up.
-        assert_eq!(limiter.admit("r", "vic", at(2500)), Err(8));
-        assert_eq!(limiter.admit("r", "vic", at(9999)), Err(1));
-        // Others are counted apart, per sender and per room.
-        limiter.admit("r", "amy", at(2500)).unwrap();
-        limiter.admit("other", "vic", at(2500)).unwrap();
-        limiter.admit("r", "vic", at(10_000)).unwrap();
-        assert_eq!(limiter.admit("r", "vic", at(10_500)), Err(1));
-        limiter.admit("r", "vic", at(11_000)).unwrap();
-
-        let mut unlimited = RateLimiter::new(0);
-        for _ in 0..100 {
-            unlimited.admit("r", "vic", start).unwrap();
-        }
-    }
-
-    #[test]
-    fn quiet_senders_are_forgotten() {
-        let start = Instant::now();
-        let mut limiter = RateLimiter::new(1);
-        for n in 0..PRUNE_EVERY - 1 {
-            limiter.admit("r", &n.to_string(), start).unwrap();
-        }
-        assert_eq!(limiter.sent.len() as u64, PRUNE_EVERY - 1);
-        limiter.admit("r", "late", start + RATE_WINDOW).unwrap();
-        assert_eq!(
-            limiter.sent.len(),
-            1,
-            "only the sender of the last window is kept"
-        );
     }
 
     #[test]

@@ -20,7 +20,14 @@ use tokio::sync::broadcast;
 pub const ROOM_EVENT_WINDOW: usize = 1024;
 /// Events waiting for one slow subscriber; one that falls further behind is dropped (it
 /// reconnects with `Last-Event-ID` and catches up from the window).
-const SUBSCRIBER_BACKLOG: usize = 256;
+pub(crate) const SUBSCRIBER_BACKLOG: usize = 256;
+
+/// The order of an event id: both `BOOT-SEQ` (memory) and a Redis stream id (`MS-SEQ`) are
+/// two numbers compared in turn; `None` for anything else.
+pub(crate) fn event_order(id: &str) -> Option<(u64, u64)> {
+    let (high, low) = id.split_once('-')?;
+    Some((high.parse().ok()?, low.parse().ok()?))
+}
 
 /// One event of a room.
 #[derive(Debug, Clone, Serialize)]

@@ -2,13 +2,11 @@
 //! kicks and mutes, in order, served as Server-Sent Events (`GET
 //! /client/live/room/{id}/events`).
 //!
-//! Each room keeps its recent events (a bounded window) and a broadcast channel. Event ids are
-//! `BOOT-SEQ`: SEQ counts up per room, BOOT is when this node started, so a client resuming with
-//! `Last-Event-ID` after a reconnect gets exactly the events after it, and one resuming after
-//! the node restarted gets everything kept since (never a stale match).
-//!
-//! The events themselves are kept by the [`EventHub`](crate::event_hub::EventHub); this file
-//! serves them, through the stream it shares with the WebSocket variant (`events_ws`).
+//! The events are kept by the live state ([`LiveState`](crate::live::LiveState)): one node's
+//! [`EventHub`](crate::event_hub::EventHub), or a Redis stream per room that every node reads,
+//! whose entry ids are the SSE ids, so a client resumes with `Last-Event-ID` on any node. A
+//! client gets the backlog after its id, then the live events, none missing and none twice.
+//! This file serves them through the stream it shares with the WebSocket variant (`events_ws`).
 
 use crate::auth::{StreamCaller, StreamQuery};
 use crate::events_ws::{open_stream, Outgoing};

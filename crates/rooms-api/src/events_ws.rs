@@ -13,7 +13,7 @@
 //! puts in a frame comes back in the answer to it.
 
 use crate::auth::{StreamCaller, StreamQuery};
-use crate::event_hub::RoomEvent;
+use crate::event_hub::{event_order, RoomEvent};
 use crate::rooms::ended;
 use crate::state::Rooms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -63,16 +63,24 @@ pub async fn open_stream(
     if room.status == RoomStatus::Ended {
         return Err(ended(&room));
     }
-    let subscription = rooms.events.subscribe(live_id, last_event_id);
+    let subscription = rooms.live.subscribe(live_id, last_event_id).await?;
+    // Live events the backlog already had (it is read after subscribing) are skipped.
+    let seen = subscription
+        .backlog
+        .last()
+        .and_then(|event| event_order(&event.id));
     let reset = subscription.gap.then_some(Outgoing::Reset);
     let first = reset
         .into_iter()
         .chain(subscription.backlog.into_iter().map(Outgoing::Event));
-    let live = futures_util::stream::unfold(subscription.live, |mut live| async move {
-        match live.recv().await {
-            Ok(event) => Some((Outgoing::Event(event), live)),
-            // Fell behind, or the room ended: the client reconnects with its last id.
-            Err(_) => None,
+    let live = futures_util::stream::unfold(subscription.live, move |mut live| async move {
+        loop {
+            match live.recv().await {
+                Ok(event) if seen.is_some() && event_order(&event.id) <= seen => continue,
+                Ok(event) => return Some((Outgoing::Event(event), live)),
+                // Fell behind, or the room ended: the client reconnects with its last id.
+                Err(_) => return None,
+            }
         }
     });
     Ok(futures_util::stream::iter(first).chain(live))

@@ -88,7 +88,7 @@ impl Rooms {
             Ok(user) => user.map(|user| user.nick).unwrap_or_default(),
             Err(_) => String::new(),
         };
-        self.emit(
+        self.tell(
             &sent.live_id,
             "gift",
             serde_json::json!({
@@ -100,7 +100,8 @@ impl Rooms {
                 "unit_price": sent.unit_price,
                 "total": record.total,
             }),
-        );
+        )
+        .await;
     }
 
     pub(crate) async fn catalogue(&self, gift_type: Option<i64>) -> Result<Vec<Gift>, ApiError> {

@@ -235,13 +235,15 @@ pub async fn send(
         )
         .with_code(CODE_BAD_STATE));
     }
-    if !rooms.is_online(&room.live_id, &caller.user_id) {
+    if !rooms.is_online(&room.live_id, &caller.user_id).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!("not in room {}: join it before sending gifts", room.live_id),
         ));
     }
-    rooms.check_not_muted(&room.live_id, &caller.user_id)?;
+    rooms
+        .check_not_muted(&room.live_id, &caller.user_id)
+        .await?;
     let gift = rooms
         .store
         .get_gift(body.gift_id)

@@ -6,6 +6,7 @@
 
 use crate::clock::unix_ms;
 use crate::error::store_error;
+use crate::live::LiveState;
 use crate::state::Rooms;
 use crate::webhook_events::stopped_event;
 use relay_rooms::RoomStatus;
@@ -36,18 +37,22 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
             _ = shutdown.changed() => {
                 // Likes and views counted since the last tick are stored, not lost.
                 rooms.flush_tallies().await;
+                if let LiveState::Redis(redis) = &rooms.live {
+                    redis.shutdown().await;
+                }
                 return;
             }
         }
         let now = Instant::now();
-        let gone = rooms.presence().expire(now);
-        if !gone.is_empty() {
-            tracing::debug!(
-                viewers = gone.len(),
-                "viewers dropped after missing heartbeats"
-            );
+        let watched: Vec<String> = rooms.watched.lock().keys().cloned().collect();
+        match rooms.live.expire(&watched).await {
+            Ok(0) => {}
+            Ok(gone) => tracing::debug!(viewers = gone, "viewers dropped after missing heartbeats"),
+            Err(error) => tracing::debug!(error = %error.message, "cannot expire viewers"),
         }
-        for (live_id, reason) in rooms.due_to_end(now) {
+        rooms.sync_streams(now).await;
+        let beating = rooms.anchors_beating().await;
+        for (live_id, reason) in rooms.due_to_end(now, &beating) {
             match rooms.room(&live_id).await {
                 Ok(room) if room.status == RoomStatus::Live => {
                     match rooms.stop(&room, reason).await {
@@ -58,16 +63,24 @@ pub async fn watch_rooms(rooms: Arc<Rooms>, mut shutdown: watch::Receiver<bool>)
                     }
                 }
                 // Ended or deleted elsewhere meanwhile: stop watching it.
-                _ => rooms.forget(&live_id),
+                _ => {
+                    rooms.forget(&live_id);
+                    if let Err(error) = rooms.live.close(&live_id).await {
+                        tracing::debug!(live_id, error = %error.message, "cannot clear a room");
+                    }
+                }
             }
         }
         rooms.sweep_pks().await;
         rooms.record_peaks().await;
-        rooms.emit_counts(now);
+        rooms.emit_counts(now).await;
         rooms.flush_tallies().await;
         if now.duration_since(last_sanctions) >= SANCTIONS_EVERY {
             last_sanctions = now;
             rooms.reload_sanctions().await;
+            if rooms.live.is_shared() {
+                rooms.watch_live_rooms().await;
+            }
         }
         if now.duration_since(last_expiry) >= EXPIRE_EVERY {
             last_expiry = now;

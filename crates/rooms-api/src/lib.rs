@@ -1,7 +1,8 @@
 //! The live-room API on the cloud's `api_addr`: `/server` for the app's back end (signed
 //! requests), `/client` for apps (JWT), `/admin` (admin JWT), with the vendor room servers'
-//! paths, fields and envelope. Rooms are stored in [`relay_rooms::Store`]; who is watching is in
-//! memory ([`Presence`](relay_rooms::Presence)); whether the anchor is on air comes from the
+//! paths, fields and envelope. Rooms are stored in [`relay_rooms::Store`]; who is watching, the
+//! rooms' events and the other live state are in memory or shared through Redis
+//! ([`LiveState`]); whether the anchor is on air comes from the
 //! media path, through [`LiveFacts`], and the media path hears of rooms through
 //! [`PublishHooks`]. [`Rooms::router`] gives the routes with their OpenAPI document;
 //! [`watch_rooms`] and [`reconcile_gifts`] are the jobs to run beside them.
@@ -12,6 +13,8 @@
 //!   `chat_review`), and the in-memory state each resource keeps: the event
 //!   hub (`event_hub`), like tallies (`tallies`), PK links (`pk_links`), the sanction cache
 //!   (`sanctions`), in `reloaded` caches where the watchdog reloads them;
+//! - `live`: the rooms' live state (events, presence, likes, kicks, counts, streams, rate
+//!   windows) in this node's memory or in Redis shared by every node, over the event hub;
 //! - `state`: [`Rooms`] and its domain methods, over the bottom;
 //! - `auth`: who calls, read with the state's keys;
 //! - the resources' handlers (`users`, `rooms`, `audience`, `events` with its
@@ -37,6 +40,7 @@ mod hooks;
 mod jobs;
 mod likes;
 mod list_query;
+mod live;
 mod moderation;
 mod pk;
 mod pk_links;
@@ -60,6 +64,7 @@ pub use error::{store_error, CODE_BAD_STATE};
 pub use event_hub::EventHub;
 pub use hooks::{LiveFacts, NoMedia, PublishDecision, PublishHooks};
 pub use jobs::{reconcile_gifts, watch_rooms};
+pub use live::{LiveState, RedisConfig, RedisState, Seat, SeatPage};
 pub use settings::{ChatSettings, RoomsSettings};
 pub use state::{AppLinks, Rooms};
 pub use tagging::tagged;

@@ -1,10 +1,13 @@
-//! Likes and page views: counted in memory per room and added to the store about once a second
-//! (a burst of taps is one write), and sent to the room's clients as one aggregated `like`
-//! event per second with the delta and the total.
+//! Likes and page views: counted per room (in memory, or in Redis shared by every node) and
+//! added to the store about once a second (a burst of taps is one write), and sent to the
+//! room's clients as one aggregated `like` event per second with the delta and the total.
+//! With Redis, a flush takes a room's pending counts with `GETDEL`, so whichever node flushes
+//! them, each like is stored once.
 
 use crate::auth::ClientCaller;
 use crate::clock::unix_ms;
 use crate::error::{store_error, CODE_BAD_STATE};
+use crate::live::{LiveState, RedisState};
 use crate::state::Rooms;
 use crate::tallies::Tally;
 use crate::views::RoomStatsView;
@@ -26,6 +29,10 @@ pub const MAX_LIKES_PER_REQUEST: i64 = 1000;
 impl Rooms {
     /// Adds `count` likes to `live_id`; answers the room's total.
     pub async fn like(&self, live_id: &str, count: i64) -> Result<i64, ApiError> {
+        if let LiveState::Redis(redis) = &self.live {
+            let stored = async { Ok(self.counts(live_id).await?.likes) };
+            return redis.like(live_id, count, stored).await;
+        }
         let known = self.tallies.lock().contains_key(live_id);
         if !known {
             let stored = self.counts(live_id).await?;
@@ -43,8 +50,15 @@ impl Rooms {
         Ok(tally.stored_likes + tally.pending_likes)
     }
 
-    /// Counts one view of `live_id` (room info read or joined).
-    pub fn viewed(&self, live_id: &str) {
+    /// Counts one view of `live_id` (room info read or joined); a view the shared state cannot
+    /// take is only logged (statistics, not worth refusing the request).
+    pub async fn viewed(&self, live_id: &str) {
+        if let LiveState::Redis(redis) = &self.live {
+            if let Err(error) = redis.viewed(live_id).await {
+                tracing::debug!(live_id, error = %error.message, "page view not counted");
+            }
+            return;
+        }
         self.tallies
             .lock()
             .entry(live_id.to_owned())
@@ -59,6 +73,17 @@ impl Rooms {
 
     /// Writes the pending counts and sends each room's new likes to its clients.
     pub async fn flush_tallies(&self) {
+        if let LiveState::Redis(redis) = &self.live {
+            let watched: Vec<String> = self.watched.lock().keys().cloned().collect();
+            for live_id in watched {
+                let Ok((likes, views, total)) = redis.take_pending(&live_id).await else {
+                    continue;
+                };
+                self.store_pending(redis, &live_id, likes, views, total)
+                    .await;
+            }
+            return;
+        }
         let due: Vec<(String, i64, i64)> = self
             .tallies
             .lock()
@@ -96,12 +121,43 @@ impl Rooms {
                 total
             };
             if likes > 0 {
-                self.emit(
+                self.tell(
                     &live_id,
                     "like",
                     serde_json::json!({ "delta": likes, "total": total }),
-                );
+                )
+                .await;
             }
+        }
+    }
+
+    /// Stores counts taken from the shared state (given back when the store refuses them) and
+    /// tells the room's clients of the new likes.
+    async fn store_pending(
+        &self,
+        redis: &RedisState,
+        live_id: &str,
+        likes: i64,
+        views: i64,
+        total: i64,
+    ) {
+        if likes == 0 && views == 0 {
+            return;
+        }
+        if let Err(error) = self.store.add_room_counts(live_id, likes, views).await {
+            tracing::warn!(%error, live_id, "cannot store likes and views");
+            if let Err(error) = redis.give_back(live_id, likes, views).await {
+                tracing::error!(live_id, likes, views, error = %error.message, "likes and views lost");
+            }
+            return;
+        }
+        if likes > 0 {
+            self.tell(
+                live_id,
+                "like",
+                serde_json::json!({ "delta": likes, "total": total }),
+            )
+            .await;
         }
     }
 }
@@ -116,11 +172,14 @@ impl Rooms {
             .gift_totals(&room.live_id)
             .await
             .map_err(store_error)?;
-        let (likes, views) = self
-            .tallies
-            .lock()
-            .get(&room.live_id)
-            .map_or((0, 0), |t| (t.pending_likes, t.pending_views));
+        let (likes, views) = match &self.live {
+            LiveState::Redis(redis) => redis.pending(&room.live_id).await?,
+            LiveState::Memory(_) => self
+                .tallies
+                .lock()
+                .get(&room.live_id)
+                .map_or((0, 0), |t| (t.pending_likes, t.pending_views)),
+        };
         let end = room.stopped_at.unwrap_or_else(unix_ms);
         Ok(RoomStatsView {
             duration_s: room
@@ -188,7 +247,7 @@ pub async fn like_room(
                 .with_code(CODE_BAD_STATE),
         );
     }
-    rooms.check_not_muted(&live_id, &caller.user_id)?;
+    rooms.check_not_muted(&live_id, &caller.user_id).await?;
     let total = rooms.like(&live_id, body.count).await?;
     Ok(Reply::ok(LikeView {
         count: body.count,

@@ -5,7 +5,9 @@
 //!
 //! All of it is stored, so it outlives a restart and reaches every node. Kicks and mutes are
 //! also cached in memory, because a mute is checked on every like: the node that applies one
-//! caches it at once, and every node reloads them from the store every few seconds. Bans are
+//! caches it at once, and every node reloads them from the store every few seconds. With
+//! shared state (Redis) a kick or mute is also a key with its expiry, which every node checks,
+//! so it holds everywhere at once. Bans are
 //! read from the store where they are checked (create, start, publish: none of them hot).
 
 use crate::auth::{signed, AdminCaller, ClientCaller};
@@ -50,28 +52,44 @@ fn ban_message(ban: &Ban) -> String {
 impl Rooms {
     /// When the kick or mute of `kind` on `user_id` in `live_id` ends (Unix ms), if it is in
     /// force now.
-    fn sanctioned_until(&self, live_id: &str, user_id: &str, kind: SanctionKind) -> Option<i64> {
+    async fn sanctioned_until(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        kind: SanctionKind,
+    ) -> Result<Option<i64>, ApiError> {
         let key = (live_id.to_owned(), user_id.to_owned(), kind);
-        self.sanctions
+        let cached = self
+            .sanctions
             .lock()
             .value
             .get(&key)
             .copied()
-            .filter(|until| *until > unix_ms())
+            .filter(|until| *until > unix_ms());
+        match cached {
+            Some(until) => Ok(Some(until)),
+            None => self.live.sanctioned_until(live_id, user_id, kind).await,
+        }
     }
 
     /// Whether `user_id` is muted in `live_id` now: a muted user may not like or send gifts.
     /// From memory (no database access), so it can be asked on every like.
     #[cfg(test)]
-    pub fn is_muted(&self, live_id: &str, user_id: &str) -> bool {
-        self.sanctioned_until(live_id, user_id, SanctionKind::Mute)
-            .is_some()
+    pub async fn is_muted(&self, live_id: &str, user_id: &str) -> bool {
+        matches!(
+            self.sanctioned_until(live_id, user_id, SanctionKind::Mute)
+                .await,
+            Ok(Some(_))
+        )
     }
 
     /// 403 code 606 when `user_id` is muted in `live_id`, saying until when: the answer the
     /// like and gift routes give a muted user.
-    pub fn check_not_muted(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
-        match self.sanctioned_until(live_id, user_id, SanctionKind::Mute) {
+    pub async fn check_not_muted(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
+        match self
+            .sanctioned_until(live_id, user_id, SanctionKind::Mute)
+            .await?
+        {
             None => Ok(()),
             Some(until) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -82,8 +100,15 @@ impl Rooms {
     }
 
     /// 403 code 605 when `user_id` was kicked from `live_id` and may not join yet.
-    pub(super) fn check_not_kicked(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
-        match self.sanctioned_until(live_id, user_id, SanctionKind::Kick) {
+    pub(super) async fn check_not_kicked(
+        &self,
+        live_id: &str,
+        user_id: &str,
+    ) -> Result<(), ApiError> {
+        match self
+            .sanctioned_until(live_id, user_id, SanctionKind::Kick)
+            .await?
+        {
             None => Ok(()),
             Some(until) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -143,7 +168,11 @@ impl Rooms {
             .lock()
             .change()
             .insert((room.live_id.clone(), user_id.to_owned(), kind), until);
-        Ok(())
+        // Stored and cached here; other nodes see it at once through the shared state, or at
+        // their next reload when it is unavailable (the 503 says so).
+        self.live
+            .sanction(&room.live_id, user_id, kind, until)
+            .await
     }
 
     /// Removes `user_id` from `room` and refuses its re-join for `kick_block_s`; the room's
@@ -153,12 +182,13 @@ impl Rooms {
         let until = unix_ms().saturating_add(block_ms);
         self.sanction(room, user_id, SanctionKind::Kick, until, by)
             .await?;
-        let was_online = self.presence().leave(&room.live_id, user_id);
-        self.emit(
+        let was_online = self.live.leave(&room.live_id, user_id).await?;
+        self.tell(
             &room.live_id,
             "kicked",
             serde_json::json!({ "user_id": user_id, "until": until }),
-        );
+        )
+        .await;
         tracing::info!(live_id = room.live_id, user_id, by, "user kicked");
         Ok(KickView {
             live_id: room.live_id.clone(),
@@ -189,6 +219,9 @@ impl Rooms {
                 .map_err(store_error)?;
             let key = (room.live_id.clone(), user_id.to_owned(), SanctionKind::Mute);
             self.sanctions.lock().change().remove(&key);
+            self.live
+                .lift(&room.live_id, user_id, SanctionKind::Mute)
+                .await?;
             None
         } else {
             let until = unix_ms().saturating_add((duration_s * 1000) as i64);
@@ -196,11 +229,12 @@ impl Rooms {
                 .await?;
             Some(until)
         };
-        self.emit(
+        self.tell(
             &room.live_id,
             "muted",
             serde_json::json!({ "user_id": user_id, "muted": until.is_some(), "until": until }),
-        );
+        )
+        .await;
         Ok(MuteView {
             live_id: room.live_id.clone(),
             user_id: user_id.to_owned(),
@@ -538,21 +572,27 @@ mod tests {
         };
         let room = rooms.store.create_room(&new, None).await.unwrap();
         let other = rooms.store.create_room(&new, None).await.unwrap();
-        assert!(!rooms.is_muted(&room.live_id, "vic"));
+        assert!(!rooms.is_muted(&room.live_id, "vic").await);
 
         let muted = rooms.mute(&room, "vic", 60, "ann").await.unwrap();
         assert!(muted.muted);
-        assert!(rooms.is_muted(&room.live_id, "vic"));
-        assert!(!rooms.is_muted(&other.live_id, "vic"), "one room only");
-        assert!(!rooms.is_muted(&room.live_id, "bob"));
+        assert!(rooms.is_muted(&room.live_id, "vic").await);
+        assert!(
+            !rooms.is_muted(&other.live_id, "vic").await,
+            "one room only"
+        );
+        assert!(!rooms.is_muted(&room.live_id, "bob").await);
         // What the like and gift routes answer a muted user.
-        let refusal = rooms.check_not_muted(&room.live_id, "vic").unwrap_err();
+        let refusal = rooms
+            .check_not_muted(&room.live_id, "vic")
+            .await
+            .unwrap_err();
         assert_eq!(
             (refusal.status, refusal.code),
             (StatusCode::FORBIDDEN, CODE_MUTED)
         );
         assert!(refusal.message.contains("muted"), "{}", refusal.message);
-        rooms.check_not_muted(&room.live_id, "bob").unwrap();
+        rooms.check_not_muted(&room.live_id, "bob").await.unwrap();
         let anchor = rooms.mute(&room, "ann", 60, "").await.unwrap_err();
         assert_eq!(anchor.status, StatusCode::BAD_REQUEST);
         let too_long = rooms.mute(&room, "vic", MAX_MUTE_S + 1, "").await;
@@ -560,9 +600,9 @@ mod tests {
 
         // Stored: a node started afresh on the same database knows it once it has loaded.
         let restarted = rooms_in(&dir).await;
-        assert!(!restarted.is_muted(&room.live_id, "vic"));
+        assert!(!restarted.is_muted(&room.live_id, "vic").await);
         restarted.reload_sanctions().await;
-        assert!(restarted.is_muted(&room.live_id, "vic"));
+        assert!(restarted.is_muted(&room.live_id, "vic").await);
 
         // Over at its time, and lifted with a duration of 0.
         let key = (room.live_id.clone(), "vic".to_owned(), SanctionKind::Mute);
@@ -571,12 +611,12 @@ mod tests {
             .lock()
             .change()
             .insert(key, unix_ms() - 1);
-        assert!(!restarted.is_muted(&room.live_id, "vic"));
+        assert!(!restarted.is_muted(&room.live_id, "vic").await);
         let lifted = rooms.mute(&room, "vic", 0, "ann").await.unwrap();
         assert!(!lifted.muted && lifted.until.is_none());
-        assert!(!rooms.is_muted(&room.live_id, "vic"));
+        assert!(!rooms.is_muted(&room.live_id, "vic").await);
         restarted.reload_sanctions().await;
-        assert!(!restarted.is_muted(&room.live_id, "vic"));
+        assert!(!restarted.is_muted(&room.live_id, "vic").await);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

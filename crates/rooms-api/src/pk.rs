@@ -84,7 +84,7 @@ impl Rooms {
     }
 
     /// A session changed: views, both rooms' clients (a `pk` event) and the webhook sender.
-    fn announce_pk(&self, pk: &PkSession) {
+    async fn announce_pk(&self, pk: &PkSession) {
         self.remember_pk(pk);
         let data = serde_json::json!({
             "pk_id": pk.pk_id,
@@ -96,8 +96,8 @@ impl Rooms {
             "answer_by": pk.answer_by,
             "end_reason": pk.end_reason,
         });
-        self.emit(&pk.init_room_id, "pk", data.clone());
-        self.emit(&pk.recv_room_id, "pk", data);
+        self.tell(&pk.init_room_id, "pk", data.clone()).await;
+        self.tell(&pk.recv_room_id, "pk", data).await;
         self.wake_webhooks();
     }
 
@@ -137,7 +137,7 @@ impl Rooms {
             recv_room_id,
             "PK invitation"
         );
-        self.announce_pk(&pk);
+        self.announce_pk(&pk).await;
         Ok(pk)
     }
 
@@ -165,7 +165,7 @@ impl Rooms {
         let Some(answered) = answered else {
             return Err(self.not_open(pk_id, "waiting for an answer").await);
         };
-        self.announce_pk(&answered);
+        self.announce_pk(&answered).await;
         Ok(answered)
     }
 
@@ -188,7 +188,7 @@ impl Rooms {
         let Some((_, ended)) = done else {
             return Err(self.not_open(pk_id, "open").await);
         };
-        self.announce_pk(&ended);
+        self.announce_pk(&ended).await;
         Ok(ended)
     }
 
@@ -213,7 +213,7 @@ impl Rooms {
             Ok(ended) => {
                 for (_, pk) in &ended {
                     tracing::info!(pk_id = pk.pk_id, live_id, "PK ended with its room");
-                    self.announce_pk(pk);
+                    self.announce_pk(pk).await;
                 }
             }
             Err(error) => {
@@ -229,7 +229,7 @@ impl Rooms {
             Ok(timed_out) => {
                 for pk in &timed_out {
                     tracing::info!(pk_id = pk.pk_id, "PK invitation timed out");
-                    self.announce_pk(pk);
+                    self.announce_pk(pk).await;
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot time out PK invitations"),
@@ -238,7 +238,7 @@ impl Rooms {
         match self.store.end_orphan_pks(Some(&stopped)).await {
             Ok(ended) => {
                 for (_, pk) in &ended {
-                    self.announce_pk(pk);
+                    self.announce_pk(pk).await;
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot end the PKs of rooms that ended"),

@@ -7,10 +7,12 @@
 
 use crate::hooks::{PublishDecision, PublishHooks};
 use crate::list_query::ListQuery;
+use crate::live::LiveState;
 use crate::state::{Rooms, Watch};
 use crate::webhook_events::room_event;
 use futures_util::future::BoxFuture;
 use relay_rooms::{RoomStatus, StopReason};
+use std::collections::HashSet;
 use std::time::Instant;
 
 impl Rooms {
@@ -46,11 +48,12 @@ impl Rooms {
             watch.absent_since = None;
             watch.published = true;
         }
-        self.emit(
+        self.tell(
             &room.live_id,
             "stream_status",
             serde_json::json!({ "stream_status": "publishing" }),
-        );
+        )
+        .await;
         self.announce(room_event("stream_published", &room, serde_json::json!({})))
             .await;
         PublishDecision::Room {
@@ -63,11 +66,12 @@ impl Rooms {
         if let Some(watch) = self.watched.lock().get_mut(live_id) {
             watch.absent_since = Some(Instant::now());
         }
-        self.emit(
+        self.tell(
             live_id,
             "stream_status",
             serde_json::json!({ "stream_status": "interrupted" }),
-        );
+        )
+        .await;
         match self.store.get_room(live_id).await {
             Ok(Some(room)) => {
                 self.announce(room_event(
@@ -92,10 +96,37 @@ impl Rooms {
         }
     }
 
-    /// One look: which watched rooms must end, and why.
-    pub(crate) fn due_to_end(&self, now: Instant) -> Vec<(String, StopReason)> {
+    /// The watched rooms whose anchor is online (beating) now; a room whose presence cannot
+    /// be read counts as beating (a shared state away never ends rooms).
+    pub(crate) async fn anchors_beating(&self) -> HashSet<String> {
+        let anchors: Vec<(String, String)> = self
+            .watched
+            .lock()
+            .iter()
+            .map(|(live_id, watch)| (live_id.clone(), watch.anchor_id.clone()))
+            .collect();
+        let mut beating = HashSet::new();
+        for (live_id, anchor_id) in anchors {
+            if self
+                .live
+                .is_online(&live_id, &anchor_id)
+                .await
+                .unwrap_or(true)
+            {
+                beating.insert(live_id);
+            }
+        }
+        beating
+    }
+
+    /// One look: which watched rooms must end, and why (`beating`: the rooms whose anchor is
+    /// online).
+    pub(crate) fn due_to_end(
+        &self,
+        now: Instant,
+        beating: &HashSet<String>,
+    ) -> Vec<(String, StopReason)> {
         let publishing = |watch: &Watch| self.is_publishing(&watch.stream_name);
-        let presence = self.presence();
         let mut watched = self.watched.lock();
         let mut due = Vec::new();
         for (live_id, watch) in watched.iter_mut() {
@@ -104,7 +135,7 @@ impl Rooms {
                 continue;
             }
             let absent = now.saturating_duration_since(*watch.absent_since.get_or_insert(now));
-            let anchor_beating = presence.is_online(live_id, &watch.anchor_id);
+            let anchor_beating = beating.contains(live_id);
             if absent >= self.settings.anchor_grace {
                 due.push((live_id.clone(), StopReason::HeartbeatTimeout));
             } else if absent >= self.settings.publish_grace && !anchor_beating {
@@ -131,9 +162,38 @@ impl Rooms {
         }
     }
 
+    /// With shared state: announces the streams published here (with their viewers) and
+    /// reads those published on other nodes, so no node's watchdog ends a room whose anchor
+    /// publishes to another node. A failure keeps what was read last (a shared state away
+    /// does not end rooms; the announced keys outlive a missed beat or two).
+    pub(crate) async fn sync_streams(&self, now: Instant) {
+        let LiveState::Redis(redis) = &self.live else {
+            return;
+        };
+        let keys: Vec<String> = self
+            .watched
+            .lock()
+            .values()
+            .map(|watch| self.stream_key(&watch.stream_name))
+            .collect();
+        let local: Vec<(String, u64)> = keys
+            .iter()
+            .filter(|key| self.facts.is_live(key))
+            .map(|key| (key.clone(), self.facts.viewers(key, now)))
+            .collect();
+        if let Ok(remote) = redis.sync_streams(&local, &keys).await {
+            *self.remote_streams.lock() = remote;
+        }
+    }
+
     /// Rooms live in the store (another node or an earlier run started them) are watched from
-    /// now on, their stream absent until it shows up.
+    /// now on, their stream absent until it shows up. With shared state it runs every few
+    /// seconds, and rooms no longer live (ended on another node) are no longer watched.
     pub(crate) async fn watch_live_rooms(&self) {
+        // Only rooms watched before the listing began can be missing from it for having ended:
+        // one started here meanwhile is kept.
+        let before: Vec<String> = self.watched.lock().keys().cloned().collect();
+        let mut live = HashSet::new();
         let query = ListQuery {
             status: Some("live".to_owned()),
             page_num: None,
@@ -148,12 +208,13 @@ impl Rooms {
             match self.list(&query).await {
                 Ok(page) => {
                     for room in &page.list {
+                        live.insert(room.live_id.clone());
                         if !self.watched.lock().contains_key(&room.live_id) {
                             self.watch(room);
                         }
                     }
                     if page.end_page {
-                        return;
+                        break;
                     }
                     page_num += 1;
                 }
@@ -162,6 +223,9 @@ impl Rooms {
                     return;
                 }
             }
+        }
+        for live_id in before.iter().filter(|live_id| !live.contains(*live_id)) {
+            self.forget(live_id);
         }
     }
 }

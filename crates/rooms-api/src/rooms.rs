@@ -14,7 +14,6 @@ use relay_control::{ApiError, ApiJson, ApiQuery, Page, PageQuery, Reply};
 use relay_rooms::{Extends, NewRoom, Room, RoomStatus, StopReason};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -280,7 +279,7 @@ pub async fn client_room_info(
     Path(live_id): Path<String>,
 ) -> Result<Reply<LiveInfo>, ApiError> {
     let room = rooms.room(&live_id).await?;
-    rooms.viewed(&live_id);
+    rooms.viewed(&live_id).await;
     Ok(Reply::ok(rooms.view(room)))
 }
 
@@ -357,9 +356,7 @@ pub async fn client_start_room(
     let room = rooms.room(&live_id).await?;
     anchor_only(&caller, &room, "start")?;
     let started = rooms.start(&room).await?;
-    rooms
-        .presence()
-        .join(Instant::now(), &live_id, &caller.user_id);
+    rooms.live.join(&live_id, &caller.user_id).await?;
     Ok(Reply::ok(rooms.owner_view(started)?))
 }
 

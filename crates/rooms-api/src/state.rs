@@ -5,11 +5,11 @@
 //! resource rules it needs (`check_not_banned`, `pk_info`, `end_pks_of`) are methods of
 //! [`Rooms`] itself, written beside their resources.
 
-use crate::clock::{unix_ms, unix_s};
+use crate::clock::unix_s;
 use crate::error::{store_error, CODE_BAD_STATE};
-use crate::event_hub::EventHub;
 use crate::hooks::LiveFacts;
 use crate::list_query::ListQuery;
+use crate::live::{LiveState, RedisState, RemoteStreams};
 use crate::pk_links::PkLink;
 use crate::reloaded::Reloaded;
 use crate::sanctions::SanctionCache;
@@ -17,13 +17,21 @@ use crate::settings::RoomsSettings;
 use crate::tallies::Tallies;
 use crate::views::{LiveFigures, LiveInfo, OnlineUser, StreamStatus};
 use crate::webhook_events::{room_event, stopped_event};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use relay_control::auth::{sign_push_url, PushKeys, PushScheme};
 use relay_control::{ApiError, Page, PageQuery};
-use relay_rooms::{Payments, Presence, Room, RoomStatus, Store, WebhookHandle};
+use relay_rooms::{Payments, Room, RoomStatus, Store, WebhookHandle};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a heartbeat trusts the room it read (status, anchor, stream): beats do not read
+/// the store each time, and a room's start or end here drops it at once.
+const BEAT_ROOM_TTL: Duration = Duration::from_secs(2);
+/// Rooms the heartbeat cache keeps at most; past it, stale ones go, then all (it only costs
+/// a read each).
+const BEAT_ROOMS_MAX: usize = 4096;
 
 /// Everything the room routes and the media hooks share.
 pub struct Rooms {
@@ -35,12 +43,20 @@ pub struct Rooms {
     pub(crate) push_keys: PushKeys,
     /// What the media path knows: which streams are live, who watches them.
     pub(crate) facts: Arc<dyn LiveFacts>,
-    pub(crate) presence: Mutex<Presence>,
-    /// What happens in each room, for its clients (SSE).
-    pub events: EventHub,
-    /// Likes and page views not yet stored, by room.
+    /// Events, presence and the rest of the rooms' live state: this node's memory, or Redis
+    /// shared by every node.
+    pub live: LiveState,
+    /// Streams published on other nodes (shared state only), with their viewers, as the
+    /// watchdog last read them.
+    pub(crate) remote_streams: Mutex<RemoteStreams>,
+    /// Rooms as heartbeats last read them, with when.
+    pub(crate) beat_rooms: Mutex<HashMap<String, (Instant, Room)>>,
+    /// Events not sent after the change they tell of was stored (shared state unavailable).
+    pub(crate) events_lost: AtomicU64,
+    /// Likes and page views not yet stored, by room (memory state).
     pub(crate) tallies: Mutex<Tallies>,
-    /// The counts last sent to each live room's clients, to send only changes.
+    /// The counts last sent to each live room's clients, to send only changes (memory state;
+    /// shared, Redis keeps them).
     pub(crate) sent_counts: Mutex<HashMap<String, (u64, u64)>>,
     /// Live rooms' media state, by `live_id`.
     pub(crate) watched: Mutex<HashMap<String, Watch>>,
@@ -64,6 +80,8 @@ pub struct AppLinks {
     pub webhooks: Option<WebhookHandle>,
     /// The gift payment client.
     pub payments: Option<Payments>,
+    /// The live state shared with the other nodes (`redis_url`); `None`: this node's memory.
+    pub shared: Option<Arc<RedisState>>,
 }
 
 /// What the watchdog tracks of a live room.
@@ -91,15 +109,21 @@ impl Rooms {
         facts: Arc<dyn LiveFacts>,
         app: AppLinks,
     ) -> Arc<Self> {
+        let live = match app.shared {
+            Some(redis) => LiveState::Redis(redis),
+            None => LiveState::memory(settings.presence),
+        };
         Arc::new(Rooms {
-            presence: Mutex::new(Presence::new(settings.presence)),
+            live,
+            remote_streams: Mutex::new(RemoteStreams::new()),
+            beat_rooms: Mutex::new(HashMap::new()),
+            events_lost: AtomicU64::new(0),
             store,
             settings,
             publish_auth,
             push_keys,
             facts,
             watched: Mutex::new(HashMap::new()),
-            events: EventHub::new(unix_ms()),
             sent_counts: Mutex::new(HashMap::new()),
             tallies: Mutex::new(HashMap::new()),
             webhooks: app.webhooks,
@@ -109,26 +133,52 @@ impl Rooms {
         })
     }
 
-    /// Tells `live_id`'s clients.
-    pub fn emit(&self, live_id: &str, kind: &str, data: serde_json::Value) {
-        self.events.publish(live_id, kind, data, unix_ms());
+    /// Tells `live_id`'s clients (on every node); 503 when the shared state is unavailable.
+    pub async fn emit(
+        &self,
+        live_id: &str,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.live.append(live_id, kind, data).await
+    }
+
+    /// Tells `live_id`'s clients of a change already stored: a failure is logged and counted,
+    /// never turned into an error of what was stored.
+    pub(crate) async fn tell(&self, live_id: &str, kind: &str, data: serde_json::Value) {
+        if let Err(error) = self.emit(live_id, kind, data).await {
+            self.events_lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(live_id, kind, error = %error.message, "event not sent to the room's clients");
+        }
+    }
+
+    /// Events not sent after their change was stored, and Redis calls that failed, since
+    /// start, for `/metrics`.
+    pub fn shared_errors(&self) -> (u64, u64) {
+        let redis = match &self.live {
+            LiveState::Redis(redis) => redis.errors(),
+            LiveState::Memory(_) => 0,
+        };
+        (self.events_lost.load(Ordering::Relaxed), redis)
     }
 
     /// Tells a room's clients its status changed.
-    pub(crate) fn emit_status(&self, room: &Room) {
-        self.emit(
+    pub(crate) async fn emit_status(&self, room: &Room) {
+        self.tell(
             &room.live_id,
             "live_status",
             serde_json::json!({
                 "status": room.status.as_str(),
                 "stop_reason": room.stop_reason.map(|r| r.as_str()),
             }),
-        );
+        )
+        .await;
     }
 
     /// Sends each live room's online and viewer counts to its clients when they changed
     /// (called about once a second, so counts are aggregated).
-    pub(crate) fn emit_counts(&self, now: Instant) {
+    /// With shared state, of two nodes seeing the same change one sends it.
+    pub(crate) async fn emit_counts(&self, now: Instant) {
         let rooms: Vec<(String, String)> = self
             .watched
             .lock()
@@ -137,23 +187,39 @@ impl Rooms {
             .collect();
         for (live_id, stream_name) in rooms {
             let counts = (
-                self.presence().online_count(&live_id) as u64,
+                self.live.online_now(&live_id) as u64,
                 self.viewers_of(&stream_name, now),
             );
-            let changed = self.sent_counts.lock().insert(live_id.clone(), counts) != Some(counts);
+            let changed = match &self.live {
+                LiveState::Memory(_) => {
+                    self.sent_counts.lock().insert(live_id.clone(), counts) != Some(counts)
+                }
+                LiveState::Redis(redis) => match redis.counts_changed(&live_id, counts).await {
+                    Ok(changed) => changed,
+                    Err(_) => continue,
+                },
+            };
             if changed {
-                self.emit(
+                self.tell(
                     &live_id,
                     "counts",
                     serde_json::json!({ "online_count": counts.0, "viewer_count": counts.1 }),
-                );
+                )
+                .await;
             }
         }
     }
 
     /// Players of a room's stream on every edge, as the edges last reported.
+    /// With shared state, a stream published on another node counts the viewers that node
+    /// announced.
     pub(crate) fn viewers_of(&self, stream_name: &str, now: Instant) -> u64 {
-        self.facts.viewers(&self.stream_key(stream_name), now)
+        let key = self.stream_key(stream_name);
+        let here = self.facts.viewers(&key, now);
+        match self.remote_streams.lock().get(&key) {
+            Some(remote) if !self.facts.is_live(&key) => here.max(*remote),
+            _ => here,
+        }
     }
 
     /// An event was written: the sender takes it now rather than at its next poll.
@@ -170,16 +236,13 @@ impl Rooms {
 
     /// Live rooms this node watches, and viewers online in all rooms, for `/metrics`.
     pub fn gauges(&self) -> (usize, usize) {
-        (self.watched.lock().len(), self.presence().total_online())
+        (self.watched.lock().len(), self.live.total_online())
     }
 
-    pub(crate) fn presence(&self) -> MutexGuard<'_, Presence> {
-        self.presence.lock()
-    }
-
-    /// Whether `user_id` has joined `live_id` and is still beating (on this node).
-    pub fn is_online(&self, live_id: &str, user_id: &str) -> bool {
-        self.presence().is_online(live_id, user_id)
+    /// Whether `user_id` has joined `live_id` and is still beating (on any node, with shared
+    /// state).
+    pub async fn is_online(&self, live_id: &str, user_id: &str) -> Result<bool, ApiError> {
+        self.live.is_online(live_id, user_id).await
     }
 
     /// The stream key of a room's stream on the media path: `app/<stream name>`.
@@ -187,9 +250,11 @@ impl Rooms {
         format!("{}/{stream_name}", self.settings.publish_app)
     }
 
-    /// Whether a room's stream is being published now.
+    /// Whether a room's stream is being published now (on this node, or with shared state on
+    /// another, as its watchdog announced a moment ago).
     pub(crate) fn is_publishing(&self, stream_name: &str) -> bool {
-        self.facts.is_live(&self.stream_key(stream_name))
+        let key = self.stream_key(stream_name);
+        self.facts.is_live(&key) || self.remote_streams.lock().contains_key(&key)
     }
 
     /// The push URL of `room`, signed as `publish_auth` says and valid for `publish_expire_s`.
@@ -224,7 +289,7 @@ impl Rooms {
         };
         LiveFigures {
             stream_status,
-            online_count: self.presence().online_count(&room.live_id) as u64,
+            online_count: self.live.online_now(&room.live_id) as u64,
             viewer_count,
         }
     }
@@ -251,6 +316,29 @@ impl Rooms {
         let mut view = self.view(room);
         view.push_url = push_url;
         Ok(view)
+    }
+
+    /// The room for a heartbeat: as read less than [`BEAT_ROOM_TTL`] ago, or from the store.
+    pub(crate) async fn beat_room(&self, live_id: &str) -> Result<Room, ApiError> {
+        let now = Instant::now();
+        if let Some((_, room)) = self
+            .beat_rooms
+            .lock()
+            .get(live_id)
+            .filter(|(at, _)| now.saturating_duration_since(*at) < BEAT_ROOM_TTL)
+        {
+            return Ok(room.clone());
+        }
+        let room = self.room(live_id).await?;
+        let mut cache = self.beat_rooms.lock();
+        if cache.len() >= BEAT_ROOMS_MAX {
+            cache.retain(|_, (at, _)| now.saturating_duration_since(*at) < BEAT_ROOM_TTL);
+            if cache.len() >= BEAT_ROOMS_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(live_id.to_owned(), (now, room.clone()));
+        Ok(room)
     }
 
     /// The room, or 404.
@@ -297,24 +385,25 @@ impl Rooms {
     }
 
     /// The viewers online in `live_id`, paged by user id.
-    pub fn online_page(
+    pub async fn online_page(
         &self,
         live_id: &str,
         page: PageQuery,
-        now: Instant,
     ) -> Result<Page<OnlineUser>, ApiError> {
         let (num, size) = page.checked()?;
-        let presence = self.presence();
-        let total = presence.online_count(live_id);
-        let list = presence
-            .viewers(live_id, (num - 1).saturating_mul(size), size)
+        let seats = self
+            .live
+            .seats(live_id, (num - 1).saturating_mul(size), size)
+            .await?;
+        let list = seats
+            .seats
             .into_iter()
-            .map(|(user_id, joined)| OnlineUser {
-                user_id,
-                online_s: now.saturating_duration_since(joined).as_secs(),
+            .map(|seat| OnlineUser {
+                user_id: seat.user_id,
+                online_s: seat.online.as_secs(),
             })
             .collect();
-        Ok(Page::new(total, num, size, list))
+        Ok(Page::new(seats.total, num, size, list))
     }
 
     /// Starts watching a room that went live (by the API or by its first publish).
@@ -353,8 +442,9 @@ impl Rooms {
             .with_code(CODE_BAD_STATE));
         };
         self.wake_webhooks();
+        self.beat_rooms.lock().remove(&started.live_id);
         self.watch(&started);
-        self.emit_status(&started);
+        self.emit_status(&started).await;
         Ok(started)
     }
 
@@ -393,7 +483,7 @@ impl Rooms {
             .with_code(CODE_BAD_STATE));
         };
         self.end_pks_of(&stopped.live_id).await;
-        self.ended(&stopped);
+        self.ended(&stopped).await;
         Ok(stopped)
     }
 
@@ -408,21 +498,25 @@ impl Rooms {
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found(format!("room {} not found", room.live_id)))?;
         self.end_pks_of(&deleted.room.live_id).await;
-        self.ended(&deleted.room);
+        self.ended(&deleted.room).await;
         Ok(())
     }
 
-    /// Forgets what was kept live of a room that ended; its clients hear it last.
-    pub(crate) fn ended(&self, room: &Room) {
+    /// Forgets what was kept live of a room that ended; its clients (on every node) hear it
+    /// last.
+    pub(crate) async fn ended(&self, room: &Room) {
         self.wake_webhooks();
-        self.emit_status(room);
+        self.emit_status(room).await;
         self.forget(&room.live_id);
+        if let Err(error) = self.live.close(&room.live_id).await {
+            tracing::warn!(live_id = room.live_id, error = %error.message, "cannot clear an ended room's live state");
+        }
     }
 
+    /// Stops watching a room on this node (it ended, here or on another node).
     pub(crate) fn forget(&self, live_id: &str) {
         self.watched.lock().remove(live_id);
         self.sent_counts.lock().remove(live_id);
-        self.presence().close_room(live_id);
-        self.events.close(live_id);
+        self.beat_rooms.lock().remove(live_id);
     }
 }

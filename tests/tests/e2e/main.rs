@@ -26,6 +26,7 @@ mod bad_input;
 mod bounds;
 mod browser;
 mod chat;
+mod cluster;
 mod config;
 mod control;
 mod cors;
