@@ -24,7 +24,7 @@ for tool in ffmpeg ffprobe taskset python3; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "fanout.sh: needs two cores (edge and players apart)" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
-cargo build --release -p cloud -p edge -p relay-bench --bin fanout >&2
+cargo build --release -p cloud -p edge -p relay-bench --bins >&2
 target=${CARGO_TARGET_DIR:-$PWD/target}
 bin=$target/release
 work=$target/fanout

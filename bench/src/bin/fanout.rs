@@ -58,6 +58,10 @@ struct Options {
     /// The edge's process id, for its CPU time and memory.
     #[arg(long)]
     edge_pid: Option<u32>,
+    /// Connect and never send the request: what an open connection alone costs the server
+    /// (its memory per connection against a playing one's says where a player's bytes go).
+    #[arg(long)]
+    no_request: bool,
 }
 
 /// Why a player stopped before the end.
@@ -212,7 +216,7 @@ fn main() -> Result<(), String> {
             if player.ended.is_some() {
                 continue;
             }
-            if event.is_writable() && !player.request_sent {
+            if event.is_writable() && !player.request_sent && !options.no_request {
                 match player.stream.write(request.as_bytes()) {
                     Ok(n) if n == request.len() => {
                         player.request_sent = true;
