@@ -15,24 +15,9 @@ done
 cargo build --release -p cloud -p edge
 work=target/players-memory
 rm -rf "$work" && mkdir -p "$work"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rtmp=$(port) flv=$(port) udp=$(port) quic=$(port)
-cat >"$work/config.yaml" <<YAML
-cloud:
-  rtmp_addr: "127.0.0.1:$rtmp"
-  api_addr: "127.0.0.1:$(port)"
-  quic_addr: "127.0.0.1:$quic"
-  client_addr_list: ["127.0.0.1:$udp"]
-  log_level: warn
-edge:
-  udp_addr: "127.0.0.1:$udp"
-  flv_addr: "127.0.0.1:$flv"
-  cloud_quic_addr: "127.0.0.1:$quic"
-  log_level: warn
-  # The players come from one address.
-  http_max_connections: 8192
-  http_max_connections_per_ip: 8192
-YAML
+source bench/relay-config.sh
+# The players come from one address.
+relay_config "$work/config.yaml" 8192
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true' EXIT
 (cd "$work" && exec ../release/cloud -f config.yaml >cloud.log 2>&1) &

@@ -243,7 +243,8 @@ fn stream_with_players(tags: &[FlvTag], players: usize) -> StreamState {
     state
 }
 
-/// One iteration = `StreamState::on_tag` of one tag with N players attached.
+/// One iteration = `StreamState::on_tag` of one tag with N players attached, then
+/// `StreamState::wake_players`.
 fn fan_out(c: &mut Criterion) {
     let tags = framed(&media_tags(&PROFILE, 1, SEED));
     let mut group = c.benchmark_group("fan_out");
@@ -253,6 +254,7 @@ fn fan_out(c: &mut Criterion) {
         let allocations = count_allocations(|| {
             for tag in tags.iter().take(TAGS_PER_SET as usize) {
                 state.on_tag(tag.clone());
+                state.wake_players();
             }
         });
         println!("fan_out/players_{players}: {allocations} allocations in {TAGS_PER_SET} tags");
@@ -273,6 +275,8 @@ fn fan_out(c: &mut Criterion) {
                     for _ in 0..chunk {
                         // A clone is one reference count per tag (not per player).
                         state.on_tag(tags[next].clone());
+                        // The stream task wakes the players once per tick; here every tag.
+                        state.wake_players();
                         next = (next + 1) % tags.len();
                     }
                     measured += started.elapsed();

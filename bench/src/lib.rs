@@ -10,6 +10,8 @@
 //! - AAC-LC at 48 kHz, one ~400 B tag per 1024 samples (46.875 tags/s), ~150 kb/s;
 //! - `onMetaData`, an AVC sequence header and an AAC sequence header before the first frame.
 
+pub mod play_check;
+
 use bytes::Bytes;
 use edge::tag::FlvTag;
 use flv::{Tag, TagType};

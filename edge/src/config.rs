@@ -40,6 +40,11 @@ pub struct EdgeConfig {
     /// `player_queue_bytes`, default 4194304, at least 65536: bytes queued per player before it
     /// loses non-key video (and, staying behind, is disconnected).
     pub player_queue_bytes: usize,
+    /// `merge_write_ms`, default 0, 0–1000 ms: how long a player's tags may wait to go out
+    /// together (SRS's `mw_latency`, ZLMediaKit's `mergeWriteMS`). 0 sends what each stream tick
+    /// brought at once (tags that complete together still share one write and one wake-up);
+    /// more trades up to that much delay for fewer writes and wake-ups per player.
+    pub merge_write_ms: u64,
     /// `udp_recv_buffer`, default 8388608 bytes: kernel receive buffer asked for on the RTP socket;
     /// the size granted is logged, with a warning when smaller.
     pub udp_recv_buffer: usize,
@@ -157,6 +162,7 @@ impl Default for EdgeConfig {
             playout_deadline_ms: 300,
             playout_deadline_rtts: 8,
             player_queue_bytes: 4 << 20,
+            merge_write_ms: 0,
             udp_recv_buffer: 8 << 20,
             max_streams: 1024,
             shutdown_grace_ms: 5000,
@@ -215,6 +221,9 @@ pub struct EdgeSettings {
     pub playout_deadline_rtts: u32,
     /// Byte limit of each player's queue, at least 65536.
     pub player_queue_bytes: usize,
+    /// How long offered tags may wait before players are woken to send them, from
+    /// `merge_write_ms` (zero: at the end of each stream tick).
+    pub merge_write: Duration,
     /// Receive buffer size asked of the kernel for the RTP socket, in bytes.
     pub udp_recv_buffer: usize,
     /// Streams served at once; the cloud announcing more is refused (counted).
@@ -336,6 +345,12 @@ impl NodeConfig for EdgeConfig {
                 "must be at least 65536",
             ));
         }
+        if self.merge_write_ms > 1000 {
+            return Err(NodeError::bad_value(
+                "edge.merge_write_ms",
+                "must be 0 to 1000",
+            ));
+        }
         let udp_addr = parse_addr("edge.udp_addr", &self.udp_addr)?;
         if udp_addr.ip().is_multicast() && !udp_addr.is_ipv4() {
             return Err(NodeError::bad_value(
@@ -366,6 +381,7 @@ impl NodeConfig for EdgeConfig {
             playout_deadline: Duration::from_millis(self.playout_deadline_ms),
             playout_deadline_rtts: self.playout_deadline_rtts,
             player_queue_bytes: self.player_queue_bytes,
+            merge_write: Duration::from_millis(self.merge_write_ms),
             udp_recv_buffer: self.udp_recv_buffer,
             max_streams: self.max_streams,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
@@ -651,6 +667,13 @@ mod tests {
                     ..Default::default()
                 },
                 "edge.player_queue_bytes",
+            ),
+            (
+                EdgeConfig {
+                    merge_write_ms: 1001,
+                    ..Default::default()
+                },
+                "edge.merge_write_ms",
             ),
             (
                 EdgeConfig {

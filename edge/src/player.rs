@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+/// Queue slots a drained queue keeps (a tick's tags); a larger allocation left by a burst is
+/// freed once the burst is sent.
+const KEPT_QUEUE_SLOTS: usize = 8;
+
 /// What happened to an offered tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
@@ -99,6 +103,11 @@ impl PlayerQueue {
     pub fn pop(&mut self) -> Option<Bytes> {
         let bytes = self.items.pop_front()?;
         self.bytes -= bytes.len();
+        if self.items.is_empty() && self.items.capacity() > KEPT_QUEUE_SLOTS {
+            // The join's burst (a whole GOP) is sent: give its slots back, which a few thousand
+            // players would otherwise each hold for the rest of the stream.
+            self.items.shrink_to(KEPT_QUEUE_SLOTS);
+        }
         Some(bytes)
     }
 
@@ -168,9 +177,19 @@ impl Player {
         self.update(|queue| queue.push_unbounded(bytes));
     }
 
-    /// [`PlayerQueue::offer`], waking the response body.
+    /// [`PlayerQueue::offer`], without waking the response body: the stream task offers every
+    /// tag of a tick (or of `merge_write_ms`) first and then calls [`Player::wake`] once, so the
+    /// body sends them in one write instead of one write and one task wake-up per tag.
     pub fn offer(&self, tag: &FlvTag) -> Offer {
-        self.update(|queue| queue.offer(tag))
+        self.state.lock().queue.offer(tag)
+    }
+
+    /// Wakes the response body if it waits for tags, so it sends what was offered since.
+    pub fn wake(&self) {
+        let waker = self.state.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// [`PlayerQueue::finish`]: the response ends once what is queued is sent.
@@ -228,26 +247,48 @@ impl std::fmt::Display for PlayerCutOff {
 
 impl std::error::Error for PlayerCutOff {}
 
-impl Body for PlayerBody {
-    type Data = Bytes;
-    type Error = PlayerCutOff;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
+impl PlayerBody {
+    /// The next queued buffer; otherwise the end, the cut-off, or a wait for [`Player::wake`].
+    /// The HTTP body and WebSocket-FLV (one message per buffer) both drain the queue here.
+    pub fn poll_buffer(
+        &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, PlayerCutOff>>> {
+    ) -> Poll<Option<Result<Bytes, PlayerCutOff>>> {
         let mut shared = self.player.state.lock();
         if shared.queue.cut_off {
             return Poll::Ready(Some(Err(PlayerCutOff)));
         }
         if let Some(bytes) = shared.queue.pop() {
-            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            return Poll::Ready(Some(Ok(bytes)));
         }
         if shared.queue.is_finished() {
             return Poll::Ready(None);
         }
-        shared.waker = Some(cx.waker().clone());
+        if !shared
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            shared.waker = Some(cx.waker().clone());
+        }
         Poll::Pending
+    }
+}
+
+impl Body for PlayerBody {
+    type Data = Bytes;
+    type Error = PlayerCutOff;
+
+    /// One tag per frame: hyper keeps polling while its write queue has room, so every tag
+    /// queued since the last wake-up goes out in one vectored write, each with its chunk
+    /// framing as separate slices (the tag's bytes are never copied).
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, PlayerCutOff>>> {
+        self.get_mut()
+            .poll_buffer(cx)
+            .map(|next| next.map(|result| result.map(Frame::data)))
     }
 }
 
@@ -307,6 +348,18 @@ mod tests {
             Offer::Disconnect
         );
         assert!(queue.bytes <= 1000);
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_the_slots_of_a_burst() {
+        let mut queue = PlayerQueue::new(1 << 20);
+        for _ in 0..200 {
+            queue.push_unbounded(Bytes::from_static(b"tag"));
+        }
+        assert!(queue.items.capacity() >= 200);
+        while queue.pop().is_some() {}
+        assert!(queue.items.capacity() <= KEPT_QUEUE_SLOTS);
+        assert_eq!(queue.bytes, 0);
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct StreamState {
     counters: StreamCounters,
     /// The stream's HLS packager, given every tag players are offered.
     hls: Option<Arc<crate::hls::HlsStream>>,
+    /// Tags were offered to players since they were last woken (see [`StreamState::wake_players`]).
+    unwoken: bool,
 }
 
 impl Default for StreamState {
@@ -69,6 +71,7 @@ impl Default for StreamState {
             last_timestamp: 0,
             counters: StreamCounters::default(),
             hls: None,
+            unwoken: false,
         }
     }
 }
@@ -180,6 +183,7 @@ impl StreamState {
         if let Some(hls) = &self.hls {
             hls.push(tag);
         }
+        self.unwoken |= !self.players.is_empty();
         let counters = &mut self.counters;
         self.players.retain(|player| match player.offer(tag) {
             Offer::Queued => true,
@@ -193,6 +197,20 @@ impl StreamState {
                 false
             }
         });
+    }
+
+    /// Whether players were offered tags they have not been woken for yet.
+    pub fn has_unwoken(&self) -> bool {
+        self.unwoken
+    }
+
+    /// Wakes every player's response body that waits, so each sends what it was offered since
+    /// the last wake-up in one write. Offers never wake (see [`Player::offer`]): the stream task
+    /// calls this once per tick, or once per `merge_write_ms`.
+    pub fn wake_players(&mut self) {
+        if std::mem::take(&mut self.unwoken) {
+            self.players.iter().for_each(|player| player.wake());
+        }
     }
 
     /// Starts a player: FLV header, metadata, sequence headers, then the cached GOP.
@@ -301,6 +319,41 @@ mod tests {
             }
         }
         seen
+    }
+
+    /// A waker that counts its wake-ups.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn offers_wait_for_one_wake_up_and_then_go_out_together() {
+        let mut state = StreamState::default();
+        state.on_tag(tag(TagType::Video, true, false, 10));
+        let player = Player::new(1 << 20);
+        let mut body = PlayerBody::new(player.clone());
+        state.join(player);
+        assert_eq!(drain(&mut body), vec![b'F', 10]);
+        // The body now waits, with a waker that counts.
+        let counting = Arc::new(Counting(0.into()));
+        let waker = Waker::from(counting.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        state.on_tag(tag(TagType::Video, false, false, 11));
+        state.on_tag(tag(TagType::Audio, false, false, 12));
+        state.on_tag(tag(TagType::Video, false, false, 13));
+        let wakes = || counting.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(wakes(), 0);
+        assert!(state.has_unwoken());
+        state.wake_players();
+        state.wake_players();
+        assert_eq!(wakes(), 1);
+        assert!(!state.has_unwoken());
+        assert_eq!(drain(&mut body), vec![11, 12, 13]);
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub async fn run_stream(
     };
     let mut last_input = Instant::now();
     let mut superseded = false;
+    // With merge_write_ms, players are woken at most once per that much time.
+    let merge_write = task.context.settings.merge_write;
+    let mut wake_at: Option<Instant> = None;
     let shutdown = task.context.tasks.shutdown().clone();
     while !task.ended {
         let deadline = task.receiver.poll_timeout().map(Instant::from_std);
@@ -167,12 +170,23 @@ pub async fn run_stream(
                 }
             }
             _ = shutdown.cancelled() => break,
+            _ = sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {
+                wake_at = None;
+                task.state.wake_players();
+            }
             _ = sleep_until(last_input + IDLE_LIMIT) => {
                 tracing::warn!(ssrc, stream = ?task.name, "nothing for {} s; ending the stream", IDLE_LIMIT.as_secs());
                 break;
             }
         }
         task.handle_events();
+        if task.state.has_unwoken() {
+            if merge_write.is_zero() {
+                task.state.wake_players();
+            } else if wake_at.is_none() {
+                wake_at = Some(Instant::now() + merge_write);
+            }
+        }
         task.send_nacks();
         if Instant::now() >= task.next_snapshot {
             task.stats.publish(task.snapshot());

@@ -12,7 +12,6 @@ use crate::player::{Player, PlayerBody};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use http_body::Body;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -55,9 +54,8 @@ async fn play(socket: WebSocket, mut body: PlayerBody, shutdown: CancellationTok
     let (mut sink, mut incoming) = socket.split();
     let ending = loop {
         tokio::select! {
-            frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)) => match frame {
-                Some(Ok(frame)) => {
-                    let Ok(bytes) = frame.into_data() else { continue };
+            buffer = std::future::poll_fn(|cx| body.poll_buffer(cx)) => match buffer {
+                Some(Ok(bytes)) => {
                     if sink.send(Message::Binary(bytes)).await.is_err() {
                         return;
                     }
