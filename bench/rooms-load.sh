@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load on the live-room API: builds the release cloud and bench/src/bin/rooms_load.rs, starts
+# Load on the live-room API: builds the release cloud and bench/src/bin/rooms_load, starts
 # a cloud (SQLite, its own data dir under target/) pinned to core 0, and runs the load tool pinned
 # to core 1: heartbeats, then room info. Extra arguments go to the load tool, e.g.
 #   bench/rooms-load.sh --connections 128 --seconds 20
@@ -23,7 +23,7 @@ cloud:
   http_max_connections_per_ip: 4096
 YAML
 pin() { if command -v taskset >/dev/null 2>&1; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
-(cd "$work" && exec_cloud() { pin 0 ../release/cloud -f config.yaml; }; exec_cloud >cloud.log 2>&1) &
+(cd "$work" && exec_cloud() { pin 0 ../release/cloud -f config.yaml; }; exec_cloud >cloud.log 2>(cd "$work" && exec_cloud() { pin 0 ../release/cloud -f config.yaml; }; exec_cloud >cloud.log 2>&1) &1) &
 cloud=$!
 trap 'kill $cloud 2>/dev/null; wait $cloud 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
