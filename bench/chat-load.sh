@@ -21,47 +21,15 @@ bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 case "$bin" in /*) ;; *) bin=$PWD/$bin ;; esac
 work=$PWD/target/chat-load
 rm -rf "$work" && mkdir -p "$work"
+# port, start_cloud, stop_clouds.
+. bench/cloud.sh
+trap 'stop_clouds; pg_stop; redis_stop' EXIT
 services_dir=$work
 # Each subscriber holds a socket in the tool and one in a cloud.
 ulimit -n "$(ulimit -Hn)"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-clouds=()
-stop_clouds() {
-    for pid in ${clouds[@]+"${clouds[@]}"}; do kill "$pid" 2>/dev/null || true; done
-    for pid in ${clouds[@]+"${clouds[@]}"}; do wait "$pid" 2>/dev/null || true; done
-    clouds=()
-}
-trap 'stop_clouds; pg_stop; redis_stop' EXIT
-
-# start_cloud NAME API_PORT [EXTRA YAML LINES]: a cloud on core 0 in $work/NAME.
-start_cloud() {
-    local name=$1 api=$2 extra=${3:-}
-    mkdir -p "$work/$name"
-    cat >"$work/$name/config.yaml" <<YAML
-cloud:
-  rtmp_addr: "127.0.0.1:$(port)"
-  api_addr: "127.0.0.1:$api"
-  quic_addr: "127.0.0.1:$(port)"
-  client_addr_list: ["127.0.0.1:9"]
-  log_level: warn
-  # The load comes from one address: allow it all of the API's connections.
-  http_max_connections: 16384
-  http_max_connections_per_ip: 16384
-  # The senders go as fast as the load asks.
-  chat_rate_per_10s: 0
-$extra
-YAML
-    (cd "$work/$name" && exec taskset -c 0 "$bin/cloud" -f config.yaml >cloud.log 2>&1) &
-    clouds+=($!)
-    for _ in $(seq 200); do
-        (echo >/dev/tcp/127.0.0.1/"$api") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "chat-load.sh: cloud $name did not listen on $api" >&2
-    cat "$work/$name/cloud.log" >&2
-    return 1
-}
+# The senders go as fast as the load asks.
+no_rate_limit="  chat_rate_per_10s: 0"
 
 load() {
     taskset -c 1 "$bin/rooms_load" --endpoint chat --subscribers "$subscribers" --rate "$rate" \
@@ -70,14 +38,15 @@ load() {
 
 echo "== one cloud (SQLite, live state in memory), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 a=$(port)
-start_cloud one "$a"
+start_cloud one "$a" "$no_rate_limit"
 load --api "127.0.0.1:$a" --pid "${clouds[0]}"
 stop_clouds
 
 pg_start
 redis_start
 echo "== two clouds (PostgreSQL + Redis), load $(cut -d' ' -f1-3 /proc/loadavg)"
-shared="  database_url: \"$LIVERELAY_TEST_POSTGRES_URL\"
+shared="$no_rate_limit
+  database_url: \"$LIVERELAY_TEST_POSTGRES_URL\"
   redis_url: \"$LIVERELAY_TEST_REDIS_URL\""
 a=$(port)
 b=$(port)
