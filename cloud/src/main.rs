@@ -177,6 +177,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
         api_router,
         api_bounds,
         settings.tls.clone(),
+        None,
         shutdown.clone(),
     ));
     if let Some((listener, addr)) = metrics_listener.zip(settings.metrics_addr) {
@@ -190,6 +191,7 @@ async fn run(settings: cloud::config::CloudSettings) -> Result<(), CloudError> {
             router,
             metrics_bounds,
             settings.tls.clone(),
+            None,
             shutdown.clone(),
         ));
     }

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod flv_socket;
 pub mod hls;
 pub mod hls_http;
 pub mod http;

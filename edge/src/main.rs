@@ -3,6 +3,7 @@
 use edge::api::router;
 use edge::config::{EdgeConfig, EdgeSettings, PlaySettings};
 use edge::error::EdgeError;
+use edge::flv_socket::FlvPlayers;
 use edge::play_gate::{PlayGate, PlayHook};
 use edge::repair_client::run_repair_client;
 use edge::router::{MediaCounters, Router};
@@ -10,6 +11,7 @@ use edge::state::HttpState;
 use edge::stream_task::StreamContext;
 use edge::streams::Streams;
 use relay_control::outbound::SignedPoster;
+use relay_control::takeover::Takeover;
 use relay_control::{Envelope, Gate};
 use relay_node::Tasks;
 use relay_node::{run_node, shutdown_signal};
@@ -129,13 +131,14 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
             .map(|credentials| Gate::new(credentials, Envelope::Api))
     };
     // The servers return once every connection closed: tracked, so shutdown waits for them.
-    let serve = |what, listener, router, bounds| {
+    let serve = |what, listener, router, bounds, takeover| {
         let server = relay_control::serve_until(
             what,
             listener,
             router,
             bounds,
             settings.tls.clone(),
+            takeover,
             tasks.shutdown_watch(),
         );
         tasks.spawn(server)
@@ -151,6 +154,7 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
                 listener,
                 router.with_state(state.clone()),
                 metrics_bounds,
+                None,
             );
             true
         }
@@ -160,10 +164,13 @@ async fn run(settings: EdgeSettings) -> Result<(), EdgeError> {
         let router = edge::hls_http::router()
             .with_state(state.clone())
             .layer(axum::middleware::from_fn(relay_control::request_id_layer));
-        serve("HLS", listener, router, hls_bounds);
+        serve("HLS", listener, router, hls_bounds, None);
     }
+    // Plain `GET /APP/NAME.flv` players are answered on the socket (edge::flv_socket); the
+    // router serves everything else, players that upgrade to WebSocket-FLV included.
+    let players: Arc<dyn Takeover> = Arc::new(FlvPlayers::new(state.clone()));
     let http_router = router(state, metrics_apart, reads_gate(settings.flv_addr));
-    serve("HTTP", listener, http_router, flv_bounds);
+    serve("HTTP", listener, http_router, flv_bounds, Some(players));
     tracing::info!(udp = %settings.udp_addr, flv = %settings.flv_addr, "edge started");
     shutdown_signal().await;
     tracing::info!("shutting down");

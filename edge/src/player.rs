@@ -103,12 +103,27 @@ impl PlayerQueue {
     pub fn pop(&mut self) -> Option<Bytes> {
         let bytes = self.items.pop_front()?;
         self.bytes -= bytes.len();
+        self.give_back_burst();
+        Some(bytes)
+    }
+
+    /// Moves up to `most` of the oldest queued buffers to the end of `batch`; how many.
+    pub fn take_into(&mut self, batch: &mut Vec<Bytes>, most: usize) -> usize {
+        let count = most.min(self.items.len());
+        for bytes in self.items.drain(..count) {
+            self.bytes -= bytes.len();
+            batch.push(bytes);
+        }
+        self.give_back_burst();
+        count
+    }
+
+    fn give_back_burst(&mut self) {
         if self.items.is_empty() && self.items.capacity() > KEPT_QUEUE_SLOTS {
             // The join's burst (a whole GOP) is sent: give its slots back, which a few thousand
             // players would otherwise each hold for the rest of the stream.
             self.items.shrink_to(KEPT_QUEUE_SLOTS);
         }
-        Some(bytes)
     }
 
     /// The stream continues from another publish: no inter frame until its next keyframe.
@@ -272,6 +287,52 @@ impl PlayerBody {
             shared.waker = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+/// What [`PlayerBody::poll_take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Buffers were moved to the batch.
+    Some,
+    /// Nothing new; the body is woken when there is.
+    Nothing,
+    /// The queue is drained and the stream ended: the response ends.
+    Finished,
+}
+
+impl PlayerBody {
+    /// For a body that writes several buffers at once ([`crate::flv_socket`]): moves up to
+    /// `most` queued buffers to `batch` (0 to only look), or says the stream ended or the
+    /// player was cut off. Unless it is finished, the body is woken at the next
+    /// [`Player::wake`] either way, so a cut-off is seen even while a write waits for the
+    /// socket.
+    pub fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut Vec<Bytes>,
+        most: usize,
+    ) -> Result<Taken, PlayerCutOff> {
+        let mut shared = self.player.state.lock();
+        if shared.queue.cut_off {
+            return Err(PlayerCutOff);
+        }
+        let moved = shared.queue.take_into(batch, most);
+        if moved == 0 && shared.queue.is_finished() && shared.queue.items.is_empty() {
+            return Ok(Taken::Finished);
+        }
+        if !shared
+            .waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            shared.waker = Some(cx.waker().clone());
+        }
+        Ok(if moved > 0 {
+            Taken::Some
+        } else {
+            Taken::Nothing
+        })
     }
 }
 

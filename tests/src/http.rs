@@ -411,6 +411,73 @@ pub fn read_response_over<S: Read>(
     read_response(stream, deadline, false, &mut |_| {})
 }
 
+/// Plays `path` with a request of another shape than [`Capture`]'s, in a background thread,
+/// retrying every 5 ms until the edge answers 200 (up to `live_timeout`), then reading the
+/// response until it ends (up to `total_timeout` from the start).
+///
+/// - [`Asked::Http10`]: `GET path HTTP/1.0`.
+/// - [`Asked::AfterHead`]: `HEAD path` on a keep-alive connection, then `GET path` on the same
+///   one, so the GET is not the first request of its connection.
+pub fn play_asking(
+    asked: Asked,
+    addr: SocketAddr,
+    path: &str,
+    live_timeout: Duration,
+    total_timeout: Duration,
+) -> JoinHandle<Result<HttpResponse, String>> {
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let deadline = start + total_timeout;
+        let mut last = String::from("no attempt");
+        while start.elapsed() < live_timeout {
+            let attempt = (|| {
+                let mut s = connect(addr)?;
+                let write = |s: &mut TcpStream, head: String| {
+                    s.write_all(head.as_bytes())
+                        .map_err(|e| format!("write request: {e}"))
+                };
+                match asked {
+                    Asked::Http10 => write(&mut s, format!("GET {path} HTTP/1.0\r\n\r\n"))?,
+                    Asked::AfterHead => {
+                        write(
+                            &mut s,
+                            format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+                        )?;
+                        let head = read_response(&mut s, deadline, true, &mut |_| {})?;
+                        if head.status != 200 {
+                            return Ok(head);
+                        }
+                        write(
+                            &mut s,
+                            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+                        )?;
+                    }
+                }
+                read_response(&mut s, deadline, false, &mut |_| {})
+            })();
+            match attempt {
+                Ok(resp) if resp.status == 200 => return Ok(resp),
+                Ok(resp) => last = format!("status {}", resp.status),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(format!(
+            "{asked:?} {path} did not answer 200 within {live_timeout:?} (last: {last})"
+        ))
+    })
+}
+
+/// The request shapes of [`play_asking`].
+#[derive(Debug, Clone, Copy)]
+pub enum Asked {
+    /// An HTTP/1.0 GET.
+    Http10,
+    /// A GET after a HEAD on the same connection.
+    AfterHead,
+}
+
 /// A player that captures the raw HTTP-FLV body in a background thread.
 pub struct Capture {
     connected: mpsc::Receiver<Instant>,

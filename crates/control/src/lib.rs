@@ -20,6 +20,7 @@ mod query;
 mod rate;
 mod request_id;
 mod serve;
+pub mod takeover;
 pub mod tls;
 pub mod views;
 

@@ -25,6 +25,15 @@ impl RequestId {
         CURRENT.try_with(Clone::clone).unwrap_or_default()
     }
 
+    /// The id a request with `headers` is answered under: the caller's if acceptable, else a
+    /// new one.
+    pub fn of_headers(headers: &axum::http::HeaderMap) -> String {
+        headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(RequestId::acceptable)
+            .unwrap_or_else(RequestId::generate)
+    }
+
     fn acceptable(value: &HeaderValue) -> Option<String> {
         let text = value.to_str().ok()?;
         let fits = !text.is_empty()
@@ -44,11 +53,7 @@ impl RequestId {
 /// Middleware (`axum::middleware::from_fn(request_id_layer)`): runs the handler with the
 /// request's id in scope and sets it on the response.
 pub async fn request_id_layer(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(RequestId::acceptable)
-        .unwrap_or_else(RequestId::generate);
+    let id = RequestId::of_headers(request.headers());
     let mut response = CURRENT.scope(id.clone(), next.run(request)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -5,11 +5,13 @@
 //! `large_client_header_buffers` and `client_max_body_size` do.
 
 use crate::metrics::Exposition;
+use crate::takeover::{read_first_head, FirstHead, Takeover};
 use crate::tls::TlsFiles;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use bytes::Bytes;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
@@ -310,13 +312,15 @@ async fn count_body_refusals(
 /// Serves `router` on `listener` under `bounds` in a task until `shutdown` changes; `what`
 /// names it in logs. Each connection runs in its own task, so a slow client delays nobody.
 /// With `tls`, every connection is HTTPS: the handshake must finish within the header timeout,
-/// and one that fails or does not is counted and closed.
+/// and one that fails or does not is counted and closed. With `takeover`, the first request of
+/// each connection is offered to it before the router (see [`crate::takeover`]).
 pub fn serve_until(
     what: &'static str,
     listener: TcpListener,
     router: axum::Router,
     bounds: Arc<HttpBounds>,
     tls: Option<Arc<TlsFiles>>,
+    takeover: Option<Arc<dyn Takeover>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let router = router
@@ -352,6 +356,7 @@ pub fn serve_until(
                 peer,
                 service: TowerToHyperService::new(router.clone()),
                 bounds: bounds.clone(),
+                takeover: takeover.clone(),
                 shutdown: shutdown.clone(),
             };
             let open = open_tx.clone();
@@ -362,7 +367,8 @@ pub fn serve_until(
                 // leaves hyper but still holds its place under the limits.
                 let stream = Held {
                     io: stream,
-                    _permit: permit,
+                    unread: Bytes::new(),
+                    _permit: Some(permit),
                 };
                 let Some(acceptor) = acceptor else {
                     return connection.serve(stream).await;
@@ -386,13 +392,49 @@ struct Connection {
     peer: std::net::SocketAddr,
     service: TowerToHyperService<axum::Router>,
     bounds: Arc<HttpBounds>,
+    takeover: Option<Arc<dyn Takeover>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Connection {
-    /// Serves HTTP/1.1 on `io` until the client is done or the node shuts down (then
-    /// gracefully: the request in progress is answered).
-    async fn serve<I>(mut self, io: I)
+    /// Serves HTTP/1.1 on `io`: the first request to the takeover if it claims it, the rest
+    /// through hyper.
+    async fn serve<I>(mut self, mut io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(takeover) = self.takeover.take() else {
+            return self.serve_hyper(io).await;
+        };
+        let limits = self.bounds.limits;
+        let first = tokio::select! {
+            first = read_first_head(&mut io, limits.max_header_bytes, limits.header_read_timeout) => first,
+            // Nothing asked yet: nothing to answer.
+            _ = self.shutdown.changed() => return,
+        };
+        match first {
+            FirstHead::Parsed(head, _) if takeover.claims(&head) => {
+                takeover.serve(head, Box::new(io), self.peer).await;
+            }
+            FirstHead::Parsed(_, read) | FirstHead::ForHyper(read) => {
+                let rewound = Held {
+                    io,
+                    unread: read,
+                    _permit: None,
+                };
+                self.serve_hyper(rewound).await;
+            }
+            FirstHead::TimedOut => {
+                self.bounds.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %self.peer, "{}: no request head in time", self.what);
+            }
+            FirstHead::Gone => {}
+        }
+    }
+
+    /// Serves HTTP/1.1 through hyper and the router until the client is done or the node
+    /// shuts down (then gracefully: the request in progress is answered).
+    async fn serve_hyper<I>(mut self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -431,10 +473,12 @@ impl Connection {
     }
 }
 
-/// A socket with the permit it was admitted under; dropped together.
+/// A stream with what travels with it: the permit it was admitted under (dropped with it), and
+/// bytes already read from it, read again first (a head the takeover did not claim, for hyper).
 struct Held<I> {
     io: I,
-    _permit: ConnectionPermit,
+    unread: Bytes,
+    _permit: Option<ConnectionPermit>,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Held<I> {
@@ -443,6 +487,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Held<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let take = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread.split_to(take));
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
@@ -480,6 +529,22 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Held<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn bytes_put_back_are_read_first() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(64);
+        client.write_all(b" world").await.expect("write");
+        drop(client);
+        let mut rewound = Held {
+            io: server,
+            unread: Bytes::from_static(b"hello"),
+            _permit: None,
+        };
+        let mut all = String::new();
+        rewound.read_to_string(&mut all).await.expect("read");
+        assert_eq!(all, "hello world");
+    }
 
     #[test]
     fn limiter_refuses_past_either_limit_and_frees_on_drop() {

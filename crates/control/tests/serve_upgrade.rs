@@ -61,7 +61,7 @@ async fn an_upgraded_connection_still_counts_against_the_limit() {
     );
     let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let router = axum::Router::new().route("/up", get(upgrade));
-    let _server = serve_until("test", listener, router, bounds, None, shutdown);
+    let _server = serve_until("test", listener, router, bounds, None, None, shutdown);
 
     let mut first = TcpStream::connect(addr).await.expect("connect");
     first

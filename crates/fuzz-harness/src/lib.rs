@@ -7,6 +7,7 @@
 mod auth;
 mod flv_input;
 mod hls;
+mod http_head;
 mod media;
 mod rooms;
 mod rtmp;
@@ -15,6 +16,7 @@ pub mod seeds;
 pub use auth::{jwt, push_url, request_signature, webhook};
 pub use flv_input::{amf0, codec_info, flv_reader};
 pub use hls::hls_packager;
+pub use http_head::request_head;
 pub use media::{announcement, repair_messages, rtp_receiver};
 pub use rooms::{json_body, room_json};
 pub use rtmp::{rtmp_ingest, RtmpOutcome};
@@ -38,6 +40,7 @@ pub const TARGETS: &[Target] = &[
     ("request_signature", request_signature),
     ("push_url", push_url),
     ("webhook", webhook),
+    ("request_head", request_head),
     ("room_json", room_json),
 ];
 

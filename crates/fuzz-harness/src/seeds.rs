@@ -339,6 +339,11 @@ pub fn seeds() -> Vec<Seed> {
         ("push_url", "expiry-sk", b"live?x=1\xffroom1\xffe=1704067260&token=fuzz-ak:AAAA".to_vec()),
         ("webhook", "signed", b"t=1704067200,v1=00ff".to_vec()),
         (
+            "request_head",
+            "flv-play",
+            b"GET /live/room1.flv?token=abc HTTP/1.1\r\nHost: edge\r\nX-Reqid: r-1\r\n\r\n".to_vec(),
+        ),
+        (
             "room_json",
             "gift",
             json(serde_json::json!({"gift_id": 1, "type": 2, "name": "rose", "amount": 10})),

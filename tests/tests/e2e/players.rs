@@ -1,9 +1,11 @@
-//! The ways a player can take a stream besides plain HTTP-FLV: WebSocket-FLV.
+//! The ways a player can take a stream: WebSocket-FLV, and HTTP-FLV asked in other shapes than
+//! the usual first `GET` of an HTTP/1.1 connection.
 
 use crate::{capture_timeout, expect_attached, expect_capture, logs, start_capture, LIVE_TIMEOUT};
 use e2e_tests::checks::Join;
 use e2e_tests::cluster::{CloudConfig, EdgeConfig};
 use e2e_tests::flv::parse;
+use e2e_tests::http::{play_asking, Asked};
 use e2e_tests::ws::WsCapture;
 use e2e_tests::{Cloud, Edge, Media, Publisher, TestDir};
 use std::time::{Duration, Instant};
@@ -76,4 +78,66 @@ fn websocket_player_gets_the_http_players_bytes() {
         "the WebSocket player's tags are the HTTP player's"
     );
     assert_eq!(ws_flv.header, http_body.header);
+}
+
+/// The edge answers a connection's first `GET /APP/NAME.flv` on the socket and everything else
+/// through its router; every way of asking gets the same stream. Joined at the start: an HTTP/1.1
+/// player (chunked, checked packet for packet against the source), an HTTP/1.0 one (not
+/// chunked, ended by the close), and one whose GET follows a HEAD on the same keep-alive
+/// connection (the router's answer). All three get the same FLV header and tags.
+#[test]
+fn every_way_of_asking_for_flv_gets_the_same_stream() {
+    let media = Media::standard();
+    let dir = TestDir::new("flvasks");
+    let cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
+    let edge_cfg = EdgeConfig::unicast(&cloud_cfg);
+    let mut cloud_cfg = cloud_cfg;
+    cloud_cfg.client_addr_list = vec![edge_cfg.unicast_target()];
+    let edge = Edge::start(dir.path(), "edge", edge_cfg);
+    let cloud = Cloud::start(dir.path(), cloud_cfg);
+    let procs = [&cloud.proc, &edge.proc];
+    let name = "flvasks";
+    let path = Edge::play_path(name);
+    let mut http11 = start_capture(&edge, "http11-player", name, media);
+    let others = [Asked::Http10, Asked::AfterHead].map(|asked| {
+        let player = play_asking(
+            asked,
+            edge.flv_addr(),
+            &path,
+            LIVE_TIMEOUT,
+            capture_timeout(media),
+        );
+        (asked, player)
+    });
+    let mut publisher = Publisher::start(&dir, "publisher-flvasks", media, &cloud.rtmp_url(name));
+    expect_attached(&mut http11, &procs);
+    if let Err(e) = publisher.finish() {
+        panic!("{e}\n{}", logs(&procs));
+    }
+    let reference = expect_capture(http11, media, &dir, Join::Start, &procs).flv;
+    for (asked, player) in others {
+        let response = player
+            .join()
+            .unwrap_or_else(|_| Err("player thread panicked".into()))
+            .unwrap_or_else(|e| panic!("{asked:?}: {e}\n{}", logs(&procs)));
+        assert!(response.complete, "{asked:?}: {:?}", response.error);
+        let chunked = response.header("transfer-encoding");
+        match asked {
+            Asked::Http10 => assert_eq!(chunked, None, "an HTTP/1.0 body is not chunked"),
+            Asked::AfterHead => assert_eq!(chunked, Some("chunked"), "{asked:?}"),
+        }
+        assert_eq!(
+            response.header("content-type"),
+            Some("video/x-flv"),
+            "{asked:?}"
+        );
+        let flv = parse(&response.body).unwrap_or_else(|e| panic!("{asked:?}: {e}"));
+        assert_eq!(flv.header, reference.header, "{asked:?}: the FLV header");
+        assert_eq!(
+            flv.tags.len(),
+            reference.tags.len(),
+            "{asked:?}: tags against the HTTP/1.1 player's"
+        );
+        assert!(flv.tags == reference.tags, "{asked:?}: the tags differ");
+    }
 }
