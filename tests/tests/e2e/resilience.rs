@@ -46,7 +46,8 @@ const STALLED: usize = 20;
 /// ~20 viewers send the GET and never read (tiny SO_RCVBUF). A normal ffmpeg player on the
 /// same stream still gets every packet, the edge's memory stays bounded, and what the
 /// stalled viewers eventually get is a well-formed FLV prefix in which video only skips
-/// forward to a keyframe, and which misses part of the stream (their queue was bounded).
+/// forward to a keyframe, and which misses part of the stream (their queue was bounded), ended
+/// by a cut (no last chunk): they stayed behind and were disconnected.
 #[test]
 fn stalled_viewers_do_not_hurt_others() {
     let media = Media::heavy();
@@ -178,6 +179,11 @@ fn stalled_viewers_do_not_hurt_others() {
              player_queue_bytes={queue}",
             src_video.len(),
             resp.body.len()
+        );
+        assert!(
+            !resp.complete,
+            "stalled viewer {i}: its response ended properly, though a viewer that never reads \
+             stays behind and must be cut off so that it sees a cut, not the end of the stream"
         );
     }
     edge.proc.assert_running("after the stalled viewers");
