@@ -7,7 +7,8 @@
 # players per core at that load, VmRSS per player over the idle edge, relay-added delay.
 #
 #   bench/fanout.sh [PLAYER_COUNTS [SECONDS]]          (default "100 1000 2000 3000" 20)
-#   XIU=/path/to/xiu bench/fanout.sh "1000 2000"       (the same against xiu's HTTP-FLV)
+#   XIU=/path/to/xiu bench/fanout.sh "1000 2000"       (each count against xiu's HTTP-FLV too,
+#                                                       in the same run, fed the same source)
 #   BASELINE_EDGE=/path/to/older/edge bench/fanout.sh  (each count against that edge binary
 #                                                       too, in the same run: before/after ratios)
 #
@@ -61,40 +62,29 @@ publish() {
     pids+=($!)
 }
 if [ -n "${XIU:-}" ]; then
-    server=xiu
-    rtmp=$(port) flv=$(port)
-    url=http://127.0.0.1:$flv/live/bench.flv
-    cat >"$work/xiu.toml" <<TOML
-[rtmp]
-enabled = true
-port = $rtmp
-[httpflv]
-enabled = true
-port = $flv
-[log]
-level = "warn"
-TOML
-else
-    server=edge
-    extra=""
-    [ -n "${MERGE_WRITE_MS:-}" ] && extra="  merge_write_ms: $MERGE_WRITE_MS"
-    relay_config "$work/config.yaml" 16384 "$extra"
-    url=http://127.0.0.1:$flv/live/bench.flv
-    (cd "$work" && exec taskset -c 1 "$bin/cloud" -f config.yaml >cloud.log 2>&1) &
-    pids+=($!)
-    for _ in $(seq 100); do [ -s "$work/cloud-cert.pem" ] && break; sleep 0.1; done
-    publish "rtmp://127.0.0.1:$rtmp/live/bench"
+    xiu_rtmp=$(port) xiu_flv=$(port)
+    xiu_url=http://127.0.0.1:$xiu_flv/live/bench.flv
 fi
+extra=""
+[ -n "${MERGE_WRITE_MS:-}" ] && extra="  merge_write_ms: $MERGE_WRITE_MS"
+relay_config "$work/config.yaml" 16384 "$extra"
+edge_url=http://127.0.0.1:$flv/live/bench.flv
+(cd "$work" && exec taskset -c 1 "$bin/cloud" -f config.yaml >cloud.log 2>&1) &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/cloud-cert.pem" ] && break; sleep 0.1; done
+publish "rtmp://127.0.0.1:$rtmp/live/bench"
 echo "# stream $rate_kbps kb/s, ${seconds} s windows, load: $(uptime | sed 's/.*load/load/')"
-printf '%-9s%8s %8s %9s %9s %10s %8s %8s %9s %9s %8s\n' server players kept_up malformed cpu_s/s players/core KiB/pl kbps_min delay_p50 delay_p99 tool_cpu
+printf '%-9s%8s %8s %9s %9s %10s %10s %8s %8s %9s %9s %8s\n' server players kept_up malformed cpu_s/s players/core kept/core KiB/pl kbps_min delay_p50 delay_p99 tool_cpu
+# One row: LABEL COUNT SERVER_BINARY; xiu (LABEL xiu) gets its own publish, the edges the cloud's.
 run() {
-    local label=$1 count=$2 server_bin=$3
-    if [ "$server" = xiu ]; then
-        (cd "$work" && exec taskset -c 0 "$server_bin" -c xiu.toml >xiu.log 2>&1) &
+    local label=$1 count=$2 server_bin=$3 url=$edge_url publisher=""
+    if [ "$label" = xiu ]; then
+        url=$xiu_url
+        (cd "$work" && exec taskset -c 0 "$server_bin" -r "$xiu_rtmp" -f "$xiu_flv" -l warn >xiu.log 2>&1) &
         server_pid=$!
         pids+=($server_pid)
         sleep 1
-        publish "rtmp://127.0.0.1:$rtmp/live/bench"
+        publish "rtmp://127.0.0.1:$xiu_rtmp/live/bench"
         publisher=${pids[-1]}
     else
         (cd "$work" && exec taskset -c 0 "$server_bin" -f config.yaml >edge.log 2>&1) &
@@ -109,7 +99,7 @@ run() {
     [ -n "$result" ] || result="RESULT failed=1"
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
-    if [ "$server" = xiu ]; then
+    if [ -n "$publisher" ]; then
         kill "$publisher" 2>/dev/null || true
         wait "$publisher" 2>/dev/null || true
     fi
@@ -121,18 +111,16 @@ if "failed" in f:
     print(f"{label:<9}run failed, see fanout.log")
     sys.exit()
 cpu = float(f.get("edge_cpu", "nan"))
-players = int(f["players"])
-print(f'{label:<9}{players:8d} {f["kept_up"]:>8} {f["malformed"]:>9} {cpu:9.3f} {players / cpu if cpu > 0 else 0:10.0f} '
+players, kept = int(f["players"]), int(f["kept_up"])
+print(f'{label:<9}{players:8d} {kept:8d} {f["malformed"]:>9} {cpu:9.3f} {players / cpu if cpu > 0 else 0:10.0f} '
+      f'{kept / cpu if cpu > 0 else 0:10.0f} '
       f'{float(f.get("kib_per_player", "nan")):8.1f} {f["kbps_min"]:>8} {f["delay_p50_ms"]:>9} {f["delay_p99_ms"]:>9} '
       f'{f.get("tool_cpu", "?"):>8}')
 PY
     sleep 1
 }
 for count in $counts; do
-    if [ "$server" = xiu ]; then
-        run xiu "$count" "$XIU"
-        continue
-    fi
+    [ -n "${XIU:-}" ] && run xiu "$count" "$XIU"
     [ -n "${BASELINE_EDGE:-}" ] && run baseline "$count" "$BASELINE_EDGE"
     run edge "$count" "$bin/edge"
 done
