@@ -427,46 +427,55 @@ pub fn play_asking(
 ) -> JoinHandle<Result<HttpResponse, String>> {
     let path = path.to_string();
     std::thread::spawn(move || {
-        let start = Instant::now();
-        let deadline = start + total_timeout;
-        let mut last = String::from("no attempt");
-        while start.elapsed() < live_timeout {
-            let attempt = (|| {
-                let mut s = connect(addr)?;
-                let write = |s: &mut TcpStream, head: String| {
-                    s.write_all(head.as_bytes())
-                        .map_err(|e| format!("write request: {e}"))
-                };
-                match asked {
-                    Asked::Http10 => write(&mut s, format!("GET {path} HTTP/1.0\r\n\r\n"))?,
-                    Asked::AfterHead => {
-                        write(
-                            &mut s,
-                            format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
-                        )?;
-                        let head = read_response(&mut s, deadline, true, &mut |_| {})?;
-                        if head.status != 200 {
-                            return Ok(head);
-                        }
-                        write(
-                            &mut s,
-                            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
-                        )?;
+        let deadline = Instant::now() + total_timeout;
+        until_200(&format!("{asked:?} {path}"), live_timeout, || {
+            let mut s = connect(addr)?;
+            let write = |s: &mut TcpStream, head: String| {
+                s.write_all(head.as_bytes())
+                    .map_err(|e| format!("write request: {e}"))
+            };
+            match asked {
+                Asked::Http10 => write(&mut s, format!("GET {path} HTTP/1.0\r\n\r\n"))?,
+                Asked::AfterHead => {
+                    write(
+                        &mut s,
+                        format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+                    )?;
+                    let head = read_response(&mut s, deadline, true, &mut |_| {})?;
+                    if head.status != 200 {
+                        return Ok(head);
                     }
+                    write(
+                        &mut s,
+                        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+                    )?;
                 }
-                read_response(&mut s, deadline, false, &mut |_| {})
-            })();
-            match attempt {
-                Ok(resp) if resp.status == 200 => return Ok(resp),
-                Ok(resp) => last = format!("status {}", resp.status),
-                Err(e) => last = e,
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(format!(
-            "{asked:?} {path} did not answer 200 within {live_timeout:?} (last: {last})"
-        ))
+            read_response(&mut s, deadline, false, &mut |_| {})
+        })
     })
+}
+
+/// Runs `attempt` every 5 ms until it gives a 200 (returned) or `live_timeout` passes (an error
+/// naming `what` and the last status or error).
+fn until_200(
+    what: &str,
+    live_timeout: Duration,
+    mut attempt: impl FnMut() -> Result<HttpResponse, String>,
+) -> Result<HttpResponse, String> {
+    let start = Instant::now();
+    let mut last = String::from("no attempt");
+    while start.elapsed() < live_timeout {
+        match attempt() {
+            Ok(resp) if resp.status == 200 => return Ok(resp),
+            Ok(resp) => last = format!("status {}", resp.status),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!(
+        "{what} did not answer 200 within {live_timeout:?} (last: {last})"
+    ))
 }
 
 /// The request shapes of [`play_asking`].
@@ -503,31 +512,18 @@ impl Capture {
         let handle = std::thread::Builder::new()
             .name(format!("capture-{label}"))
             .spawn(move || {
-                let start = Instant::now();
-                let deadline = start + total_timeout;
-                let mut last = String::from("no attempt");
-                while start.elapsed() < live_timeout {
-                    let attempt = (|| {
-                        let mut s = connect(addr)?;
-                        s.write_all(&request_bytes("GET", addr, &path))
-                            .map_err(|e| format!("write request: {e}"))?;
-                        let mut on_head = |status: u16| {
-                            if status == 200 {
-                                let _ = tx.send(Instant::now());
-                            }
-                        };
-                        read_response(&mut s, deadline, false, &mut on_head)
-                    })();
-                    match attempt {
-                        Ok(resp) if resp.status == 200 => return Ok(resp),
-                        Ok(resp) => last = format!("status {}", resp.status),
-                        Err(e) => last = e,
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(format!(
-                    "GET {path} did not answer 200 within {live_timeout:?} (last: {last})"
-                ))
+                let deadline = Instant::now() + total_timeout;
+                until_200(&format!("GET {path}"), live_timeout, || {
+                    let mut s = connect(addr)?;
+                    s.write_all(&request_bytes("GET", addr, &path))
+                        .map_err(|e| format!("write request: {e}"))?;
+                    let mut on_head = |status: u16| {
+                        if status == 200 {
+                            let _ = tx.send(Instant::now());
+                        }
+                    };
+                    read_response(&mut s, deadline, false, &mut on_head)
+                })
             })
             .expect("spawn capture thread");
         Capture {
