@@ -26,6 +26,7 @@ use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadBuf};
@@ -47,13 +48,15 @@ const ENDING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The edge's [`Takeover`]: HTTP-FLV players.
 pub struct FlvPlayers {
-    state: HttpState,
+    state: Arc<HttpState>,
 }
 
 impl FlvPlayers {
     /// Players admitted and joined with `state`, as the router's handler does.
     pub fn new(state: HttpState) -> Self {
-        FlvPlayers { state }
+        FlvPlayers {
+            state: Arc::new(state),
+        }
     }
 }
 
@@ -83,23 +86,56 @@ impl Takeover for FlvPlayers {
     }
 }
 
-async fn serve(state: HttpState, head: RequestHead, mut io: Box<dyn TakenIo>, peer: SocketAddr) {
-    let Some((app, name)) = flv_target(head.path()) else {
+/// A player admitted, joined and answered with the response head.
+struct Started {
+    stream: String,
+    body: PlayerBody,
+    chunked: bool,
+}
+
+/// Serves one player for the life of the stream. The admission and the ending are boxed where
+/// they run: this future stays allocated as long as the player plays, so it holds only what
+/// the stream needs (the socket, the queue, one write's state), not the request or its checks.
+async fn serve(
+    state: Arc<HttpState>,
+    head: RequestHead,
+    mut io: Box<dyn TakenIo>,
+    peer: SocketAddr,
+) {
+    let Some(started) = Box::pin(start(&state, head, &mut io)).await else {
         return;
     };
+    let _tracked = state.tasks.token();
+    drop(state);
+    let Started {
+        stream,
+        mut body,
+        chunked,
+    } = started;
+    tracing::debug!(%stream, %peer, "player joined");
+    let mut out = Outgoing::new(chunked);
+    match poll_fn(|cx| play(cx, &mut *io, &mut body, &mut out)).await {
+        Ending::Finished => Box::pin(finish(io, chunked)).await,
+        Ending::CutOff => tracing::debug!(%stream, %peer, "player cut off"),
+        Ending::ClientGone => {}
+    }
+}
+
+/// Admits and joins the player and writes the response head; answers a refusal itself.
+async fn start(state: &HttpState, head: RequestHead, io: &mut Box<dyn TakenIo>) -> Option<Started> {
+    let (app, name) = flv_target(head.path())?;
     let request_id = HeaderValue::from_str(&RequestId::of_headers(&head.headers)).ok();
-    let joined = match admit(&state, app, name, head.query()).await {
-        Ok(stream) => stream
-            .join(&state)
-            .await
-            .map(|player| (stream.name, player)),
+    let joined = match admit(state, app, name, head.query()).await {
+        Ok(stream) => stream.join(state).await.map(|player| (stream.name, player)),
         Err(refusal) => Err(refusal),
     };
     let (stream, player) = match joined {
         Ok(joined) => joined,
-        Err(refusal) => return refuse(io, refusal, request_id).await,
+        Err(refusal) => {
+            refuse(io, refusal, request_id).await;
+            return None;
+        }
     };
-    let _tracked = state.tasks.token();
     let chunked = head.http_minor >= 1;
     let mut headers = play_headers();
     if chunked {
@@ -111,33 +147,29 @@ async fn serve(state: HttpState, head: RequestHead, mut io: Box<dyn TakenIo>, pe
     if let Some(id) = request_id {
         headers.insert(REQUEST_ID_HEADER, id);
     }
-    if io
-        .write_all(&response_head(StatusCode::OK, &headers))
+    io.write_all(&response_head(StatusCode::OK, &headers))
         .await
-        .is_err()
-    {
-        return;
-    }
-    tracing::debug!(%stream, %peer, "player joined");
-    let mut body = PlayerBody::new(player);
-    let mut out = Outgoing::new(chunked);
-    match poll_fn(|cx| play(cx, &mut *io, &mut body, &mut out)).await {
-        Ending::Finished => {
-            let ending = async {
-                if chunked {
-                    io.write_all(LAST_CHUNK).await?;
-                }
-                io.shutdown().await
-            };
-            let _ = tokio::time::timeout(ENDING_TIMEOUT, ending).await;
+        .ok()?;
+    Some(Started {
+        stream,
+        body: PlayerBody::new(player),
+        chunked,
+    })
+}
+
+/// The end of a stream that ended: the last chunk, when chunked, and the close.
+async fn finish(mut io: Box<dyn TakenIo>, chunked: bool) {
+    let ending = async {
+        if chunked {
+            io.write_all(LAST_CHUNK).await?;
         }
-        Ending::CutOff => tracing::debug!(%stream, %peer, "player cut off"),
-        Ending::ClientGone => {}
-    }
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(ENDING_TIMEOUT, ending).await;
 }
 
 /// Answers a refused player (403 or 404, with the router's headers and text) and closes.
-async fn refuse(mut io: Box<dyn TakenIo>, refusal: Refusal, request_id: Option<HeaderValue>) {
+async fn refuse(io: &mut Box<dyn TakenIo>, refusal: Refusal, request_id: Option<HeaderValue>) {
     let text = format!("{}\n", refusal.message);
     let status = refusal.status;
     let mut headers = std::mem::take(refusal.into_response().headers_mut());

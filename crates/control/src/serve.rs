@@ -370,14 +370,13 @@ pub fn serve_until(
                     unread: Bytes::new(),
                     _permit: Some(permit),
                 };
-                let Some(acceptor) = acceptor else {
-                    return connection.serve(stream).await;
-                };
-                let timeout = connection.bounds.limits.header_read_timeout;
-                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => connection.serve(stream).await,
-                    Ok(Err(error)) => connection.tls_failed(&error.to_string()),
-                    Err(_) => connection.tls_failed("handshake timed out"),
+                // A task's allocation is its future's largest state, held for the
+                // connection's whole life: the TLS session and hyper's connection are boxed
+                // where they start, so a connection handed to the takeover (a player, for
+                // hours) holds neither.
+                match acceptor {
+                    None => connection.serve(stream).await,
+                    Some(acceptor) => Box::pin(connection.serve_tls(acceptor, stream)).await,
                 }
             });
         }
@@ -397,6 +396,20 @@ struct Connection {
 }
 
 impl Connection {
+    /// The TLS handshake within the header timeout, then [`Connection::serve`].
+    async fn serve_tls(
+        self,
+        acceptor: tokio_rustls::TlsAcceptor,
+        stream: Held<tokio::net::TcpStream>,
+    ) {
+        let timeout = self.bounds.limits.header_read_timeout;
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream).await,
+            Ok(Err(error)) => self.tls_failed(&error.to_string()),
+            Err(_) => self.tls_failed("handshake timed out"),
+        }
+    }
+
     /// Serves HTTP/1.1 on `io`: the first request to the takeover if it claims it, the rest
     /// through hyper.
     async fn serve<I>(mut self, mut io: I)
@@ -404,11 +417,11 @@ impl Connection {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Some(takeover) = self.takeover.take() else {
-            return self.serve_hyper(io).await;
+            return Box::pin(self.serve_hyper(io)).await;
         };
         let limits = self.bounds.limits;
         let first = tokio::select! {
-            first = read_first_head(&mut io, limits.max_header_bytes, limits.header_read_timeout) => first,
+            first = Box::pin(read_first_head(&mut io, limits.max_header_bytes, limits.header_read_timeout)) => first,
             // Nothing asked yet: nothing to answer.
             _ = self.shutdown.changed() => return,
         };
@@ -422,7 +435,7 @@ impl Connection {
                     unread: read,
                     _permit: None,
                 };
-                self.serve_hyper(rewound).await;
+                Box::pin(self.serve_hyper(rewound)).await;
             }
             FirstHead::TimedOut => {
                 self.bounds.header_timeouts.fetch_add(1, Ordering::Relaxed);
