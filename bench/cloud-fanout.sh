@@ -7,6 +7,8 @@
 #
 #   bench/cloud-fanout.sh ["DESTINATION_COUNTS" ["PUBLISHER_COUNTS" [SECONDS]]]
 #                                                      (default "1 8 32" "1 8 16" 20)
+#   BASELINE_CLOUD=/path/to/older/cloud bench/cloud-fanout.sh   (each row against that cloud
+#                                                      binary first, in the same run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 destination_counts=${1:-1 8 32}
@@ -22,9 +24,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 cpu_seconds() { awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$1/stat"; }
-# One measurement: DESTINATIONS PUBLISHERS -> "cpu_s/s datagrams_received".
+# One measurement: CLOUD_BINARY DESTINATIONS PUBLISHERS -> "cpu_s/s datagrams_received".
 measure() {
-    local destinations=$1 publishers=$2 ports=() list=""
+    local cloud_bin=$1 destinations=$2 publishers=$3 ports=() list=""
     for _ in $(seq "$destinations"); do ports+=("$(port)"); done
     for p in "${ports[@]}"; do list+="\"127.0.0.1:$p\","; done
     rtmp=$(port)
@@ -36,7 +38,7 @@ cloud:
   client_addr_list: [${list%,}]
   log_level: warn
 YAML
-    (cd "$work" && exec taskset -c 0 "$target/release/cloud" -f cloud-fanout.yaml >cloud-fanout.log 2>&1) &
+    (cd "$work" && exec taskset -c 0 "$cloud_bin" -f cloud-fanout.yaml >cloud-fanout.log 2>&1) &
     local cloud=$! run=()
     pids+=($cloud)
     sleep 1
@@ -76,17 +78,25 @@ PY
     python3 -c "print(f'{($after - $before) / $seconds:.4f} $received')"
 }
 echo "# cloud send path, ${seconds} s windows, load: $(uptime | sed 's/.*load/load/')"
-printf '%12s %10s %9s %14s %18s %16s\n' destinations publishers cpu_s/s datagrams/s datagrams/cpu_s per_destination
+printf '%-9s%12s %10s %9s %14s %18s %16s\n' server destinations publishers cpu_s/s datagrams/s datagrams/cpu_s per_destination
+clouds=("cloud $target/release/cloud")
+[ -n "${BASELINE_CLOUD:-}" ] && clouds=("baseline $BASELINE_CLOUD" "${clouds[@]}")
 for d in $destination_counts; do
-    read -r cpu received < <(measure "$d" 1)
-    python3 -c "
+    for entry in "${clouds[@]}"; do
+        read -r label cloud_bin <<<"$entry"
+        read -r cpu received < <(measure "$cloud_bin" "$d" 1)
+        python3 -c "
 cpu, n, d, s = $cpu, $received, $d, $seconds
 rate = n / s
-print(f'{d:12d} {1:10d} {cpu:9.4f} {rate:14.0f} {rate / cpu if cpu else 0:18.0f} {rate / cpu / d if cpu else 0:16.0f}')"
+print(f'{\"$label\":9s}{d:12d} {1:10d} {cpu:9.4f} {rate:14.0f} {rate / cpu if cpu else 0:18.0f} {rate / cpu / d if cpu else 0:16.0f}')"
+    done
 done
 for p in $publisher_counts; do
-    read -r cpu received < <(measure 1 "$p")
-    python3 -c "
+    for entry in "${clouds[@]}"; do
+        read -r label cloud_bin <<<"$entry"
+        read -r cpu received < <(measure "$cloud_bin" 1 "$p")
+        python3 -c "
 cpu, n, p, s = $cpu, $received, $p, $seconds
-print(f'{1:12d} {p:10d} {cpu:9.4f} {n / s:14.0f} {n / s / cpu if cpu else 0:18.0f}   publishers/core {p / cpu if cpu else 0:.0f}')"
+print(f'{\"$label\":9s}{1:12d} {p:10d} {cpu:9.4f} {n / s:14.0f} {n / s / cpu if cpu else 0:18.0f}   publishers/core {p / cpu if cpu else 0:.0f}')"
+    done
 done
