@@ -21,9 +21,6 @@ work=$target/fanout
 source_flv=$work/source-2800k.flv
 [ -s "$source_flv" ] || { echo "cloud-fanout.sh: run bench/fanout.sh once first (it encodes $source_flv)" >&2; exit 1; }
 source bench/relay-config.sh
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 cpu_seconds() { awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$1/stat"; }
 # The send system calls of the window are counted with perf's tracepoints where they work.
 send_calls='syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendmmsg'
@@ -51,13 +48,14 @@ cloud:
 YAML
     (cd "$work" && exec taskset -c 0 "$cloud_bin" -f cloud-fanout.yaml >cloud-fanout.log 2>&1) &
     local cloud=$! run=()
-    pids+=($cloud)
+    # measure runs in a subshell (its caller reads its output): whatever ends it, even a failed
+    # step under set -e, takes this row's cloud and publishers with it.
+    trap 'for pid in "$cloud" "${run[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
     sleep 1
     for i in $(seq "$publishers"); do
         taskset -c 1 ffmpeg -nostdin -hide_banner -loglevel error -re -stream_loop -1 -i "$source_flv" \
             -c copy -f flv "rtmp://127.0.0.1:$rtmp/live/bench$i" >>"$work/ffmpeg.log" 2>&1 &
         run+=($!)
-        pids+=($!)
     done
     sleep 5
     local before after received calls=-
