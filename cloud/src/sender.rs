@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use relay_proto::Packet;
 use relay_proto::HEADER_LEN;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::cell::RefCell;
 use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
@@ -134,40 +135,49 @@ impl RtpSender {
     }
 
     /// One `sendmmsg(2)` of the datagrams from `first` on (datagram `i` is packet
-    /// `i / destinations` to destination `i % destinations`); how many the kernel took.
+    /// `i / destinations` to destination `i % destinations`); how many the kernel took. Built
+    /// on the stack and in this thread's message headers: nothing is allocated per call.
     fn send_batch(&self, packets: &[Packet], first: usize) -> std::io::Result<usize> {
         let per_packet = self.destinations.len();
         let end = (first + MAX_BATCH).min(packets.len() * per_packet);
         let first_packet = first / per_packet;
-        let headers: Vec<[u8; HEADER_LEN]> = packets[first_packet..=(end - 1) / per_packet]
-            .iter()
-            .map(|packet| packet.header.encode())
-            .collect();
-        let slices: Vec<[IoSlice<'_>; 3]> = (first..end)
-            .map(|datagram| {
-                let packet = &packets[datagram / per_packet];
-                [
-                    IoSlice::new(&headers[datagram / per_packet - first_packet]),
-                    IoSlice::new(&packet.payload),
-                    IoSlice::new(&packet.auth),
-                ]
-            })
-            .collect();
-        let addresses: Vec<Option<SockaddrIn>> = (first..end)
-            .map(|datagram| Some(self.destination_of(datagram).addr))
-            .collect();
-        let mut headers_out = MultiHeaders::preallocate(slices.len(), None);
-        let no_control: [ControlMessage<'_>; 0] = [];
-        let sent = sendmmsg(
-            self.socket.as_raw_fd(),
-            &mut headers_out,
-            &slices,
-            &addresses,
-            no_control,
-            MsgFlags::empty(),
-        )?;
-        Ok(sent.count())
+        // A batch spans at most as many packets as it has datagrams.
+        let mut headers = [[0u8; HEADER_LEN]; MAX_BATCH];
+        for (header, packet) in headers.iter_mut().zip(&packets[first_packet..]) {
+            *header = packet.header.encode();
+        }
+        let mut slices = [[IoSlice::new(&[]); 3]; MAX_BATCH];
+        let mut addresses = [None; MAX_BATCH];
+        for (at, datagram) in (first..end).enumerate() {
+            let packet = &packets[datagram / per_packet];
+            slices[at] = [
+                IoSlice::new(&headers[datagram / per_packet - first_packet]),
+                IoSlice::new(&packet.payload),
+                IoSlice::new(&packet.auth),
+            ];
+            addresses[at] = Some(self.destination_of(datagram).addr);
+        }
+        let count = end - first;
+        MESSAGE_HEADERS.with_borrow_mut(|messages| {
+            let no_control: [ControlMessage<'_>; 0] = [];
+            let sent = sendmmsg(
+                self.socket.as_raw_fd(),
+                messages,
+                &slices[..count],
+                &addresses[..count],
+                no_control,
+                MsgFlags::empty(),
+            )?;
+            Ok(sent.count())
+        })
     }
+}
+
+thread_local! {
+    /// The `sendmmsg(2)` message headers, [`MAX_BATCH`] of them, made once per thread and
+    /// reused by every call (nix's are not `Send`, so the shared sender cannot hold them).
+    static MESSAGE_HEADERS: RefCell<MultiHeaders<SockaddrIn>> =
+        RefCell::new(MultiHeaders::preallocate(MAX_BATCH, None));
 }
 
 /// Packets sent to one destination, and sends that failed.
