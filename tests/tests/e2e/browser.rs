@@ -6,9 +6,9 @@
 //! machine is shared and noisy: the figures are reported, not asserted).
 
 use crate::logs;
-use e2e_tests::cluster::{CloudConfig, EdgeConfig};
+use e2e_tests::cluster::Pair;
 use e2e_tests::http::{request, wait_live};
-use e2e_tests::{Cloud, Edge, Media, Publisher, TestDir};
+use e2e_tests::{Edge, Media, Publisher, TestDir};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -37,12 +37,9 @@ fn the_player_page_plays_flv_and_hls_in_chromium() {
     );
     let media = Media::clock();
     let dir = TestDir::new("browser");
-    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
-    let mut edge_cfg = EdgeConfig::unicast(&cloud_cfg);
-    edge_cfg.extra = vec![format!("player_dir: {:?}", web.display().to_string())];
-    cloud_cfg.client_addr_list = vec![edge_cfg.unicast_target()];
-    let edge = Edge::start(dir.path(), "edge", edge_cfg);
-    let cloud = Cloud::start(dir.path(), cloud_cfg);
+    let Pair { cloud, edge } = Pair::start_with(dir.path(), |edge| {
+        edge.extra = vec![format!("player_dir: {:?}", web.display().to_string())];
+    });
     let procs = [&cloud.proc, &edge.proc];
     let addr = edge.flv_addr();
     let name = "browser";

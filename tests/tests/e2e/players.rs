@@ -3,21 +3,12 @@
 
 use crate::{capture_timeout, expect_attached, expect_capture, logs, start_capture, LIVE_TIMEOUT};
 use e2e_tests::checks::Join;
-use e2e_tests::cluster::{CloudConfig, EdgeConfig};
+use e2e_tests::cluster::Pair;
 use e2e_tests::flv::parse;
 use e2e_tests::http::{play_asking, Asked};
 use e2e_tests::ws::WsCapture;
-use e2e_tests::{Cloud, Edge, Media, Publisher, TestDir};
+use e2e_tests::{Edge, Media, Publisher, TestDir};
 use std::time::{Duration, Instant};
-
-/// A cloud sending unicast to one edge, both started in `dir`.
-fn cloud_and_edge(dir: &TestDir) -> (Cloud, Edge) {
-    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
-    let edge_cfg = EdgeConfig::unicast(&cloud_cfg);
-    cloud_cfg.client_addr_list = vec![edge_cfg.unicast_target()];
-    let edge = Edge::start(dir.path(), "edge", edge_cfg);
-    (Cloud::start(dir.path(), cloud_cfg), edge)
-}
 
 /// A WebSocket-FLV player and an HTTP-FLV player, both joined before the publish, get the same
 /// bytes: the HTTP player's body (checked packet for packet against the source) is the WebSocket
@@ -28,7 +19,7 @@ fn cloud_and_edge(dir: &TestDir) -> (Cloud, Edge) {
 fn websocket_player_gets_the_http_players_bytes() {
     let media = Media::standard();
     let dir = TestDir::new("wsflv");
-    let (cloud, edge) = cloud_and_edge(&dir);
+    let Pair { cloud, edge } = Pair::start(dir.path());
     let procs = [&cloud.proc, &edge.proc];
     let name = "wsflv";
     let mut http = start_capture(&edge, "http-player", name, media);
@@ -93,7 +84,7 @@ fn websocket_player_gets_the_http_players_bytes() {
 fn every_way_of_asking_for_flv_gets_the_same_stream() {
     let media = Media::standard();
     let dir = TestDir::new("flvasks");
-    let (cloud, edge) = cloud_and_edge(&dir);
+    let Pair { cloud, edge } = Pair::start(dir.path());
     let procs = [&cloud.proc, &edge.proc];
     let name = "flvasks";
     let path = Edge::play_path(name);

@@ -2,6 +2,7 @@
 
 use crate::{logs, publish_and_check, END_TIMEOUT, LIVE_TIMEOUT};
 use e2e_tests::checks::{check_in_order, check_skips_to_keyframes};
+use e2e_tests::cluster::Pair;
 use e2e_tests::flv::{self, Tag};
 use e2e_tests::http::{self, request_bytes};
 use e2e_tests::lossy::{Forwarder, LossModel, LossStats};
@@ -76,12 +77,8 @@ fn stalled_viewers_do_not_hurt_others() {
         .unwrap_or(0) as u64;
     let queue = (2 * max_frame).next_power_of_two().max(65536);
     let dir = TestDir::new("stalled");
-    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
-    let mut edge_cfg = EdgeConfig::unicast(&cloud_cfg);
-    edge_cfg.player_queue_bytes = Some(queue);
-    cloud_cfg.client_addr_list.push(edge_cfg.unicast_target());
-    let mut edge = Edge::start(dir.path(), "edge", edge_cfg);
-    let cloud = Cloud::start(dir.path(), cloud_cfg);
+    let Pair { cloud, mut edge } =
+        Pair::start_with(dir.path(), |edge| edge.player_queue_bytes = Some(queue));
     let name = "stalled";
     let path = Edge::play_path(name);
     let mut publisher = Publisher::start(&dir, "publisher", media, &cloud.rtmp_url(name));

@@ -5,7 +5,7 @@
 use crate::config::run_with_config;
 use crate::logs;
 use e2e_tests::checks::{check_capture, Join};
-use e2e_tests::cluster::{CloudConfig, EdgeConfig};
+use e2e_tests::cluster::{CloudConfig, Pair};
 use e2e_tests::http::{read_response_over, request_bytes, HttpResponse};
 use e2e_tests::util::free_port;
 use e2e_tests::{Cloud, Edge, Media, Publisher, TestDir};
@@ -89,15 +89,12 @@ fn https_serves_the_stream_and_a_renewed_certificate() {
     let media = Media::standard();
     let dir = TestDir::new("https");
     let (cert_path, key_path, first) = write_certificate(dir.path(), "first");
-    let mut cloud_cfg = CloudConfig::new(dir.path(), Vec::new());
-    let mut edge_cfg = EdgeConfig::unicast(&cloud_cfg);
-    edge_cfg.extra = vec![
-        format!("cert_file: {:?}", cert_path.display().to_string()),
-        format!("key_file: {:?}", key_path.display().to_string()),
-    ];
-    cloud_cfg.client_addr_list = vec![edge_cfg.unicast_target()];
-    let mut edge = Edge::start(dir.path(), "edge", edge_cfg);
-    let cloud = Cloud::start(dir.path(), cloud_cfg);
+    let Pair { cloud, mut edge } = Pair::start_with(dir.path(), |edge| {
+        edge.extra = vec![
+            format!("cert_file: {:?}", cert_path.display().to_string()),
+            format!("key_file: {:?}", key_path.display().to_string()),
+        ];
+    });
     let addr = edge.flv_addr();
     let name = "https";
     let config = client_config(std::slice::from_ref(&first));
